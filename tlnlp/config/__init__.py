@@ -1,6 +1,6 @@
 """Configuration: argument dataclasses and the ``--config`` YAML + flags parser."""
 
-from tlnlp.config.args import DataArgs, MethodArgs, ModelArgs
+from tlnlp.config.args import DataArgs, MethodArgs, ModelArgs, TrainingArgs
 from tlnlp.config.parser import (
     TLNLP_TRAINING_DEFAULTS,
     ConfigError,
@@ -15,6 +15,7 @@ __all__ = [
     "DataArgs",
     "MethodArgs",
     "ModelArgs",
+    "TrainingArgs",
     "parse_args",
     "resolved_config",
     "write_run_config",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DataArgs", "MethodArgs", "ModelArgs"]
+from transformers import TrainingArguments
+
+__all__ = ["DataArgs", "MethodArgs", "ModelArgs", "TrainingArgs"]
 
 
 def _check_choice(field_name: str, value: object, choices: list[str]) -> None:
@@ -112,3 +114,18 @@ class MethodArgs:
 
     def __post_init__(self) -> None:
         _check_positive("early_stopping_patience", self.early_stopping_patience)
+
+
+@dataclass
+class TrainingArgs(TrainingArguments):
+    """``transformers.TrainingArguments`` unchanged, plus the output-folder safety flag of the HF example scripts.
+
+    tlnlp changes a few defaults (length-grouped batches, TensorBoard, per-epoch evaluation); see
+    :data:`tlnlp.config.TLNLP_TRAINING_DEFAULTS`. Any of them can be set back with its flag or YAML key.
+    """
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Allow writing into a non-empty output_dir (its previous files may be replaced). Without "
+                          "it a non-empty output_dir is refused, unless --resume_from_checkpoint is given."},
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
 
 __all__ = ["ConfigError", "TLNLP_TRAINING_DEFAULTS", "parse_args", "resolved_config", "write_run_config"]
 
@@ -170,13 +170,17 @@ def resolved_config(*objs: Any) -> dict[str, Any]:
     for obj in objs:
         if not dataclasses.is_dataclass(obj):
             continue
-        own = type(obj).__module__.startswith("tlnlp") or os.path.basename(type(obj).__module__) == "__main__"
+        own = not isinstance(obj, TrainingArguments)
         for f in dataclasses.fields(obj):
             if not f.init or f.name in SECRET_KEYS:
                 continue
-            if own or f.name in explicit or f.name in TLNLP_TRAINING_DEFAULTS or f.name in ("seed", "output_dir"):
+            if own or f.name in explicit or f.name in TLNLP_TRAINING_DEFAULTS or f.name in _ALWAYS_WRITTEN:
                 out[f.name] = _plain(getattr(obj, f.name))
     return out
+
+
+_ALWAYS_WRITTEN = ("seed", "output_dir", "learning_rate", "num_train_epochs", "max_steps",
+                   "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 
 
 def write_run_config(output_dir: str | os.PathLike[str], *objs: Any) -> Path:

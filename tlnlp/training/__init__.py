@@ -1,0 +1,19 @@
+"""Training: build a Trainer for a task and write every output of a run."""
+
+from tlnlp.training.logs import setup_logging
+from tlnlp.training.outputs import environment_info, format_metrics_table, reproduce_command, write_predictions
+from tlnlp.training.run import finish_run
+from tlnlp.training.trainer import OutputDirError, build_optimizer, build_trainer, prepare_output_dir
+
+__all__ = [
+    "OutputDirError",
+    "build_optimizer",
+    "build_trainer",
+    "environment_info",
+    "finish_run",
+    "format_metrics_table",
+    "prepare_output_dir",
+    "reproduce_command",
+    "setup_logging",
+    "write_predictions",
+]

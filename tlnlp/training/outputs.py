@@ -1,0 +1,133 @@
+"""What a finished run writes: results files, model, predictions, confusion matrix, environment, config, card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import Trainer
+
+__all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json", "write_predictions"]
+
+logger = logging.getLogger(__name__)
+
+_PACKAGES = ("tlnlp", "torch", "transformers", "datasets", "accelerate", "peft", "evaluate", "huggingface_hub",
+             "tokenizers", "safetensors", "numpy", "scikit-learn")
+_SECRET_FLAGS = ("--token", "--hub_token")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def environment_info(seed: int, data_fingerprint: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Package versions, platform, seed and data fingerprint: what it takes to reproduce a result."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "seed": seed,
+        "data_fingerprint": data_fingerprint,
+        **(extra or {}),
+    }
+
+
+def reproduce_command(argv: list[str] | None = None, script: str | None = None) -> str:
+    """The launch command of this run, with any token value replaced by ``***``."""
+    args = list(sys.argv if argv is None else argv)
+    clean: list[str] = []
+    hide_next = False
+    for arg in args[1:]:
+        if hide_next:
+            clean.append("***")
+            hide_next = False
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in _SECRET_FLAGS:
+            if "=" in arg:
+                clean.append(f"{flag}=***")
+            else:
+                clean.append(arg)
+                hide_next = True
+            continue
+        clean.append(arg)
+    script_path = script or args[0]
+    try:
+        script_path = str(Path(script_path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        script_path = Path(script_path).name if script_path.endswith(".py") else script_path
+    return "accelerate launch " + " ".join(shlex.quote(a) for a in [script_path, *clean])
+
+
+def write_predictions(path: Path, dataset: Any, logits: np.ndarray, labels: list[str], multi_label: bool,
+                      threshold: float = 0.5) -> list[int] | list[list[int]]:
+    """Write one JSON line per row: text, gold label(s), predicted label(s) and scores; returns the predictions."""
+    if multi_label:
+        probs = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    preds: list[Any] = []
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for i, row in enumerate(dataset):
+            record: dict[str, Any] = {"id": i, "text": row["text"]}
+            if "text_pair" in row:
+                record["text_pair"] = row["text_pair"]
+            if multi_label:
+                pred = [j for j, p in enumerate(probs[i]) if p > threshold]
+                record["labels"] = [labels[j] for j in row["label"]]
+                record["predicted_labels"] = [labels[j] for j in pred]
+            else:
+                pred = int(probs[i].argmax())
+                record["label"] = labels[row["label"]]
+                record["prediction"] = labels[pred]
+                record["score"] = round(float(probs[i][pred]), 6)
+            record["scores"] = {labels[j]: round(float(p), 6) for j, p in enumerate(probs[i])}
+            preds.append(pred)
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return preds
+
+
+def format_metrics_table(metrics: dict[str, float], title: str = "Results") -> str:
+    """A fixed-width table of split | metric | value for printing at the end of a run."""
+    rows = []
+    for key, value in metrics.items():
+        split, _, name = key.partition("_")
+        if split not in ("train", "eval", "test") or not isinstance(value, (int, float)):
+            continue
+        rows.append((split, name, f"{value:.4f}" if isinstance(value, float) else str(value)))
+    if not rows:
+        return title
+    w1 = max(len(r[0]) for r in rows + [("split", "", "")])
+    w2 = max(len(r[1]) for r in rows + [("", "metric", "")])
+    w3 = max(len(r[2]) for r in rows + [("", "", "value")])
+    lines = [title, f"{'split':<{w1}}  {'metric':<{w2}}  {'value':>{w3}}", f"{'-' * w1}  {'-' * w2}  {'-' * w3}"]
+    lines += [f"{a:<{w1}}  {b:<{w2}}  {c:>{w3}}" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def is_main_process(trainer: Trainer) -> bool:
+    """True on the process that writes files (rank 0 of the world)."""
+    return bool(trainer.is_world_process_zero())

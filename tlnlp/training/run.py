@@ -1,0 +1,129 @@
+"""``finish_run``: evaluate, predict and write every output of a classification run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import Trainer, TrainingArguments
+
+from tlnlp.config import DataArgs, MethodArgs, ModelArgs, write_run_config
+from tlnlp.training.outputs import environment_info, reproduce_command, write_json, write_predictions
+
+__all__ = ["finish_run"]
+
+logger = logging.getLogger(__name__)
+
+_METHOD_DESCRIPTIONS = {
+    "full": "Full fine-tuning: every weight of the pretrained backbone and the new classification head is trained.",
+    "feature_extraction": "Feature extraction: the pretrained backbone is frozen (its weights are unchanged) and only "
+                          "the classification head is trained on its features.",
+}
+
+
+def _evaluate_splits(trainer: Trainer, tokenized: Any) -> tuple[dict[str, float], Any]:
+    metrics: dict[str, float] = {}
+    if "validation" in tokenized:
+        eval_metrics = trainer.evaluate(tokenized["validation"], metric_key_prefix="eval")
+        eval_metrics["eval_samples"] = len(tokenized["validation"])
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    test_out = None
+    if "test" in tokenized:
+        test_out = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        test_metrics = dict(test_out.metrics)
+        test_metrics["test_samples"] = len(tokenized["test"])
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+        metrics.update(test_metrics)
+    return metrics, test_out
+
+
+def _write_test_outputs(out: Path, data: Any, test_out: Any, threshold: float) -> None:
+    from tlnlp.report import plot_confusion_matrix
+
+    logits = test_out.predictions[0] if isinstance(test_out.predictions, tuple) else test_out.predictions
+    preds = write_predictions(out / "predictions.jsonl", data.splits["test"], np.asarray(logits), data.labels,
+                              data.multi_label, threshold)
+    if not data.multi_label:
+        gold = np.asarray(data.splits["test"]["label"])
+        plot_confusion_matrix(gold, np.asarray(preds), data.labels, out / "confusion_matrix.png",
+                              title=f"{data.name} (test)")
+
+
+def _write_card(out: Path, data: Any, model_args: ModelArgs, method_args: MethodArgs, train_args: TrainingArguments,
+                metrics: dict[str, float], params: dict[str, Any]) -> None:
+    from tlnlp.config import resolved_config
+    from tlnlp.hub import build_model_card
+
+    hyper = {k: v for k, v in resolved_config(train_args).items()
+             if k in ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                      "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type", "seed",
+                      "train_sampling_strategy")}
+    hyper["world_size"] = train_args.world_size
+    card = build_model_card(
+        model_name=Path(train_args.output_dir).name,
+        base_model=model_args.model_name_or_path,
+        task="text-classification",
+        labels=data.labels,
+        method=method_args.method,
+        method_description=_METHOD_DESCRIPTIONS.get(method_args.method, method_args.method),
+        dataset_name=data.name,
+        dataset_description=data.description,
+        dataset_license=data.license,
+        hub_dataset_id=data.hub_dataset_id,
+        metrics=metrics,
+        hyperparameters=hyper,
+        command=reproduce_command() + "\n# or, from this folder's settings:\n"
+                "accelerate launch recipes/classification.py --config run_config.yaml",
+        trainable_parameters=params,
+    )
+    card.save(str(out / "README.md"))
+
+
+def finish_run(
+    trainer: Trainer,
+    train_result: Any,
+    tokenized: Any,
+    data: Any,
+    model_args: ModelArgs,
+    data_args: DataArgs,
+    method_args: MethodArgs,
+    train_args: TrainingArguments,
+) -> dict[str, float]:
+    """Save the model and write every output of a run into ``train_args.output_dir``; returns all metrics.
+
+    Written (by the main process only): the model (safetensors) and tokenizer, ``train_results.json``,
+    ``eval_results.json``, ``test_results.json``, ``all_results.json``, ``trainer_state.json``,
+    ``predictions.jsonl`` and ``confusion_matrix.png`` for the test split, ``run_config.yaml``,
+    ``environment.json`` and the model card ``README.md``.
+    """
+    from tlnlp.models import count_parameters
+
+    out = Path(train_args.output_dir)
+    params = count_parameters(trainer.model)
+    metrics = dict(train_result.metrics)
+    metrics["train_samples"] = len(tokenized["train"])
+    metrics["train_trainable_parameters"] = params["trainable"]
+    metrics["train_total_parameters"] = params["total"]
+    trainer.save_model()
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    split_metrics, test_out = _evaluate_splits(trainer, tokenized)
+    metrics.update(split_metrics)
+    if not trainer.is_world_process_zero():
+        return metrics
+    if test_out is not None:
+        _write_test_outputs(out, data, test_out, data_args.multi_label_threshold)
+    write_run_config(out, model_args, data_args, method_args, train_args)
+    env = environment_info(train_args.seed, data.fingerprint, {
+        "data_name": data.name, "data_version": data.version, "world_size": train_args.world_size,
+        "labels": data.labels, "multi_label": data.multi_label})
+    write_json(out / "environment.json", env)
+    _write_card(out, data, model_args, method_args, train_args, metrics, params)
+    logger.info("Outputs written to %s", out)
+    return metrics

@@ -1,0 +1,149 @@
+"""Build a transformers ``Trainer`` for a tlnlp task: collator, metrics, optimizer groups, callbacks, resume."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+__all__ = ["OutputDirError", "build_trainer", "build_optimizer", "prepare_output_dir"]
+
+logger = logging.getLogger(__name__)
+
+_RESUME_WORDS = ("last", "latest", "true", "yes", "1")
+
+
+class OutputDirError(FileExistsError):
+    """The output folder is not safe to write into as asked."""
+
+
+def prepare_output_dir(train_args: TrainingArguments) -> str | None:
+    """Check the output folder and resolve ``--resume_from_checkpoint``; returns the checkpoint to resume from.
+
+    A non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set or the run resumes.
+    ``--resume_from_checkpoint last`` (or ``true``) picks the newest ``checkpoint-*`` folder in ``output_dir``.
+
+    Raises:
+        OutputDirError: the folder holds files and neither flag allows writing there, or no checkpoint exists.
+    """
+    out = Path(train_args.output_dir)
+    resume = train_args.resume_from_checkpoint
+    if resume is not None and str(resume).lower() in _RESUME_WORDS:
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if last is None:
+            raise OutputDirError(
+                f"--resume_from_checkpoint {resume}: no checkpoint-* folder in output_dir={str(out)!r}. Give the path "
+                "of a checkpoint folder, or start a new run without --resume_from_checkpoint."
+            )
+        logger.info("Resuming from %s", last)
+        return last
+    if resume is not None:
+        if not Path(resume).is_dir():
+            raise OutputDirError(f"--resume_from_checkpoint {resume!r}: no such checkpoint folder.")
+        return str(resume)
+    if out.is_dir() and any(out.iterdir()) and not getattr(train_args, "overwrite_output_dir", False):
+        last = get_last_checkpoint(str(out))
+        hint = (f" It holds a checkpoint ({Path(last).name}): add --resume_from_checkpoint last to continue that run."
+                if last else "")
+        raise OutputDirError(
+            f"output_dir={str(out)!r} already exists and is not empty.{hint} Choose another --output_dir, or add "
+            "--overwrite_output_dir to write over it."
+        )
+    return None
+
+
+def build_optimizer(model: torch.nn.Module, train_args: TrainingArguments,
+                    param_groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """AdamW over explicit parameter groups (each may carry its own ``lr``; ``name`` is kept for logging).
+
+    Biases and LayerNorm weights get no weight decay, as the Trainer's default optimizer does.
+    """
+    groups = []
+    for group in param_groups:
+        params = [p for p in group["params"] if p.requires_grad]
+        if not params:
+            continue
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        base = {k: v for k, v in group.items() if k != "params"}
+        base.setdefault("lr", train_args.learning_rate)
+        wd = base.pop("weight_decay", train_args.weight_decay)
+        if decay:
+            groups.append({**base, "params": decay, "weight_decay": wd})
+        if no_decay:
+            groups.append({**base, "params": no_decay, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=train_args.learning_rate, betas=(train_args.adam_beta1, train_args.adam_beta2),
+                             eps=train_args.adam_epsilon)
+
+
+def _configure_early_stopping(train_args: TrainingArguments, patience: int) -> EarlyStoppingCallback:
+    if train_args.eval_strategy == "no":
+        raise ValueError("early_stopping_patience needs evaluation during training: set --eval_strategy epoch "
+                         "(or steps).")
+    if not train_args.load_best_model_at_end:
+        logger.info("early_stopping_patience=%d: turning on load_best_model_at_end", patience)
+        train_args.load_best_model_at_end = True
+        if train_args.save_strategy != train_args.eval_strategy:
+            train_args.save_strategy = train_args.eval_strategy
+    if train_args.metric_for_best_model in (None, "loss"):
+        train_args.metric_for_best_model = train_args.metric_for_best_model or "loss"
+        train_args.greater_is_better = False
+    return EarlyStoppingCallback(early_stopping_patience=patience)
+
+
+def build_trainer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    datasets: Any,
+    train_args: TrainingArguments,
+    param_groups: list[dict[str, Any]] | None = None,
+    *,
+    compute_metrics: Any = None,
+    early_stopping_patience: int | None = None,
+    callbacks: list[Any] | None = None,
+) -> Trainer:
+    """A ``Trainer`` with dynamic padding, offline metrics, optional explicit parameter groups and early stopping.
+
+    Args:
+        model: The model to train.
+        tokenizer: Its tokenizer; pads each batch to its longest row (length-grouped batches keep that short).
+        datasets: Tokenized ``DatasetDict`` with ``train`` and ``validation`` (``test`` is used by finish_run).
+        train_args: ``TrainingArguments`` as parsed.
+        param_groups: Optimizer groups from a method (``None``: the Trainer's default AdamW).
+        compute_metrics: Metrics function for evaluation.
+        early_stopping_patience: Stop after this many evaluations without improvement.
+        callbacks: Extra ``TrainerCallback``s.
+    """
+    pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
+    all_callbacks = list(callbacks or [])
+    if early_stopping_patience:
+        all_callbacks.append(_configure_early_stopping(train_args, early_stopping_patience))
+    if "validation" not in datasets and train_args.eval_strategy != "no":
+        logger.warning("No validation split: evaluation during training is turned off.")
+        train_args.eval_strategy = "no"
+    optimizers: tuple[Any, Any] = (None, None)
+    if param_groups is not None:
+        optimizers = (build_optimizer(model, train_args, param_groups), None)
+    return Trainer(
+        model=model,
+        args=train_args,
+        data_collator=collator,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation"),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=all_callbacks,
+        optimizers=optimizers,
+    )
