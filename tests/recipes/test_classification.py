@@ -1,0 +1,157 @@
+"""The classification recipe end to end: in-process, its outputs, its safety rules, and 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.recipes.conftest import ROOT, load_recipe, recipe_args
+from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+
+TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
+CONFIGS = sorted((ROOT / "recipes" / "configs" / "classification").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_config_parses_and_starts_with_its_launch_line(config):
+    first = config.read_text().splitlines()[0]
+    assert first.startswith("# accelerate launch") and "recipes/classification.py" in first
+    assert f"--config recipes/configs/classification/{config.name}" in first
+    parsed = parse_args(*TYPES, args=["--config", str(config)])
+    assert parsed[3].output_dir
+
+
+def _run(tmp_path, tiny_bert_dir, *extra, name="run"):
+    recipe = load_recipe("classification")
+    out = tmp_path / name
+    metrics = recipe.main(*parse_args(*TYPES, args=recipe_args(tiny_bert_dir, out, *extra)))
+    return out, metrics
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_bert_dir):
+    tmp = tmp_path_factory.mktemp("cls")
+    return _run(tmp, tiny_bert_dir, "--token", "hf_PLANTEDSECRET", "--report_to", "tensorboard")
+
+
+def test_run_writes_every_output(finished_run):
+    out, metrics = finished_run
+    for name in ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
+                 "model.safetensors", "config.json", "tokenizer.json", "run_config.yaml", "environment.json",
+                 "predictions.jsonl", "confusion_matrix.png", "README.md", "trainer_state.json"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin")), "weights must be safetensors only"
+    results = json.loads((out / "all_results.json").read_text())
+    for key in ("eval_accuracy", "eval_f1_macro", "test_accuracy", "test_mcc", "train_loss",
+                "train_trainable_parameters"):
+        assert key in results, key
+    assert results["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 40
+    first = json.loads(lines[0])
+    assert first["label"] in ("negative", "positive") and first["prediction"] in ("negative", "positive")
+    correct = sum(json.loads(line)["label"] == json.loads(line)["prediction"] for line in lines)
+    assert correct / 40 == pytest.approx(results["test_accuracy"])  # predictions.jsonl agrees with the metric
+    env = json.loads((out / "environment.json").read_text())
+    assert env["seed"] == 42 and len(env["data_fingerprint"]) == 64 and env["packages"]["transformers"]
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs expected"
+    card = (out / "README.md").read_text()
+    assert "negative" in card and "positive" in card and "accelerate launch" in card
+    cfg = yaml.safe_load((out / "run_config.yaml").read_text())
+    assert cfg["dataset_name"] == "bundled:movie_sentiment" and cfg["max_train_samples"] == 96
+
+
+def test_no_token_in_any_written_file(finished_run):
+    out, _ = finished_run
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"PLANTEDSECRET" not in path.read_bytes(), path
+
+
+def test_load_pipeline_and_cli_predict_use_real_label_names(finished_run):
+    import tlnlp
+
+    out, _ = finished_run
+    pipe = tlnlp.load_pipeline(out)
+    result = pipe("a warm, funny and moving film")[0]
+    assert result["label"] in ("negative", "positive") and 0 <= result["score"] <= 1
+    proc = subprocess.run([sys.executable, "-m", "tlnlp", "predict", str(out), "a dull mess", "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert line["predictions"][0]["label"] in ("negative", "positive")
+
+
+def test_non_empty_output_dir_is_refused_then_resume_and_overwrite_work(finished_run, tiny_bert_dir):
+    from tlnlp.training import OutputDirError
+
+    out, _ = finished_run
+    before = (out / "all_results.json").read_bytes()
+    with pytest.raises(OutputDirError, match="overwrite_output_dir"):
+        _run(out.parent, tiny_bert_dir, name=out.name)
+    assert (out / "all_results.json").read_bytes() == before  # nothing touched
+    # resuming from the last checkpoint finishes the (already complete) schedule and rewrites the outputs
+    _, metrics = _run(out.parent, tiny_bert_dir, "--resume_from_checkpoint", "last", name=out.name)
+    assert "test_accuracy" in metrics
+
+
+def test_resume_matches_uninterrupted_run(tmp_path, tiny_bert_dir):
+    full_dir, full = _run(tmp_path, tiny_bert_dir, "--train_sampling_strategy", "sequential", name="full")
+    # checkpoint-12 is what a run killed during its second epoch leaves behind (save_strategy=epoch)
+    ckpt = full_dir / "checkpoint-12"
+    assert ckpt.is_dir()
+    _, resumed = _run(tmp_path, tiny_bert_dir, "--train_sampling_strategy", "sequential",
+                      "--resume_from_checkpoint", str(ckpt), name="resumed")
+    assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
+    assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], rel=1e-4)
+
+
+def test_feature_extraction_keeps_backbone_bit_identical(tmp_path, tiny_bert_dir):
+    from safetensors.torch import load_file
+
+    out, metrics = _run(tmp_path, tiny_bert_dir, "--method", "feature_extraction")
+    before = load_file(str(Path(tiny_bert_dir) / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    changed = [k for k in after if k in before and not before[k].equal(after[k])]
+    assert changed and all(k.startswith(("classifier.", "bert.pooler.")) for k in changed), changed
+    assert metrics["train_trainable_parameters"] < metrics["train_total_parameters"] / 10
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int) -> dict:
+    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
+           str(ROOT / "recipes" / "classification.py"),
+           *recipe_args(model_dir, out, "--train_sampling_strategy", "sequential", "--per_device_train_batch_size",
+                        str(per_device_batch), "--save_strategy", "no")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return json.loads((out / "all_results.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
+    one = _launch(1, tmp_path / "one", tiny_bert_dir, per_device_batch=8)
+    two = _launch(2, tmp_path / "two", tiny_bert_dir, per_device_batch=4)  # same global batch of 8
+    state = json.loads((tmp_path / "two" / "trainer_state.json").read_text())
+    assert state["global_step"] == json.loads((tmp_path / "one" / "trainer_state.json").read_text())["global_step"]
+    # same loss scale (transformers' token averaging across devices would double it) and the same model
+    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3)
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-3)
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.01
+    # only the main process writes: one prediction per test row, not one per process
+    assert len((tmp_path / "two" / "predictions.jsonl").read_text().splitlines()) == 40
