@@ -113,6 +113,13 @@ class MethodArgs:
                                         "(needs eval_strategy and load_best_model_at_end)."})
 
     def __post_init__(self) -> None:
+        from tlnlp.methods import METHODS  # lazy: methods import models and torch
+        from tlnlp.registry import RegistryError
+
+        try:
+            METHODS.get(self.method)
+        except RegistryError as err:
+            raise ValueError(f"method={self.method!r}: {err}") from None
         _check_positive("early_stopping_patience", self.early_stopping_patience)
 
 

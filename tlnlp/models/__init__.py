@@ -1,0 +1,33 @@
+"""Models: resolve and load backbones with task heads, split any architecture into layer groups."""
+
+from tlnlp.models.layers import (
+    LAYER_SPLITTERS,
+    LayerGroup,
+    count_parameters,
+    find_blocks,
+    get_layer_groups,
+    set_requires_grad,
+    unwrap_model,
+)
+from tlnlp.models.loading import (
+    HubUnreachableError,
+    is_hub_reachable,
+    load_classifier,
+    load_tokenizer,
+    resolve_model_path,
+)
+
+__all__ = [
+    "LAYER_SPLITTERS",
+    "HubUnreachableError",
+    "LayerGroup",
+    "count_parameters",
+    "find_blocks",
+    "get_layer_groups",
+    "is_hub_reachable",
+    "load_classifier",
+    "load_tokenizer",
+    "resolve_model_path",
+    "set_requires_grad",
+    "unwrap_model",
+]
