@@ -120,6 +120,9 @@ def finish_run(
     if test_out is not None:
         _write_test_outputs(out, data, test_out, data_args.multi_label_threshold)
     write_run_config(out, model_args, data_args, method_args, train_args)
+    # the Trainer pickles its arguments next to the model; run_config.yaml holds them readably, and a pickle in a
+    # folder that may be pushed to the Hub is unsafe to load, so the final folder keeps none
+    (out / "training_args.bin").unlink(missing_ok=True)
     env = environment_info(train_args.seed, data.fingerprint, {
         "data_name": data.name, "data_version": data.version, "world_size": train_args.world_size,
         "labels": data.labels, "multi_label": data.multi_label})
