@@ -44,5 +44,5 @@ def recipe_args(model_dir, out_dir, *extra: str) -> list[str]:
         "--max_train_samples", "96", "--max_eval_samples", "32", "--max_predict_samples", "40",
         "--max_seq_length", "32", "--output_dir", str(out_dir), "--per_device_train_batch_size", "8",
         "--per_device_eval_batch_size", "16", "--learning_rate", "1e-3", "--num_train_epochs", "2",
-        "--logging_steps", "2", "--report_to", "none", "--use_cpu", "--dataloader_num_workers", "0", *extra,
+        "--logging_steps", "2", "--report_to", "none", "--dataloader_num_workers", "0", *extra,
     ]

@@ -74,6 +74,20 @@ def _load_yaml(path: str, valid: dict[str, type]) -> dict[str, Any]:
     return data
 
 
+def _environment_defaults() -> dict[str, Any]:
+    """Defaults that depend on how the process was launched.
+
+    Several processes (``WORLD_SIZE`` > 1, e.g. ``accelerate launch --num_processes 2``) on a machine with no CUDA
+    device would each train alone unless ``use_cpu`` is on; turning it on joins them in one gloo process group.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch
+
+        if not torch.cuda.is_available():
+            return {"use_cpu": True}
+    return {}
+
+
 def parse_args(*types: type, args: Sequence[str] | None = None,
                defaults: dict[str, Any] | None = None) -> tuple[Any, ...]:
     """Parse ``--config FILE.yaml`` plus flags; see :func:`_parse`. Config errors are printed, then raised."""
@@ -113,7 +127,8 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
 
     parser = HfArgumentParser(types, allow_abbrev=False)
     parser.add_argument("--config", default=None, help="YAML file of defaults; flags override it.")
-    base = {k: v for k, v in {**TLNLP_TRAINING_DEFAULTS, **(defaults or {})}.items() if k in valid}
+    base = {k: v for k, v in {**TLNLP_TRAINING_DEFAULTS, **_environment_defaults(), **(defaults or {})}.items()
+            if k in valid}
     merged = {**base, **file_values}
     # values given in the file satisfy required flags (e.g. output_dir)
     for action in parser._actions:

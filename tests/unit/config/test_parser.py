@@ -101,3 +101,15 @@ def test_run_config_round_trips_and_never_holds_a_token(tmp_path):
     assert again[0] == dataclasses.replace(parsed[0], token=None)  # the token is never written, so not read back
     assert again[1:3] == parsed[1:3]
     assert again[3].num_train_epochs == 3 and again[3].learning_rate == pytest.approx(2e-5)
+
+
+def test_several_processes_without_cuda_turn_on_use_cpu(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    from tlnlp.config.parser import _environment_defaults
+
+    assert _environment_defaults() == {"use_cpu": True}
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _environment_defaults() == {}
