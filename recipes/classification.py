@@ -12,6 +12,7 @@ from transformers import set_seed
 
 from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.data import load_task_data, tokenize_classification
+from tlnlp.errors import user_errors
 from tlnlp.methods import apply_method
 from tlnlp.models import load_classifier
 from tlnlp.tasks import make_compute_metrics
@@ -50,4 +51,5 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
 
 
 if __name__ == "__main__":
-    main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs))
+    with user_errors():
+        main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs))

@@ -159,3 +159,15 @@ def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.01
     # only the main process writes: one prediction per test row, not one per process
     assert len((tmp_path / "two" / "predictions.jsonl").read_text().splitlines()) == 40
+
+
+def test_user_errors_exit_cleanly_and_write_nothing(tmp_path):
+    out = tmp_path / "never"
+    cmd = [sys.executable, str(ROOT / "recipes" / "classification.py"), "--dataset_name", "bundled:movie_sentment",
+           "--output_dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "movie_sentiment" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -80,12 +80,14 @@ def _environment_defaults() -> dict[str, Any]:
     Several processes (``WORLD_SIZE`` > 1, e.g. ``accelerate launch --num_processes 2``) on a machine with no CUDA
     device would each train alone unless ``use_cpu`` is on; turning it on joins them in one gloo process group.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch
+    import torch
 
-        if not torch.cuda.is_available():
-            return {"use_cpu": True}
-    return {}
+    if torch.cuda.is_available():
+        return {}
+    found: dict[str, Any] = {"dataloader_pin_memory": False}  # nothing to pin memory for without a GPU
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        found["use_cpu"] = True
+    return found
 
 
 def parse_args(*types: type, args: Sequence[str] | None = None,

@@ -53,7 +53,8 @@ _METRICS: dict[str, tuple[str, str | None, str]] = {
     "exact_match": ("exact_match", None, "Exact match"),
 }
 _HEADLINE = {"accuracy": "accuracy", "f1_macro": "macro-F1", "f1": "F1", "exact_match": "exact match"}
-_NOT_QUALITY = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "flos", "memory")
+_NOT_QUALITY = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "flos", "memory", "samples",
+                "parameters")
 _QA_TASKS = {"question-answering", "question_answering", "qa", "extractive-qa", "extractive_qa"}
 
 
@@ -221,7 +222,7 @@ def _trainable_text(trainable_parameters: Mapping[str, Any] | None) -> str:
         share = 100.0 * trainable / total
         lines.append(f"Trainable parameters: {trainable:,} of {total:,} ({share:.2f}%).\n")
     for key, value in trainable_parameters.items():
-        if lines and key in ("trainable", "total"):
+        if lines and key in ("trainable", "total", "trainable_percent"):
             continue
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _cell(value)
         lines.append(f"- {key}: {shown}")
@@ -266,7 +267,7 @@ def _body(*, fields: Mapping[str, Any], hyperparameters: Mapping[str, Any], metr
     shown_labels = ", ".join(f"`{label}`" for label in labels[:20]) + (", ..." if len(labels) > 20 else "")
     summary = (f"**{fields['model_name']}** is a {fields['task']} model fine-tuned from "
                f"{fields['base_display']} on {fields['dataset_name']} with "
-               f"[tlnlp](https://pypi.org/project/tlnlp/) using the `{fields['method']}` transfer method.")
+               f"tlnlp using the `{fields['method']}` transfer method.")
     if labels:
         summary += f" It predicts {len(labels)} labels: {shown_labels}."
     summary += _headline(metrics)

@@ -22,6 +22,10 @@ _METHOD_DESCRIPTIONS = {
                           "the classification head is trained on its features.",
 }
 
+_CARD_HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                         "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type",
+                         "optim", "seed", "train_sampling_strategy")
+
 
 def _evaluate_splits(trainer: Trainer, tokenized: Any) -> tuple[dict[str, float], Any]:
     metrics: dict[str, float] = {}
@@ -54,15 +58,13 @@ def _write_test_outputs(out: Path, data: Any, test_out: Any, threshold: float) -
                               title=f"{data.name} (test)")
 
 
-def _write_card(out: Path, data: Any, model_args: ModelArgs, method_args: MethodArgs, train_args: TrainingArguments,
-                metrics: dict[str, float], params: dict[str, Any]) -> None:
-    from tlnlp.config import resolved_config
+def _write_card(out: Path, data: Any, model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
+                train_args: TrainingArguments, metrics: dict[str, float], params: dict[str, Any]) -> None:
     from tlnlp.hub import build_model_card
 
-    hyper = {k: v for k, v in resolved_config(train_args).items()
-             if k in ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-                      "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type", "seed",
-                      "train_sampling_strategy")}
+    hyper: dict[str, Any] = {k: getattr(train_args, k) for k in _CARD_HYPERPARAMETERS}
+    hyper = {k: getattr(v, "value", v) for k, v in hyper.items()}  # enums -> their names
+    hyper["max_seq_length"] = data_args.max_seq_length
     hyper["world_size"] = train_args.world_size
     card = build_model_card(
         model_name=Path(train_args.output_dir).name,
@@ -127,6 +129,6 @@ def finish_run(
         "data_name": data.name, "data_version": data.version, "world_size": train_args.world_size,
         "labels": data.labels, "multi_label": data.multi_label})
     write_json(out / "environment.json", env)
-    _write_card(out, data, model_args, method_args, train_args, metrics, params)
+    _write_card(out, data, model_args, data_args, method_args, train_args, metrics, params)
     logger.info("Outputs written to %s", out)
     return metrics

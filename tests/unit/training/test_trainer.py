@@ -1,0 +1,110 @@
+"""build_trainer, prepare_output_dir and the small output helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from datasets import Dataset, DatasetDict
+
+from tlnlp.training import (
+    OutputDirError,
+    build_trainer,
+    format_metrics_table,
+    prepare_output_dir,
+    reproduce_command,
+    write_predictions,
+)
+from tlnlp.training.outputs import environment_info
+from transformers import TrainingArguments
+
+
+def _args(tmp_path, **kw):
+    base = dict(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, per_device_train_batch_size=4,
+                eval_strategy="epoch", save_strategy="epoch", num_train_epochs=1, logging_steps=1)
+    return TrainingArguments(**{**base, **kw})
+
+
+def _tokenized(tokenizer):
+    texts = ["good film", "bad film", "great fun", "awful bore"] * 4
+    enc = tokenizer(texts)
+    rows = {**enc, "labels": [0, 1, 0, 1] * 4}
+    ds = Dataset.from_dict(rows)
+    return DatasetDict(train=ds, validation=ds.select(range(4)))
+
+
+def test_empty_or_missing_output_dir_is_fine(tmp_path):
+    assert prepare_output_dir(_args(tmp_path)) is None
+    (tmp_path / "out").mkdir()
+    assert prepare_output_dir(_args(tmp_path)) is None
+
+
+def test_non_empty_output_dir_refused_with_fix(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="--overwrite_output_dir"):
+        prepare_output_dir(_args(tmp_path))
+    (tmp_path / "out" / "checkpoint-5").mkdir()
+    with pytest.raises(OutputDirError, match="--resume_from_checkpoint last"):
+        prepare_output_dir(_args(tmp_path))
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_resume_last_picks_newest_checkpoint(tmp_path):
+    for step in (5, 10):
+        (tmp_path / "out" / f"checkpoint-{step}").mkdir(parents=True)
+    assert prepare_output_dir(_args(tmp_path, resume_from_checkpoint="last")).endswith("checkpoint-10")
+    with pytest.raises(OutputDirError, match="no checkpoint"):
+        prepare_output_dir(_args(tmp_path / "elsewhere", resume_from_checkpoint="last"))
+
+
+def test_param_groups_build_adamw_with_their_own_rates(tmp_path, tiny_classifier, tokenizer):
+    model = tiny_classifier("bert")
+    head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    trainer = build_trainer(model, tokenizer, _tokenized(tokenizer), _args(tmp_path),
+                            [{"params": body, "lr": 1e-5, "name": "body"}, {"params": head, "name": "head"}])
+    groups = trainer.optimizer.param_groups
+    assert {g["name"] for g in groups} == {"body", "head"}
+    assert all(g["lr"] == 1e-5 for g in groups if g["name"] == "body")
+    assert all(g["lr"] == pytest.approx(5e-5) for g in groups if g["name"] == "head")
+    assert all(g["weight_decay"] == 0.0 for g in groups if all(p.ndim < 2 for p in g["params"]))
+
+
+def test_early_stopping_turns_on_best_model_tracking(tmp_path, tiny_classifier, tokenizer):
+    args = _args(tmp_path, num_train_epochs=20)
+    trainer = build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), args, None,
+                            early_stopping_patience=1)
+    assert args.load_best_model_at_end and args.metric_for_best_model == "loss"
+    assert any(type(cb).__name__ == "EarlyStoppingCallback" for cb in trainer.callback_handler.callbacks)
+    with pytest.raises(ValueError, match="eval_strategy"):
+        build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), _args(tmp_path, eval_strategy="no"),
+                      None, early_stopping_patience=1)
+
+
+def test_reproduce_command_hides_tokens():
+    cmd = reproduce_command(["recipes/classification.py", "--token", "hf_abc", "--hub_token=hf_def", "--seed", "3"])
+    assert "hf_abc" not in cmd and "hf_def" not in cmd and "--seed 3" in cmd and cmd.startswith("accelerate launch")
+
+
+def test_write_predictions_single_label(tmp_path):
+    ds = Dataset.from_dict({"text": ["a", "b"], "label": [1, 0]})
+    preds = write_predictions(tmp_path / "p.jsonl", ds, np.array([[0.0, 2.0], [0.0, 1.0]]), ["neg", "pos"], False)
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert preds == [1, 1] and rows[0]["prediction"] == "pos" and rows[1]["label"] == "neg"
+    assert sum(rows[0]["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_write_predictions_multi_label(tmp_path):
+    ds = Dataset.from_dict({"text": ["a"], "label": [[0, 2]]})
+    preds = write_predictions(tmp_path / "p.jsonl", ds, np.array([[3.0, -3.0, 0.5]]), ["x", "y", "z"], True, 0.5)
+    row = json.loads((tmp_path / "p.jsonl").read_text())
+    assert preds == [[0, 2]] and row["labels"] == ["x", "z"] and row["predicted_labels"] == ["x", "z"]
+
+
+def test_metrics_table_and_environment():
+    table = format_metrics_table({"test_accuracy": 0.5, "eval_loss": 1.25, "epoch": 1.0})
+    assert "accuracy" in table and "0.5000" in table and "epoch" not in table
+    env = environment_info(7, "f" * 64)
+    assert env["seed"] == 7 and env["packages"]["torch"]
