@@ -59,8 +59,7 @@ class DataArgs:
     validation_file: str | None = field(default=None, metadata={"help": "Validation file (same formats)."})
     test_file: str | None = field(default=None, metadata={"help": "Test file (same formats)."})
     text_column: str | None = field(
-        default=None, metadata={"help": "Column holding the text (default: 'text', 'sentence' or the first "
-                                        "string column)."})
+        default=None, metadata={"help": "Column holding the text (default: 'text', else 'sentence')."})
     text_pair_column: str | None = field(
         default=None, metadata={"help": "Second text column for sentence-pair tasks."})
     label_column: str | None = field(default=None, metadata={"help": "Column holding the label (default: 'label')."})
