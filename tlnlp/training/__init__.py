@@ -3,10 +3,17 @@
 from tlnlp.training.logs import setup_logging
 from tlnlp.training.outputs import environment_info, format_metrics_table, reproduce_command, write_predictions
 from tlnlp.training.run import finish_run
-from tlnlp.training.trainer import OutputDirError, build_optimizer, build_trainer, prepare_output_dir
+from tlnlp.training.trainer import (
+    OutputDirError,
+    TlnlpTrainer,
+    build_optimizer,
+    build_trainer,
+    prepare_output_dir,
+)
 
 __all__ = [
     "OutputDirError",
+    "TlnlpTrainer",
     "build_optimizer",
     "build_trainer",
     "environment_info",

@@ -15,9 +15,10 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import get_last_checkpoint, has_length
 
-__all__ = ["OutputDirError", "build_trainer", "build_optimizer", "prepare_output_dir"]
+__all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "build_optimizer", "prepare_output_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,26 @@ _RESUME_WORDS = ("last", "latest", "true", "yes", "1")
 
 class OutputDirError(FileExistsError):
     """The output folder is not safe to write into as asked."""
+
+
+class TlnlpTrainer(Trainer):
+    """A ``Trainer`` whose length-grouped batches do not depend on the number of processes.
+
+    The stock sampler groups by the per-process batch, so 2 processes with half the batch see other global
+    batches than 1 process. Grouping by the global batch (per-device batch x processes x accumulation steps)
+    gives every optimisation step the same examples, whatever the launch: the accelerate data loader hands
+    consecutive per-device slices of each global batch to the processes in turn.
+    """
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        args = self.args
+        if args.train_sampling_strategy != "group_by_length" or args.world_size == 1 or not has_length(dataset):
+            return super()._get_train_sampler(train_dataset)
+        lengths = dataset[args.length_column_name] if args.length_column_name in dataset.column_names else None
+        global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+        name = self.processing_class.model_input_names[0] if self.processing_class is not None else None
+        return LengthGroupedSampler(global_batch, dataset=dataset, lengths=lengths, model_input_name=name)
 
 
 def prepare_output_dir(train_args: TrainingArguments) -> str | None:
@@ -136,7 +157,7 @@ def build_trainer(
     optimizers: tuple[Any, Any] = (None, None)
     if param_groups is not None:
         optimizers = (build_optimizer(model, train_args, param_groups), None)
-    return Trainer(
+    return TlnlpTrainer(
         model=model,
         args=train_args,
         data_collator=collator,

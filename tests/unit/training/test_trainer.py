@@ -108,3 +108,26 @@ def test_metrics_table_and_environment():
     assert "accuracy" in table and "0.5000" in table and "epoch" not in table
     env = environment_info(7, "f" * 64)
     assert env["seed"] == 7 and env["packages"]["torch"]
+
+
+def test_length_grouped_global_batches_do_not_depend_on_world_size(tmp_path, tiny_classifier, tokenizer, monkeypatch):
+    import torch
+
+    texts = [" ".join(["word"] * (1 + i % 37)) for i in range(600)]
+    ds = Dataset.from_dict({**tokenizer(texts), "labels": [i % 2 for i in range(600)]})
+    data = DatasetDict(train=ds)
+
+    def global_batches(world_size: int, per_device: int, strategy_owner: str) -> list[list[int]]:
+        monkeypatch.setattr(TrainingArguments, "world_size", property(lambda self: world_size))
+        args = _args(tmp_path, per_device_train_batch_size=per_device, train_sampling_strategy="group_by_length",
+                     eval_strategy="no")
+        trainer = build_trainer(tiny_classifier("bert"), tokenizer, data, args)
+        sampler = (trainer._get_train_sampler() if strategy_owner == "tlnlp"
+                   else super(type(trainer), trainer)._get_train_sampler())
+        torch.manual_seed(0)
+        order = list(iter(sampler))
+        return [sorted(order[i:i + 8]) for i in range(0, len(order), 8)]
+
+    one = global_batches(1, 8, "tlnlp")
+    assert global_batches(2, 4, "tlnlp") == one  # the same examples in every optimisation step
+    assert global_batches(2, 4, "stock") != one  # the stock sampler groups by the per-process batch
