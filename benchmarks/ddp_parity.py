@@ -2,9 +2,10 @@
 
 Launches ``recipes/classification.py`` twice through ``accelerate launch`` (``cpu_1proc.yaml`` with per-device
 batch B, ``cpu_2proc.yaml`` with B/2) on bundled movie_sentiment with the bundled MiniLM, and compares the
-reported training loss (its scale must not double under two processes) and test accuracy.
+reported training loss (its scale must not double under two processes) and test accuracy, over several seeds
+(dropout draws differ between the launches, so single runs differ by seed noise).
 
-    .venv/bin/python benchmarks/ddp_parity.py [--train_samples 2000]
+    .venv/bin/python benchmarks/ddp_parity.py [--train_samples 2000] [--seeds 42 43 44]
 
 The last line printed is one JSON object.
 """
@@ -21,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,14 +33,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(processes: int, out: Path, opts: argparse.Namespace) -> dict:
+def _launch(processes: int, out: Path, opts: argparse.Namespace, seed: int) -> dict:
     config = ROOT / "recipes" / "accelerate" / ("cpu_2proc.yaml" if processes == 2 else "cpu_1proc.yaml")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
            "--main_process_port", str(_free_port()), str(ROOT / "recipes" / "classification.py"),
            "--config", str(ROOT / "recipes" / "configs" / "classification" / "movie_minilm.yaml"),
            "--output_dir", str(out), "--max_train_samples", str(opts.train_samples),
            "--per_device_train_batch_size", str(opts.global_batch // processes), "--save_strategy", "no",
-           "--report_to", "none", "--disable_tqdm", "true"]
+           "--report_to", "none", "--disable_tqdm", "true", "--seed", str(seed)]
     threads = max(1, (os.cpu_count() or 2) // processes)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
@@ -54,19 +57,31 @@ def _launch(processes: int, out: Path, opts: argparse.Namespace) -> dict:
 def main() -> None:
     """Run both launches and print the comparison; the last line is JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train_samples", type=int, default=2000)
+    parser.add_argument("--train_samples", type=int, default=8056, help="default: the whole training split")
     parser.add_argument("--global_batch", type=int, default=32)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     opts = parser.parse_args()
+    runs: dict[str, list[dict]] = {"one_process": [], "two_processes": []}
     with tempfile.TemporaryDirectory() as tmp:
-        one = _launch(1, Path(tmp) / "one", opts)
-        print("1 process:", one, flush=True)
-        two = _launch(2, Path(tmp) / "two", opts)
-        print("2 processes:", two, flush=True)
+        for seed in opts.seeds:
+            for key, processes in (("one_process", 1), ("two_processes", 2)):
+                result = _launch(processes, Path(tmp) / f"{key}_{seed}", opts, seed)
+                runs[key].append({"seed": seed, **result})
+                print(f"seed {seed}, {processes} process(es):", result, flush=True)
+
+    def summary(key: str, metric: str) -> dict:
+        values = np.array([r[metric] for r in runs[key]])
+        return {"mean": round(float(values.mean()), 4), "std": round(float(values.std(ddof=1)), 4)
+                if len(values) > 1 else 0.0}
+
+    acc1, acc2 = summary("one_process", "test_accuracy"), summary("two_processes", "test_accuracy")
+    loss1, loss2 = summary("one_process", "train_loss"), summary("two_processes", "train_loss")
     print(json.dumps({
         "benchmark": "ddp_parity", "train_samples": opts.train_samples, "global_batch": opts.global_batch,
-        "one_process": one, "two_processes": two,
-        "train_loss_ratio": round(two["train_loss"] / one["train_loss"], 4),
-        "accuracy_difference": round(two["test_accuracy"] - one["test_accuracy"], 4),
+        "seeds": opts.seeds, "one_process_accuracy": acc1, "two_processes_accuracy": acc2,
+        "accuracy_difference_of_means": round(acc2["mean"] - acc1["mean"], 4),
+        "train_loss_ratio_of_means": round(loss2["mean"] / loss1["mean"], 4),
+        "runs": runs,
     }))
 
 
