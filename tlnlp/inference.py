@@ -21,7 +21,8 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
         **kwargs: Other ``transformers.pipeline`` arguments.
 
     Returns:
-        A ``text-classification`` pipeline; multi-label runs score each label with a sigmoid.
+        A ``text-classification`` pipeline; multi-label runs score each label with a sigmoid, and inputs are
+        truncated to the run's ``max_seq_length`` as in training.
 
     Raises:
         FileNotFoundError: ``output_dir`` holds no saved model.
@@ -38,6 +39,14 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
     config = AutoConfig.from_pretrained(source)
     if config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
+    run_config = folder / "run_config.yaml"
+    if run_config.is_file() and "max_length" not in kwargs:
+        import yaml
+
+        max_len = (yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}).get("max_seq_length")
+        if max_len:  # inputs are cut where training cut them
+            kwargs.setdefault("truncation", True)
+            kwargs["max_length"] = int(max_len)
     env = folder / "environment.json"
     if env.is_file():
         labels = json.loads(env.read_text(encoding="utf-8")).get("labels")

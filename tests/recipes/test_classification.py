@@ -86,6 +86,13 @@ def test_load_pipeline_and_cli_predict_use_real_label_names(finished_run):
     pipe = tlnlp.load_pipeline(out)
     result = pipe("a warm, funny and moving film")[0]
     assert result["label"] in ("negative", "positive") and 0 <= result["score"] <= 1
+    # predictions.jsonl row i is the prediction for test row i: the pipeline gives the same scores text by text
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    spread = max(r["scores"]["positive"] for r in rows) - min(r["scores"]["positive"] for r in rows)
+    assert spread > 2e-5  # scores differ between rows (beyond the 6 decimals written), so a reordering would show
+    for row in rows[:12]:
+        scores = {s["label"]: s["score"] for s in pipe(row["text"], top_k=None)}
+        assert scores["positive"] == pytest.approx(row["scores"]["positive"], abs=3e-6), row["text"]
     proc = subprocess.run([sys.executable, "-m", "tlnlp", "predict", str(out), "a dull mess", "--json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -159,8 +166,13 @@ def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3)
     assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-3)
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.01
-    # only the main process writes: one prediction per test row, not one per process
-    assert len((tmp_path / "two" / "predictions.jsonl").read_text().splitlines()) == 40
+    # only the main process writes: one prediction per test row, not one per process, in the dataset's order
+    rows = {n: [json.loads(line) for line in (tmp_path / n / "predictions.jsonl").read_text().splitlines()]
+            for n in ("one", "two")}
+    assert len(rows["two"]) == 40
+    assert [r["text"] for r in rows["two"]] == [r["text"] for r in rows["one"]]
+    for a, b in zip(rows["one"], rows["two"]):
+        assert a["scores"]["positive"] == pytest.approx(b["scores"]["positive"], abs=1e-2)
 
 
 def test_user_errors_exit_cleanly_and_write_nothing(tmp_path):

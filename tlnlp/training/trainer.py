@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
@@ -30,13 +31,23 @@ class OutputDirError(FileExistsError):
 
 
 class TlnlpTrainer(Trainer):
-    """A ``Trainer`` whose length-grouped batches do not depend on the number of processes.
+    """A ``Trainer`` whose length-grouped batches do not depend on the number of processes, and whose
+    evaluation keeps the dataset's row order.
 
-    The stock sampler groups by the per-process batch, so 2 processes with half the batch see other global
-    batches than 1 process. Grouping by the global batch (per-device batch x processes x accumulation steps)
-    gives every optimisation step the same examples, whatever the launch: the accelerate data loader hands
+    Training: the stock sampler groups by the per-process batch, so 2 processes with half the batch see other
+    global batches than 1 process. Grouping by the global batch (per-device batch x processes x accumulation
+    steps) gives every optimisation step the same examples, whatever the launch: the accelerate data loader hands
     consecutive per-device slices of each global batch to the processes in turn.
+
+    Evaluation: with ``group_by_length`` the stock Trainer also reorders evaluation rows by length, and
+    ``predict`` then returns predictions in that order, not the dataset's; here evaluation stays sequential so
+    prediction ``i`` belongs to row ``i``.
     """
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
         dataset = self.train_dataset if train_dataset is None else train_dataset

@@ -131,3 +131,13 @@ def test_length_grouped_global_batches_do_not_depend_on_world_size(tmp_path, tin
     one = global_batches(1, 8, "tlnlp")
     assert global_batches(2, 4, "tlnlp") == one  # the same examples in every optimisation step
     assert global_batches(2, 4, "stock") != one  # the stock sampler groups by the per-process batch
+
+
+def test_predictions_keep_dataset_order_with_length_grouping(tmp_path, tiny_classifier, tokenizer):
+    texts = [" ".join(["word"] * (1 + (i * 7) % 23)) for i in range(40)]
+    ds = Dataset.from_dict({**tokenizer(texts), "labels": [i % 2 for i in range(40)]})
+    args = _args(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4)
+    trainer = build_trainer(tiny_classifier("bert"), tokenizer, DatasetDict(train=ds), args)
+    assert list(iter(trainer._get_eval_sampler(ds))) == list(range(40))
+    out = trainer.predict(ds)
+    assert list(out.label_ids) == [i % 2 for i in range(40)]  # row i's label comes back at position i
