@@ -67,8 +67,9 @@ def _run_arm(name: str, data, opts: argparse.Namespace) -> dict:
         test = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
     samples = len(tokenized["train"]) * opts.epochs
     lengths = [sum(mask) for mask in tokenized["train"]["attention_mask"]]
-    return {"mean_real_tokens": round(float(np.mean(lengths)), 1), "tokens_per_row_fed": (
-                opts.max_seq_length if name == "baseline" else "dynamic"),"train_seconds": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2),
+    return {"mean_real_tokens": round(float(np.mean(lengths)), 1),
+            "tokens_per_row_fed": opts.max_seq_length if name == "baseline" else "dynamic",
+            "train_seconds": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2),
             "accuracy": round(test["test_accuracy"], 4), "f1_macro": round(test["test_f1_macro"], 4)}
 
 

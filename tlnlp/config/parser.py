@@ -92,7 +92,22 @@ def _environment_defaults() -> dict[str, Any]:
 
 def parse_args(*types: type, args: Sequence[str] | None = None,
                defaults: dict[str, Any] | None = None) -> tuple[Any, ...]:
-    """Parse ``--config FILE.yaml`` plus flags; see :func:`_parse`. Config errors are printed, then raised."""
+    """Parse ``--config FILE.yaml`` plus flags into one instance of each dataclass in ``types``.
+
+    The YAML gives defaults and flags override it; see :func:`_parse` for the rules. Config errors are printed to
+    stderr, then raised.
+
+    Args:
+        *types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArgs``.
+        args: Command line (default ``sys.argv[1:]``).
+        defaults: Extra recipe-specific defaults (lowest priority).
+
+    Returns:
+        One instance per type, in order.
+
+    Raises:
+        ConfigError: unknown key or flag, unreadable YAML, or an invalid value (exit status 2).
+    """
     try:
         return _parse(types, args, defaults)
     except ConfigError as err:
@@ -110,7 +125,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     object's ``_tlnlp_explicit`` attribute for :func:`write_run_config`.
 
     Args:
-        *types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArguments``.
+        types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArguments``.
         args: Command line (default ``sys.argv[1:]``).
         defaults: Extra recipe-specific defaults (lowest priority).
 
@@ -204,7 +219,8 @@ def write_run_config(output_dir: str | os.PathLike[str], *objs: Any) -> Path:
     """Write ``run_config.yaml`` (see :func:`resolved_config`) into ``output_dir``; returns its path."""
     path = Path(output_dir) / "run_config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Settings of this run. Reproduce it with: accelerate launch recipes/<recipe>.py --config run_config.yaml\n"
+    header = ("# Settings of this run. Reproduce it with:\n"
+              "#   accelerate launch recipes/<recipe>.py --config run_config.yaml\n")
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(header + yaml.safe_dump(resolved_config(*objs), sort_keys=False), encoding="utf-8")
     tmp.replace(path)

@@ -58,6 +58,14 @@ def _write_test_outputs(out: Path, data: Any, test_out: Any, threshold: float) -
                               title=f"{data.name} (test)")
 
 
+def _plot_curves(trainer: Trainer, out: Path, name: str) -> None:
+    from tlnlp.report import plot_training_curves
+
+    history = trainer.state.log_history
+    if any("loss" in entry or "eval_loss" in entry for entry in history):
+        plot_training_curves(history, out / "training_curves.png", title=f"{name}: training curves")
+
+
 def _write_card(out: Path, data: Any, model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
                 train_args: TrainingArguments, metrics: dict[str, float], params: dict[str, Any]) -> None:
     from tlnlp.hub import build_model_card
@@ -100,8 +108,8 @@ def finish_run(
 
     Written (by the main process only): the model (safetensors) and tokenizer, ``train_results.json``,
     ``eval_results.json``, ``test_results.json``, ``all_results.json``, ``trainer_state.json``,
-    ``predictions.jsonl`` and ``confusion_matrix.png`` for the test split, ``run_config.yaml``,
-    ``environment.json`` and the model card ``README.md``.
+    ``predictions.jsonl`` and ``confusion_matrix.png`` for the test split, ``training_curves.png``,
+    ``run_config.yaml``, ``environment.json`` and the model card ``README.md``.
     """
     from tlnlp.models import count_parameters
 
@@ -121,6 +129,7 @@ def finish_run(
         return metrics
     if test_out is not None:
         _write_test_outputs(out, data, test_out, data_args.multi_label_threshold)
+    _plot_curves(trainer, out, data.name)
     write_run_config(out, model_args, data_args, method_args, train_args)
     # the Trainer pickles its arguments next to the model; run_config.yaml holds them readably, and a pickle in a
     # folder that may be pushed to the Hub is unsafe to load, so the final folder keeps none

@@ -31,8 +31,7 @@ class OutputDirError(FileExistsError):
 
 
 class TlnlpTrainer(Trainer):
-    """A ``Trainer`` whose length-grouped batches do not depend on the number of processes, and whose
-    evaluation keeps the dataset's row order.
+    """A ``Trainer`` with process-count-independent length grouping and order-keeping evaluation.
 
     Training: the stock sampler groups by the per-process batch, so 2 processes with half the batch see other
     global batches than 1 process. Grouping by the global batch (per-device batch x processes x accumulation

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
+from transformers import TrainingArguments
 
 from tlnlp.training import (
     OutputDirError,
@@ -17,7 +18,6 @@ from tlnlp.training import (
     write_predictions,
 )
 from tlnlp.training.outputs import environment_info
-from transformers import TrainingArguments
 
 
 def _args(tmp_path, **kw):
