@@ -117,23 +117,12 @@ def parse_args(*types: type, args: Sequence[str] | None = None,
 
 def _parse(types: Sequence[type], args: Sequence[str] | None,
            defaults: dict[str, Any] | None) -> tuple[Any, ...]:
-    """Parse ``--config FILE.yaml`` plus flags into one instance of each dataclass in ``types``.
+    """Implements :func:`parse_args`.
 
     The YAML gives defaults, command-line flags override it; unknown keys and flags are errors that name the
     closest valid name. ``TrainingArguments`` works unchanged, with tlnlp's defaults from
     :data:`TLNLP_TRAINING_DEFAULTS` (overridable). The explicitly given settings are kept on the first returned
     object's ``_tlnlp_explicit`` attribute for :func:`write_run_config`.
-
-    Args:
-        types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArguments``.
-        args: Command line (default ``sys.argv[1:]``).
-        defaults: Extra recipe-specific defaults (lowest priority).
-
-    Returns:
-        One instance per type, in order.
-
-    Raises:
-        ConfigError: unknown key or flag, unreadable YAML, or an invalid value (exit status 2).
     """
     argv = list(sys.argv[1:] if args is None else args)
     valid = _field_names(types)
