@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from transformers import Trainer
 
 __all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json", "write_predictions"]
 
@@ -127,7 +126,3 @@ def format_metrics_table(metrics: dict[str, float], title: str = "Results") -> s
     lines += [f"{a:<{w1}}  {b:<{w2}}  {c:>{w3}}" for a, b, c in rows]
     return "\n".join(lines)
 
-
-def is_main_process(trainer: Trainer) -> bool:
-    """True on the process that writes files (rank 0 of the world)."""
-    return bool(trainer.is_world_process_zero())
