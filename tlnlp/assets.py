@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "ASSET_PACKAGES",
+    "BUNDLED_PREFIX",
     "BUNDLED_MODELS",
     "BUNDLED_FILES",
     "AssetError",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Prefix that names a bundled model or corpus in a config (``bundled:minilm``, ``bundled:trec6``).
+BUNDLED_PREFIX = "bundled:"
 
 #: pip requirement -> importable module name, for every package that carries assets.
 ASSET_PACKAGES: dict[str, str] = {

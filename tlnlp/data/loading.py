@@ -11,6 +11,7 @@ from typing import Any
 
 import datasets
 
+from tlnlp.assets import BUNDLED_PREFIX
 from tlnlp.config.args import DataArgs
 from tlnlp.data.bundled import CORPORA
 from tlnlp.data.files import read_table
@@ -33,7 +34,6 @@ __all__ = ["BUNDLED_PREFIX", "SPLITS", "TaskData", "data_fingerprint", "load_tas
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_PREFIX = "bundled:"
 #: Canonical split names, in the order they are fingerprinted.
 SPLITS = ("train", "validation", "test")
 _TASKS = ("classification",)

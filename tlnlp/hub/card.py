@@ -20,11 +20,12 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX
+
 __all__ = ["build_model_card", "hub_base_model", "scrub_secrets"]
 
 logger = logging.getLogger(__name__)
 
-_BUNDLED_PREFIX = "bundled:"
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|credentials?|(api|secret|access|private)_?key)$",
                          re.IGNORECASE)
 _SECRET_FLAG = re.compile(
@@ -112,13 +113,12 @@ def hub_base_model(base_model: str) -> str | None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    if base_model.startswith(_BUNDLED_PREFIX):
-        from tlnlp.assets import BUNDLED_MODELS
+    if base_model.startswith(BUNDLED_PREFIX):
 
-        bundled = BUNDLED_MODELS.get(base_model[len(_BUNDLED_PREFIX):])
+        bundled = BUNDLED_MODELS.get(base_model[len(BUNDLED_PREFIX):])
         if bundled is None:
             logger.warning("Unknown bundled model %r; the card records no base_model. Known: %s", base_model,
-                           ", ".join(_BUNDLED_PREFIX + name for name in BUNDLED_MODELS))
+                           ", ".join(BUNDLED_PREFIX + name for name in BUNDLED_MODELS))
             return None
         return bundled.hub_id
     if _looks_like_path(base_model) or base_model.count("/") > 1:
@@ -353,7 +353,7 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
     method_tag = _slug(method)
     all_tags = list(dict.fromkeys(["tlnlp", method_tag, *(tags or [])]))
     sources = (dataset_name, base_model, hub_dataset_id or "")
-    bundled_data = any(source.startswith(_BUNDLED_PREFIX) for source in sources)
+    bundled_data = any(source.startswith(BUNDLED_PREFIX) for source in sources)
     hub_id = hub_base_model(base_model)
     fields = {
         "model_name": model_name, "task": task, "labels": [str(label) for label in labels], "method": method,

@@ -24,7 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from tlnlp.assets import BUNDLED_MODELS, AssetError, bundled_model_for_hub_id, bundled_model_path
+from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_model_for_hub_id, bundled_model_path
 from tlnlp.config.args import ModelArgs
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_PREFIX = "bundled:"
 HUB_CHECK_TIMEOUT_S = 3.0
 _MAX_LISTED = 8
 

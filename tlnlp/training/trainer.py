@@ -94,8 +94,7 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
     return None
 
 
-def build_optimizer(model: torch.nn.Module, train_args: TrainingArguments,
-                    param_groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+def build_optimizer(train_args: TrainingArguments, param_groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """AdamW over explicit parameter groups (each may carry its own ``lr``; ``name`` is kept for logging).
 
     Biases and LayerNorm weights get no weight decay, as the Trainer's default optimizer does.
@@ -166,7 +165,7 @@ def build_trainer(
         train_args.eval_strategy = "no"
     optimizers: tuple[Any, Any] = (None, None)
     if param_groups is not None:
-        optimizers = (build_optimizer(model, train_args, param_groups), None)
+        optimizers = (build_optimizer(train_args, param_groups), None)
     return TlnlpTrainer(
         model=model,
         args=train_args,
