@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from tlnlp.config.adapter_args import AdapterOptions
+from tlnlp.config.ulmfit_args import UlmfitOptions
+
 __all__ = ["DataArgs", "MethodArgs", "ModelArgs", "TrainingArgs"]
 
 
@@ -99,8 +102,12 @@ class DataArgs:
 
 
 @dataclass
-class MethodArgs:
-    """The transfer strategy: which parameters train, and how."""
+class MethodArgs(UlmfitOptions, AdapterOptions):
+    """The transfer strategy: which parameters train, and how.
+
+    The ULMFiT options live in :class:`~tlnlp.config.ulmfit_args.UlmfitOptions` and the adapter options in
+    :class:`~tlnlp.config.adapter_args.AdapterOptions`; each is a flag and a YAML key like the fields below.
+    """
 
     method: str = field(
         default="full",
@@ -120,6 +127,8 @@ class MethodArgs:
         except RegistryError as err:
             raise ValueError(f"method={self.method!r}: {err}") from None
         _check_positive("early_stopping_patience", self.early_stopping_patience)
+        self._check_ulmfit()
+        self._check_adapter()
 
 
 @dataclass
