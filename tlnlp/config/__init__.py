@@ -1,6 +1,6 @@
 """Configuration: argument dataclasses and the ``--config`` YAML + flags parser."""
 
-from tlnlp.config.args import DataArgs, MethodArgs, ModelArgs, TrainingArgs
+from tlnlp.config.args import DataArgs, EvaluationArgs, MethodArgs, ModelArgs, TrainingArgs
 from tlnlp.config.parser import (
     TLNLP_TRAINING_DEFAULTS,
     ConfigError,
@@ -13,6 +13,7 @@ __all__ = [
     "TLNLP_TRAINING_DEFAULTS",
     "ConfigError",
     "DataArgs",
+    "EvaluationArgs",
     "MethodArgs",
     "ModelArgs",
     "TrainingArgs",

@@ -9,7 +9,7 @@ from transformers import TrainingArguments
 from tlnlp.config.adapter_args import AdapterOptions
 from tlnlp.config.ulmfit_args import UlmfitOptions
 
-__all__ = ["DataArgs", "MethodArgs", "ModelArgs", "TrainingArgs"]
+__all__ = ["DataArgs", "EvaluationArgs", "MethodArgs", "ModelArgs", "TrainingArgs"]
 
 
 def _check_choice(field_name: str, value: object, choices: list[str]) -> None:
@@ -43,6 +43,9 @@ class ModelArgs:
         default=None, metadata={"help": "Hub token; prefer HF_TOKEN or `hf auth login`. Never written anywhere."})
     torch_dtype: str | None = field(
         default=None, metadata={"help": "Load weights in this dtype: auto, float32, bfloat16, float16."})
+    init_from_scratch: bool = field(
+        default=False, metadata={"help": "Same architecture with random weights (no transfer): the reference that "
+                                         "shows what pretraining buys. The tokenizer still comes from the model."})
 
     def __post_init__(self) -> None:
         if not self.model_name_or_path or not str(self.model_name_or_path).strip():
@@ -144,3 +147,39 @@ class TrainingArgs(TrainingArguments):
         metadata={"help": "Allow writing into a non-empty output_dir (its previous files may be replaced). Without "
                           "it a non-empty output_dir is refused, unless --resume_from_checkpoint is given."},
     )
+
+
+@dataclass
+class EvaluationArgs:
+    """Where an evaluation-only run (zero-shot, few-shot) writes, and how it batches and seeds its work."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Folder for the results, predictions and card."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty output_dir (its files may be replaced)."})
+    seed: int = field(default=42, metadata={"help": "Seed for sampling (demonstrations, negatives...)."})
+    batch_size: int = field(default=32, metadata={"help": "Sequences scored per forward pass."})
+    device: str = field(default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda, cuda:N, mps."})
+
+    def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise ValueError("output_dir is not set; give --output_dir (a folder for the results).")
+        _check_positive("batch_size", self.batch_size, allow_none=False)
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"device={self.device!r} is not valid; choose auto, cpu, cuda, cuda:N or mps.")
+
+    @property
+    def resume_from_checkpoint(self) -> None:
+        """Evaluation runs have no checkpoints (lets :func:`tlnlp.training.prepare_output_dir` treat both alike)."""
+        return None
+
+    def torch_device(self) -> str:
+        """The device to run on: ``device``, with ``auto`` resolved to CUDA (then MPS) when available, else CPU."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"

@@ -295,6 +295,21 @@ def _ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
         model.config.pad_token_id = tokenizer.pad_token_id
 
 
+def _from_scratch(model_args: ModelArgs, path: str, config: Any, labels: list[str],
+                  multi_label: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The architecture of ``config`` with random weights (seeded by the caller's ``set_seed``)."""
+    kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
+    if model_args.torch_dtype not in (None, "auto"):
+        kwargs["dtype"] = _dtype(model_args.torch_dtype)
+    model = AutoModelForSequenceClassification.from_config(config, **kwargs)
+    tokenizer = load_tokenizer(model_args, path)
+    _ensure_pad_token(model, tokenizer)
+    logger.info("Built %s from %s's config with random weights (init_from_scratch: no transfer), %d labels%s.",
+                type(model).__name__, model_args.model_name_or_path, len(labels),
+                " (multi-label)" if multi_label else "")
+    return model, tokenizer
+
+
 def load_classifier(
     model_args: ModelArgs, labels: list[str], multi_label: bool = False
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -330,6 +345,8 @@ def load_classifier(
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
         **common,
     )
+    if model_args.init_from_scratch:
+        return _from_scratch(model_args, path, config, labels, multi_label)
     _refuse_pickle_only(path)
     kwargs: dict[str, Any] = {"config": config, "use_safetensors": True, "ignore_mismatched_sizes": True,
                               "output_loading_info": True, **common}

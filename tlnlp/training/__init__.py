@@ -1,5 +1,6 @@
 """Training: build a Trainer for a task and write every output of a run."""
 
+from tlnlp.training.evaluation import finish_evaluation
 from tlnlp.training.logs import setup_logging
 from tlnlp.training.outputs import environment_info, format_metrics_table, reproduce_command, write_predictions
 from tlnlp.training.run import finish_run
@@ -17,6 +18,7 @@ __all__ = [
     "build_optimizer",
     "build_trainer",
     "environment_info",
+    "finish_evaluation",
     "finish_run",
     "format_metrics_table",
     "prepare_output_dir",

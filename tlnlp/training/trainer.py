@@ -69,7 +69,7 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
         OutputDirError: the folder holds files and neither flag allows writing there, or no checkpoint exists.
     """
     out = Path(train_args.output_dir)
-    resume = train_args.resume_from_checkpoint
+    resume = getattr(train_args, "resume_from_checkpoint", None)
     if resume is not None and str(resume).lower() in _RESUME_WORDS:
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
         if last is None:

@@ -207,3 +207,21 @@ def test_same_size_head_with_other_names_is_kept_with_warning(tmp_path, tiny_cla
     assert model.config.id2label == {0: "negative", 1: "positive"}
     assert torch.equal(model.classifier.weight, old.classifier.weight)
     assert any("['cat', 'dog']" in r.getMessage() for r in caplog.records)
+
+
+def test_init_from_scratch_keeps_architecture_and_labels(bundled_minilm_dir):
+    import torch
+
+    from tlnlp.config import ModelArgs
+    from tlnlp.models import load_classifier
+
+    pretrained, _ = load_classifier(ModelArgs(model_name_or_path="bundled:minilm"), labels=["neg", "pos"])
+    torch.manual_seed(0)
+    scratch, tokenizer = load_classifier(ModelArgs(model_name_or_path="bundled:minilm", init_from_scratch=True),
+                                         labels=["neg", "pos"])
+    assert type(scratch) is type(pretrained) and scratch.config.id2label == {0: "neg", 1: "pos"}
+    a, b = dict(pretrained.named_parameters()), dict(scratch.named_parameters())
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(a[name], b[name])  # random, not the pretrained weights
+    assert tokenizer("hello")["input_ids"]
