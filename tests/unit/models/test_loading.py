@@ -117,11 +117,6 @@ def test_unknown_bundled_name_lists_names():
         resolve_model_path("bundled:minlm")
 
 
-def test_bundled_smollm2_needs_conversion():
-    with pytest.raises(AssetError, match="needs conversion"):
-        resolve_model_path("bundled:smollm2")
-
-
 # ----------------------------------------------------------------------------- load_classifier
 
 
