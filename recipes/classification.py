@@ -39,7 +39,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
     trainer = build_trainer(
         model, tokenizer, tokenized, train_args, param_groups,
         compute_metrics=make_compute_metrics(data.num_labels, data.multi_label, data_args.multi_label_threshold),
-        early_stopping_patience=method_args.early_stopping_patience,
+        early_stopping_patience=method_args.early_stopping_patience, method_args=method_args,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)

@@ -72,6 +72,10 @@ def _check_param_groups(groups: list[ParamGroup], method: str) -> None:
 def apply_method(model: torch.nn.Module, method_args: MethodArgs) -> MethodResult:
     """Prepare ``model`` for training with the method named by ``method_args.method``.
 
+    When the ULMFiT options ask for discriminative rates, gradual unfreezing or a head warm-up (whatever the
+    method), the trainable parameters are regrouped per layer group
+    (:func:`tlnlp.methods.ulmfit.layerwise_param_groups`).
+
     Args:
         model: A freshly loaded model (e.g. from :func:`tlnlp.models.load_classifier`).
         method_args: The method name and its options.
@@ -87,4 +91,9 @@ def apply_method(model: torch.nn.Module, method_args: MethodArgs) -> MethodResul
     model, param_groups = method(model, method_args)
     if param_groups is not None:
         _check_param_groups(param_groups, method_args.method)
+    ulmfit_settings = getattr(method_args, "ulmfit_settings", None)
+    if ulmfit_settings is not None and ulmfit_settings().layerwise:  # discriminative rates / unfreezing, any method
+        from tlnlp.methods.ulmfit import layerwise_param_groups
+
+        param_groups = layerwise_param_groups(model, ulmfit_settings(), param_groups)
     return MethodResult(model, param_groups)

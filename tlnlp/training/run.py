@@ -20,6 +20,9 @@ _METHOD_DESCRIPTIONS = {
     "full": "Full fine-tuning: every weight of the pretrained backbone and the new classification head is trained.",
     "feature_extraction": "Feature extraction: the pretrained backbone is frozen (its weights are unchanged) and only "
                           "the classification head is trained on its features.",
+    "ulmfit": "ULMFiT (Howard & Ruder 2018): every weight is fine-tuned with discriminative learning rates (each lower "
+              "layer group's rate divided by a constant factor), a slanted triangular schedule and gradual unfreezing "
+              "from the head down; see learning_rates.png for each group's rate and thaw step.",
 }
 
 _CARD_HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",

@@ -19,6 +19,14 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import get_last_checkpoint, has_length
 
+from tlnlp.training.unfreezing import (
+    FrozenAwareAdamW,
+    LayerRatesCallback,
+    build_layerwise_scheduler,
+    layer_rates,
+    zero_frozen_grads,
+)
+
 __all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "build_optimizer", "prepare_output_dir"]
 
 logger = logging.getLogger(__name__)
@@ -41,7 +49,47 @@ class TlnlpTrainer(Trainer):
     Evaluation: with ``group_by_length`` the stock Trainer also reorders evaluation rows by length, and
     ``predict`` then returns predictions in that order, not the dataset's; here evaluation stays sequential so
     prediction ``i`` belongs to row ``i``.
+
+    ULMFiT options (``ulmfit_settings``, set by :func:`build_trainer`): the scheduler is the slanted triangular
+    or Trainer schedule times each layer group's thaw mask; frozen groups' gradients are zeroed before clipping;
+    ``learning_rate`` in the logs is the top group's rate and ``lr/<group>`` gives every group's (TensorBoard).
     """
+
+    ulmfit_settings: Any = None
+    _steps_per_epoch: int | None = None
+    _group_rates: dict[str, float] | None = None
+
+    def set_initial_training_values(self, args: TrainingArguments, dataloader: Any) -> tuple[Any, ...]:
+        """The Trainer's step counts; keeps the optimisation steps per epoch for epoch-wise unfreezing."""
+        values = super().set_initial_training_values(args, dataloader)
+        self._steps_per_epoch = int(values[1])  # optimisation steps per epoch, for --gradual_unfreezing epoch
+        return values
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+        """The Trainer's scheduler, or the ULMFiT one (slanted triangular / thaw masks) when options ask for it."""
+        if self.ulmfit_settings is None or self.lr_scheduler is not None or not self.ulmfit_settings.active:
+            return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = build_layerwise_scheduler(optimizer or self.optimizer, self.ulmfit_settings, self.args,
+                                                      num_training_steps, self._steps_per_epoch)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def _clip_grad_norm(self, model: torch.nn.Module) -> Any:
+        if self.ulmfit_settings is not None:
+            zero_frozen_grads(self.optimizer)  # the norm (and clipping) of the groups that train, as if frozen
+        return super()._clip_grad_norm(model)
+
+    def _get_learning_rate(self) -> float:
+        if self.ulmfit_settings is None or not self.ulmfit_settings.active:
+            return super()._get_learning_rate()
+        self._group_rates = layer_rates(self.optimizer)  # called after optimizer.step: this step's rates
+        return max(self._group_rates.values())
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """``Trainer.log`` plus ``lr/<group>`` (each layer group's rate at the logged step) for TensorBoard."""
+        if self._group_rates is not None and "learning_rate" in logs and self.ulmfit_settings.layerwise:
+            logs.update({f"lr/{name}": rate for name, rate in self._group_rates.items()})
+        super().log(logs, start_time)
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if eval_dataset is None or not has_length(eval_dataset):
@@ -97,7 +145,9 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
 def build_optimizer(train_args: TrainingArguments, param_groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """AdamW over explicit parameter groups (each may carry its own ``lr``; ``name`` is kept for logging).
 
-    Biases and LayerNorm weights get no weight decay, as the Trainer's default optimizer does.
+    Biases and LayerNorm weights get no weight decay, as the Trainer's default optimizer does. A group's
+    ``lr_scale`` (ULMFiT's discriminative rates) multiplies ``--learning_rate``; groups that a scheduler marks
+    ``"frozen"`` are skipped entirely (:class:`~tlnlp.training.unfreezing.FrozenAwareAdamW`).
     """
     groups = []
     for group in param_groups:
@@ -107,13 +157,15 @@ def build_optimizer(train_args: TrainingArguments, param_groups: list[dict[str, 
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
         base = {k: v for k, v in group.items() if k != "params"}
+        if "lr_scale" in base and "lr" not in base:
+            base["lr"] = train_args.learning_rate * base["lr_scale"]
         base.setdefault("lr", train_args.learning_rate)
         wd = base.pop("weight_decay", train_args.weight_decay)
         if decay:
             groups.append({**base, "params": decay, "weight_decay": wd})
         if no_decay:
             groups.append({**base, "params": no_decay, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, lr=train_args.learning_rate, betas=(train_args.adam_beta1, train_args.adam_beta2),
+    return FrozenAwareAdamW(groups, lr=train_args.learning_rate, betas=(train_args.adam_beta1, train_args.adam_beta2),
                              eps=train_args.adam_epsilon)
 
 
@@ -142,6 +194,8 @@ def build_trainer(
     compute_metrics: Any = None,
     early_stopping_patience: int | None = None,
     callbacks: list[Any] | None = None,
+    method_args: Any = None,
+    data_collator: Any = None,
 ) -> Trainer:
     """A ``Trainer`` with dynamic padding, offline metrics, optional explicit parameter groups and early stopping.
 
@@ -154,10 +208,22 @@ def build_trainer(
         compute_metrics: Metrics function for evaluation.
         early_stopping_patience: Stop after this many evaluations without improvement.
         callbacks: Extra ``TrainerCallback``s.
+        method_args: The run's ``MethodArgs``: its ULMFiT options (slanted triangular schedule, gradual unfreezing,
+            per-group rates in the logs and ``learning_rates.png``) apply to whatever the method.
+        data_collator: Replaces the padding collator (e.g. a language-modelling collator).
+
+    Raises:
+        ValueError: Gradual unfreezing or a head warm-up without the layer-wise param groups of ``apply_method``.
     """
     pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
+    collator = data_collator or DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
     all_callbacks = list(callbacks or [])
+    settings = method_args.ulmfit_settings() if hasattr(method_args, "ulmfit_settings") else None
+    if settings is not None and settings.layerwise and param_groups is None:
+        raise ValueError("Discriminative rates, gradual unfreezing and head warm-up need the layer-wise param "
+                         "groups: pass the param_groups returned by tlnlp.methods.apply_method to build_trainer.")
+    if settings is not None and settings.active:
+        all_callbacks.append(LayerRatesCallback(title=f"Learning rate per layer group ({method_args.method})"))
     if early_stopping_patience:
         all_callbacks.append(_configure_early_stopping(train_args, early_stopping_patience))
     if "validation" not in datasets and train_args.eval_strategy != "no":
@@ -166,7 +232,7 @@ def build_trainer(
     optimizers: tuple[Any, Any] = (None, None)
     if param_groups is not None:
         optimizers = (build_optimizer(train_args, param_groups), None)
-    return TlnlpTrainer(
+    trainer = TlnlpTrainer(
         model=model,
         args=train_args,
         data_collator=collator,
@@ -177,3 +243,5 @@ def build_trainer(
         callbacks=all_callbacks,
         optimizers=optimizers,
     )
+    trainer.ulmfit_settings = settings if settings is not None and settings.active else None
+    return trainer
