@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlnlp {assets,predict} ...``."""
+"""Command line: ``python -m tlnlp {assets,predict,push} ...``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from tlnlp.hub import HubTokenError, push_run
+
+    try:
+        result = push_run(args.output_dir, args.repo_id, private=True if args.private else None,
+                          base_model=args.base_model, commit_message=args.commit_message, revision=args.revision)
+    except (HubTokenError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    kind = f"adapter for {result.base_model}" if result.adapter else "model"
+    print(f"Pushed {len(result.files)} files of {args.output_dir} ({kind}) to {result.url}")
+    print(f"Load it with: tlnlp.load_pipeline({result.repo_id!r})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tlnlp`` and the ``tlnlp`` console script."""
     parser = argparse.ArgumentParser(prog="python -m tlnlp", allow_abbrev=False,
@@ -66,6 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_pred.add_argument("--top_k", type=int, default=1, help="How many labels to show per text.")
     p_pred.add_argument("--json", action="store_true", help="Print one JSON object per text.")
     p_pred.set_defaults(func=_predict)
+    p_push = sub.add_parser("push", help="Push a finished run's output folder to the Hugging Face Hub (token from "
+                                         "HF_TOKEN or `hf auth login`).")
+    p_push.add_argument("output_dir", help="Output folder of a finished run (a model or an adapter).")
+    p_push.add_argument("repo_id", help="Target repo: namespace/name, or name for your own namespace.")
+    p_push.add_argument("--private", action="store_true", help="Create the repo private.")
+    p_push.add_argument("--base_model", default=None,
+                        help="Adapters only: the base model's Hub id, when the run's base was a local folder.")
+    p_push.add_argument("--commit_message", default=None, help="Commit summary.")
+    p_push.add_argument("--revision", default=None, help="Branch to push to (default: main).")
+    p_push.set_defaults(func=_push)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,5 +1,15 @@
-"""Model cards for trained runs (metadata via huggingface_hub, markdown body by tlnlp)."""
+"""Sharing runs: model cards (metadata via huggingface_hub, markdown body by tlnlp) and pushes to the Hub."""
 
 from tlnlp.hub.card import build_model_card, hub_base_model, scrub_secrets
+from tlnlp.hub.push import HubTokenError, PushResult, push_run, push_run_from_args, require_token
 
-__all__ = ["build_model_card", "hub_base_model", "scrub_secrets"]
+__all__ = [
+    "HubTokenError",
+    "PushResult",
+    "build_model_card",
+    "hub_base_model",
+    "push_run",
+    "push_run_from_args",
+    "require_token",
+    "scrub_secrets",
+]

@@ -1,0 +1,268 @@
+"""Push a finished run's output folder to the Hugging Face Hub, as a model repo or an adapter repo.
+
+Everything goes through :mod:`huggingface_hub` (``HfApi.create_repo`` then ``HfApi.upload_folder``). The token
+comes from the caller, ``HF_TOKEN`` or the saved login (``hf auth login``); it is passed to the client and never
+written anywhere, and a push is refused if any file about to be uploaded contains it.
+
+What is uploaded: the folder's files except checkpoints (``checkpoint-*``), pickles (``*.bin``, ``*.pt``,
+``*.pth``, ``*.pkl``), temporary and lock files. An adapter folder (``adapter_config.json``) is pushed as an
+adapter repo: its ``adapter_config.json`` and card name the base model by its Hub id (a local or ``bundled:``
+base is mapped to the Hub id of the same weights), so ``PeftModel.from_pretrained`` and the Hub's "adapter of"
+link work for anyone. The local files are left as they are; only the uploaded copies carry the Hub id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HubTokenError", "PushResult", "push_run", "push_run_from_args", "require_token"]
+
+logger = logging.getLogger(__name__)
+
+#: Never uploaded: training checkpoints, pickled files (unsafe to load), partial writes, locks, private files.
+IGNORE_PATTERNS = ["checkpoint-*", "*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.tmp", "*.lock",
+                   "_*", ".git/*", ".cache/*", "**/.ipynb_checkpoints/*"]
+#: Stale files removed from the repo by the final push (the Trainer's intermediate pushes upload its pickled
+#: arguments).
+DELETE_PATTERNS = ["training_args.bin", "pytorch_model.bin", "adapter_model.bin"]
+_SCAN_LIMIT_BYTES = 20_000_000  # weights are not scanned for the token; every text-sized file is
+_PEFT_TAG = "peft"
+
+
+class HubTokenError(ValueError):
+    """No Hugging Face token is available for a push."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Where a run was pushed.
+
+    Attributes:
+        repo_id: The repository (``namespace/name``).
+        url: The repository's address.
+        commit_url: The address of the commit that uploaded the folder.
+        adapter: Whether it was pushed as an adapter repo.
+        base_model: The base model's Hub id recorded for an adapter, else None.
+        files: The uploaded paths, relative to the repo root.
+    """
+
+    repo_id: str
+    url: str
+    commit_url: str
+    adapter: bool
+    base_model: str | None
+    files: tuple[str, ...]
+
+
+def require_token(token: str | None = None) -> str:
+    """The token to push with: ``token`` if given, else ``HF_TOKEN`` or the saved login.
+
+    Args:
+        token: An explicit token (e.g. ``--hub_token``), or None.
+
+    Returns:
+        The token.
+
+    Raises:
+        HubTokenError: No token is available; the message says how to provide one.
+    """
+    from huggingface_hub import get_token
+
+    found = token or get_token()
+    if not found:
+        raise HubTokenError(
+            "push_to_hub needs a Hugging Face token with write access, and none was found. Set the HF_TOKEN "
+            "environment variable or run `hf auth login` once (tlnlp reads the token from there and never "
+            "writes it to any file), or drop --push_to_hub.")
+    return found
+
+
+def _run_config(folder: Path) -> dict[str, Any]:
+    path = folder / "run_config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _adapter_base(folder: Path, adapter_config: dict[str, Any], base_model: str | None) -> str:
+    """The Hub id of an adapter's base model, or an error saying how to name it."""
+    from tlnlp.hub.card import hub_base_model
+
+    if base_model is not None:
+        if not (hub_id := hub_base_model(base_model)):
+            raise ValueError(f"base_model={base_model!r} is not a Hub model id; give it as ORG/NAME.")
+        return hub_id
+    for candidate in (_run_config(folder).get("model_name_or_path"), adapter_config.get("base_model_name_or_path")):
+        if candidate and (hub_id := hub_base_model(str(candidate))):
+            return hub_id
+    raise ValueError(
+        f"{folder} holds an adapter whose base model ({adapter_config.get('base_model_name_or_path')!r}) is a "
+        "local folder with no Hub id, so nobody could load the pushed adapter. Name the base model's Hub id "
+        "(python -m tlnlp push ... --base_model ORG/NAME, or push_run(..., base_model=...)), or push a merged "
+        "full model instead.")
+
+
+def _files_to_push(folder: Path) -> list[str]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return list(filter_repo_objects(found, ignore_patterns=IGNORE_PATTERNS))
+
+
+def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
+    needle = secret.encode()
+    for relpath in files:
+        path = folder / relpath
+        if path.stat().st_size <= _SCAN_LIMIT_BYTES and needle in path.read_bytes():
+            raise HubTokenError(f"{path} contains your Hugging Face token; refusing to upload it. Remove the "
+                                "token from that file (and revoke it if it was shared), then push again.")
+
+
+def _usage_section(repo_id: str, adapter: bool, base_model: str | None) -> str:
+    lines = ["```python", "import tlnlp", "", f'classifier = tlnlp.load_pipeline("{repo_id}")',
+             'classifier("A short text to classify.")', "```"]
+    if adapter:
+        lines += ["", f"Or with PEFT directly (the adapter loads on top of `{base_model}`):", "", "```python",
+                  "from peft import AutoPeftModelForSequenceClassification", "",
+                  f'model = AutoPeftModelForSequenceClassification.from_pretrained("{repo_id}")', "```"]
+    else:
+        lines += ["", "Or with transformers directly:", "", "```python",
+                  "from transformers import pipeline", "",
+                  f'classifier = pipeline("text-classification", model="{repo_id}")', "```"]
+    return "\n".join(lines)
+
+
+def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | None) -> str | None:
+    """The README.md to upload: the run's card, with adapter metadata and a usage section for this repo."""
+    from huggingface_hub import ModelCard
+
+    path = folder / "README.md"
+    if not path.is_file():
+        logger.warning("%s has no README.md model card; the repo will have none.", folder)
+        return None
+    card = ModelCard.load(path)
+    if adapter:
+        card.data.library_name = _PEFT_TAG
+        card.data.base_model = base_model
+        card.data.tags = list(dict.fromkeys([*(card.data.tags or []), _PEFT_TAG]))
+    text = card.text.rstrip() + "\n"
+    if "## Use this model" not in text:
+        usage = f"## Use this model\n\n{_usage_section(repo_id, adapter, base_model)}\n\n"
+        text = text.replace("## Limitations", usage + "## Limitations", 1) if "## Limitations" in text \
+            else text + "\n" + usage
+    return f"---\n{card.data.to_yaml()}\n---\n\n{text}"
+
+
+def _stage(folder: Path, files: list[str], staging: Path, replaced: dict[str, str]) -> None:
+    """Mirror ``files`` into ``staging`` (symlinks, or copies where links are not allowed), with replacements."""
+    for relpath in files:
+        target = staging / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if relpath in replaced:
+            target.write_text(replaced[relpath], encoding="utf-8")
+            continue
+        try:
+            os.symlink((folder / relpath).resolve(), target)
+        except OSError:
+            shutil.copy2(folder / relpath, target)
+
+
+def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = None, token: str | None = None,
+             base_model: str | None = None, commit_message: str | None = None,
+             revision: str | None = None) -> PushResult:
+    """Create (or reuse) a Hub repo and upload a finished run's output folder to it in one commit.
+
+    Args:
+        output_dir: Output folder of a finished run (a saved model with ``config.json``, or an adapter with
+            ``adapter_config.json``).
+        repo_id: ``namespace/name``, or ``name`` for the token owner's namespace.
+        private: Create the repo private (no effect on an existing repo); None uses the Hub's default.
+        token: Token to use instead of ``HF_TOKEN`` / the saved login.
+        base_model: For adapters: the base model's Hub id, when the run's own base is a local folder.
+        commit_message: Commit summary (default: "Upload <folder name> with tlnlp").
+        revision: Branch to push to (default: the repo's main branch).
+
+    Returns:
+        A :class:`PushResult`.
+
+    Raises:
+        FileNotFoundError: ``output_dir`` holds no saved model.
+        HubTokenError: No token, or a file to upload contains it.
+        ValueError: An adapter whose base model has no Hub id (and ``base_model`` was not given).
+    """
+    from huggingface_hub import HfApi
+
+    from tlnlp import __version__
+
+    folder = Path(output_dir)
+    adapter_path = folder / "adapter_config.json"
+    adapter = adapter_path.is_file()
+    if not adapter and not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no saved model (no config.json or adapter_config.json). Give the "
+                                "output_dir of a finished run.")
+    secret = require_token(token)
+    replaced: dict[str, str] = {}
+    hub_base = None
+    if adapter:
+        adapter_config = json.loads(adapter_path.read_text(encoding="utf-8"))
+        hub_base = _adapter_base(folder, adapter_config, base_model)
+        replaced["adapter_config.json"] = json.dumps({**adapter_config, "base_model_name_or_path": hub_base},
+                                                     indent=2, sort_keys=True) + "\n"
+    files = _files_to_push(folder)
+    _check_no_secret(folder, files, secret)
+    api = HfApi(token=secret, library_name="tlnlp", library_version=__version__)
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    full_id = repo_url.repo_id
+    card = _card_for_push(folder, full_id, adapter, hub_base)
+    if card is not None:
+        replaced["README.md"] = card
+    with tempfile.TemporaryDirectory(prefix="tlnlp-push-") as tmp:
+        _stage(folder, files, Path(tmp), replaced)
+        info = api.upload_folder(
+            repo_id=full_id, folder_path=tmp, revision=revision, delete_patterns=DELETE_PATTERNS,
+            commit_message=commit_message or f"Upload {folder.resolve().name} with tlnlp",
+        )
+    logger.info("Pushed %s (%d files) to %s", folder, len(files), repo_url)
+    return PushResult(repo_id=full_id, url=str(repo_url), commit_url=str(info.commit_url), adapter=adapter,
+                      base_model=hub_base, files=tuple(files))
+
+
+def push_run_from_args(train_args: Any, output_dir: str | Path | None = None,
+                       hub_model_id: str | None = None) -> PushResult | None:
+    """The finishing step of a training recipe: push the final output folder when ``--push_to_hub`` is set.
+
+    Reuses the ``TrainingArguments`` push flags as the Hugging Face example scripts do: ``push_to_hub``,
+    ``hub_model_id`` (default: the output folder's name in the token owner's namespace), ``hub_private_repo``,
+    ``hub_token`` (else ``HF_TOKEN`` / saved login) and ``hub_revision``. ``hub_strategy`` decides what the
+    Trainer pushes during training; the final folder, with its full card, is pushed here in every case. Only the
+    main process pushes.
+
+    Args:
+        train_args: The run's ``TrainingArguments``.
+        output_dir: Folder to push (default ``train_args.output_dir``).
+        hub_model_id: Repo id the Trainer already resolved (``trainer.hub_model_id``), if any.
+
+    Returns:
+        The :class:`PushResult`, or None when nothing was pushed (no ``--push_to_hub``, or not the main process).
+    """
+    if not getattr(train_args, "push_to_hub", False):
+        return None
+    if getattr(train_args, "process_index", 0) != 0:
+        return None
+    folder = Path(output_dir or train_args.output_dir)
+    repo_id = hub_model_id or train_args.hub_model_id or folder.absolute().name
+    result = push_run(folder, repo_id, private=train_args.hub_private_repo, token=train_args.hub_token,
+                      revision=getattr(train_args, "hub_revision", None),
+                      commit_message="End of training (tlnlp)")
+    logger.info("Model pushed to %s", result.url)
+    return result
