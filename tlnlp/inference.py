@@ -12,11 +12,63 @@ __all__ = ["load_pipeline"]
 logger = logging.getLogger(__name__)
 
 
+def _adapter_folder(output_dir: str | Path) -> Path | None:
+    """The local folder of an adapter (downloading a Hub adapter repo), or None when it is no adapter."""
+    from tlnlp.models import is_adapter_dir
+
+    folder = Path(output_dir)
+    if folder.exists():
+        return folder if is_adapter_dir(folder) else None
+    if str(output_dir).count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import hf_hub_download, snapshot_download
+
+        hf_hub_download(str(output_dir), "adapter_config.json")
+    except Exception:  # noqa: BLE001 - not an adapter repo (or unreachable): the ordinary path reports it
+        return None
+    return Path(snapshot_download(str(output_dir), allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model",
+                                                                     "*.yaml"]))
+
+
+def _truncation(folder: Path, kwargs: dict[str, Any]) -> None:
+    run_config = folder / "run_config.yaml"
+    if run_config.is_file() and "max_length" not in kwargs:
+        import yaml
+
+        max_len = (yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}).get("max_seq_length")
+        if max_len:  # inputs are cut where training cut them
+            kwargs.setdefault("truncation", True)
+            kwargs["max_length"] = int(max_len)
+
+
+def _adapter_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, Any]) -> Any:
+    from transformers import pipeline
+
+    from tlnlp.models import load_adapter_model
+
+    model, tokenizer = load_adapter_model(folder)
+    config = model.get_base_model().config
+    task = "question-answering" if config.architectures and "QuestionAnswering" in config.architectures[0] else \
+        "text-classification"
+    if config.problem_type == "multi_label_classification":
+        kwargs.setdefault("function_to_apply", "sigmoid")
+    _truncation(folder, kwargs)
+    # LoRA-family adapters live inside the base model's layers, so the plain transformers model runs them;
+    # prompt-learning adapters need the PEFT wrapper, which prepends the virtual tokens
+    runnable = model if model.active_peft_config.is_prompt_learning else model.get_base_model()
+    return pipeline(task, model=runnable, tokenizer=tokenizer, device=device, **kwargs)
+
+
 def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwargs: Any) -> Any:
     """A transformers pipeline over a run's saved model, with the run's real label names.
 
+    An adapter run's folder (``adapter_config.json``, no full weights) loads its base model, the adapter and
+    the saved head with the run's label names (:func:`tlnlp.models.load_adapter_model`); so does a Hub repo
+    holding such an adapter.
+
     Args:
-        output_dir: Output folder of a tlnlp run (or any folder ``from_pretrained`` reads).
+        output_dir: Output folder of a tlnlp run (or any folder ``from_pretrained`` reads), or a Hub repo id.
         device: Passed to ``transformers.pipeline`` (default: CPU, or the first GPU if one is present).
         **kwargs: Other ``transformers.pipeline`` arguments.
 
@@ -29,6 +81,9 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
     """
     from transformers import AutoConfig, pipeline
 
+    folder = _adapter_folder(output_dir)
+    if folder is not None:
+        return _adapter_pipeline(folder, device, kwargs)
     folder = Path(output_dir)
     if folder.exists() and not (folder / "config.json").is_file():
         raise FileNotFoundError(

@@ -175,8 +175,9 @@ def wrap_with_adapter(model: torch.nn.Module, method_args: MethodArgs) -> Method
     base_name = str(getattr(unwrap_model(model), "name_or_path", "") or "")
     config = build_peft_config(model, method_args)
     peft_model = get_peft_model(model, config)
-    if config.modules_to_save:  # PEFT appends its own head names; keep each name once in adapter_config.json
-        config.modules_to_save = list(dict.fromkeys(config.modules_to_save))
+    if config.modules_to_save:  # PEFT appends its own head names (classifier, score): keep those that exist, once
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        config.modules_to_save = [m for m in dict.fromkeys(config.modules_to_save) if m.rsplit(".", 1)[-1] in present]
     if method_args.method == "prefix_tuning":
         fix_prefix_tuning(peft_model)
     if base_name:

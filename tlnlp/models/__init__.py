@@ -1,5 +1,7 @@
-"""Models: resolve and load backbones with task heads, split any architecture into layer groups."""
+"""Models: resolve and load backbones with task heads, split any architecture into layer groups, PEFT adapters."""
 
+from tlnlp.models.adapter_io import AdapterSet, is_adapter_dir, load_adapter_model, merge_adapter
+from tlnlp.models.adapters import find_head_modules, find_target_modules, peft_task_type
 from tlnlp.models.gguf import cache_root, convert_gguf
 from tlnlp.models.layers import (
     LAYER_SPLITTERS,
@@ -19,6 +21,13 @@ from tlnlp.models.loading import (
 )
 
 __all__ = [
+    "AdapterSet",
+    "find_head_modules",
+    "find_target_modules",
+    "is_adapter_dir",
+    "load_adapter_model",
+    "merge_adapter",
+    "peft_task_type",
     "LAYER_SPLITTERS",
     "HubUnreachableError",
     "LayerGroup",

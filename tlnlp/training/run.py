@@ -72,18 +72,21 @@ def _plot_curves(trainer: Trainer, out: Path, name: str) -> None:
 def _write_card(out: Path, data: Any, model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
                 train_args: TrainingArguments, metrics: dict[str, float], params: dict[str, Any]) -> None:
     from tlnlp.hub import build_model_card
+    from tlnlp.training.adapter_outputs import adapter_card_parts
 
     hyper: dict[str, Any] = {k: getattr(train_args, k) for k in _CARD_HYPERPARAMETERS}
     hyper = {k: getattr(v, "value", v) for k, v in hyper.items()}  # enums -> their names
     hyper["max_seq_length"] = data_args.max_seq_length
     hyper["world_size"] = train_args.world_size
+    description, params, sections, tags = adapter_card_parts(out, method_args, metrics, params,
+                                                             _METHOD_DESCRIPTIONS.get(method_args.method))
     card = build_model_card(
         model_name=Path(train_args.output_dir).name,
         base_model=model_args.model_name_or_path,
         task="text-classification",
         labels=data.labels,
         method=method_args.method,
-        method_description=_METHOD_DESCRIPTIONS.get(method_args.method, method_args.method),
+        method_description=description,
         dataset_name=data.name,
         dataset_description=data.description,
         dataset_license=data.license,
@@ -93,6 +96,8 @@ def _write_card(out: Path, data: Any, model_args: ModelArgs, data_args: DataArgs
         command=reproduce_command() + "\n# or, from this folder's settings:\n"
                 "accelerate launch recipes/classification.py --config run_config.yaml",
         trainable_parameters=params,
+        extra_sections=sections,
+        tags=tags,
     )
     card.save(str(out / "README.md"))
 
@@ -113,8 +118,16 @@ def finish_run(
     ``eval_results.json``, ``test_results.json``, ``all_results.json``, ``trainer_state.json``,
     ``predictions.jsonl`` and ``confusion_matrix.png`` for the test split, ``training_curves.png``,
     ``run_config.yaml``, ``environment.json`` and the model card ``README.md``.
+
+    Every run also reports what it cost (:func:`tlnlp.training.resources.resource_metrics`: trainable
+    parameters, weights on disk, peak RSS; train time is ``train_runtime``). An adapter run saves the adapter
+    only (``adapter_model.safetensors`` with the head, ``adapter_config.json`` naming the base model,
+    ``task_config.json`` with the labels); ``--merge_adapter`` also writes the merged model to ``merged/`` and
+    records how far its logits are from the adapter model's (``merge_max_abs_logit_diff``).
     """
     from tlnlp.models import count_parameters
+    from tlnlp.training.adapter_outputs import is_peft_model, prepare_adapter_save, save_adapter_extras, write_merged
+    from tlnlp.training.resources import resource_metrics
 
     out = Path(train_args.output_dir)
     params = count_parameters(trainer.model)
@@ -122,7 +135,14 @@ def finish_run(
     metrics["train_samples"] = len(tokenized["train"])
     metrics["train_trainable_parameters"] = params["trainable"]
     metrics["train_total_parameters"] = params["total"]
+    adapter = is_peft_model(trainer.model)
+    if adapter:
+        prepare_adapter_save(trainer.model, model_args.model_name_or_path)
     trainer.save_model()
+    if trainer.is_world_process_zero():
+        if adapter:
+            save_adapter_extras(trainer.model, out)
+        metrics.update(resource_metrics(params, out, adapter))
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
     trainer.save_state()
@@ -132,6 +152,8 @@ def finish_run(
         return metrics
     if test_out is not None:
         _write_test_outputs(out, data, test_out, data_args.multi_label_threshold)
+    if adapter and method_args.merge_adapter:
+        metrics.update(write_merged(trainer, tokenized, out))
     _plot_curves(trainer, out, data.name)
     write_run_config(out, model_args, data_args, method_args, train_args)
     # the Trainer pickles its arguments next to the model; run_config.yaml holds them readably, and a pickle in a
