@@ -1,0 +1,178 @@
+"""Train a label-entailment cross-encoder with the Trainer and write the outputs of a fine-tuned run.
+
+:func:`run_entailment_training` is what ``recipes/train_entailment.py`` runs; :func:`load_or_train_entailment_model`
+gives other code (e.g. a comparison of strategies) a trained entailment model, training it once when missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tlnlp.zeroshot.args import ENTAILMENT_LABELS, EntailmentArgs
+from tlnlp.zeroshot.entailment import entailment_task_data, is_entailment_model, load_source, source_data_args
+
+__all__ = ["evaluate_unseen_tasks", "load_or_train_entailment_model", "run_entailment_training"]
+
+logger = logging.getLogger(__name__)
+
+_RECIPE = "recipes/train_entailment.py"
+
+
+def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batch_size: int = 32,
+                          show_progress: bool = False) -> dict[str, Any]:
+    """Score the test split of each ``args.zero_shot_eval_datasets`` zero-shot with ``model``.
+
+    Returns:
+        ``{dataset: {"accuracy": ..., "f1_macro": ..., ..., "samples": n, "spec": name, "spec_version": v,
+        "chance_accuracy": ...}}``.
+    """
+    from tlnlp.zeroshot.scoring import evaluate_zero_shot
+    from tlnlp.zeroshot.specs import resolve_spec
+
+    results: dict[str, Any] = {}
+    for source in args.zero_shot_eval_datasets:
+        data = load_source(source, max_eval=args.zero_shot_max_samples, seed=args.split_seed)
+        spec = resolve_spec("auto", data.name, "nli", args.spec_file)
+        metrics, _ = evaluate_zero_shot("nli", model, tokenizer, data, spec, batch_size=batch_size,
+                                        max_length=args.max_seq_length, show_progress=show_progress)
+        gold = data.splits["test"]["label"]
+        majority = max(gold.count(c) for c in set(gold)) / len(gold) if not data.multi_label else None
+        results[source] = {**metrics, "samples": len(gold), "spec": spec.name, "spec_version": spec.version,
+                           "majority_class_accuracy": majority}
+        logger.info("Zero-shot on %s (labels never seen in training): %s", source,
+                    {k: round(v, 4) for k, v in metrics.items() if k in ("accuracy", "f1_macro")})
+    return results
+
+
+def _entailment_card_section(records: list[dict[str, Any]], unseen: dict[str, Any]) -> str:
+    lines = ["## Label-entailment training", "",
+             "Trained as a cross-encoder on (text, hypothesis) pairs built from labelled data (Yin et al. 2019). "
+             "Use it as an NLI model: `pipeline(\"zero-shot-classification\", model=<this folder>)` or "
+             "`tlnlp.zeroshot.score_nli`.", "", "| source | version | labels -> hypotheses | pairs (train) |",
+             "|---|---|---|---|"]
+    for r in records:
+        hyps = ", ".join(f"{label}: \"{h}\"" for label, h in zip(r["labels"], r["hypotheses"], strict=True))
+        lines.append(f"| {r['name']} | {r['version'] or '-'} | {hyps} | {r['pairs'].get('train', 0)} |")
+    if unseen:
+        lines += ["", "Zero-shot on tasks whose labels it never saw (test split):", "",
+                  "| dataset | samples | accuracy | macro F1 | majority class |", "|---|---|---|---|---|"]
+        for name, m in unseen.items():
+            chance = "-" if m["majority_class_accuracy"] is None else f"{m['majority_class_accuracy']:.4f}"
+            lines.append(f"| {name} | {m['samples']} | {m.get('accuracy', float('nan')):.4f} | "
+                         f"{m.get('f1_macro', float('nan')):.4f} | {chance} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_entailment_outputs(out: Path, objs: tuple[Any, ...], records: list[dict[str, Any]],
+                              unseen: dict[str, Any], metrics: dict[str, Any]) -> None:
+    import json
+
+    from tlnlp.config import write_run_config
+    from tlnlp.training.outputs import write_json
+
+    write_run_config(out, *objs)  # this recipe's own settings (finish_run wrote the classification ones)
+    write_json(out / "entailment_sources.json", records)
+    if unseen:
+        write_json(out / "zero_shot_results.json", unseen)
+    all_results = out / "all_results.json"
+    merged = json.loads(all_results.read_text(encoding="utf-8")) if all_results.is_file() else {}
+    write_json(all_results, {**merged, **metrics})
+    card = out / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8").replace("recipes/classification.py", _RECIPE)
+        card.write_text(text.rstrip("\n") + "\n\n" + _entailment_card_section(records, unseen), encoding="utf-8")
+
+
+def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method_args: Any,
+                            train_args: Any) -> dict[str, float]:
+    """Build entailment pairs, train a cross-encoder, save it and write every output of the run.
+
+    The saved config maps 0 -> ``entailment``, 1 -> ``not_entailment``, so ``pipeline("zero-shot-classification")``
+    and :func:`tlnlp.zeroshot.score_nli` accept the folder. Besides a fine-tuned run's files the folder holds
+    ``entailment_sources.json`` (datasets, versions, hypotheses) and, when ``zero_shot_eval_datasets`` is set,
+    ``zero_shot_results.json`` (also merged into ``all_results.json`` as ``zeroshot_<dataset>_<metric>``).
+
+    Returns:
+        Every metric: ``train_*``, ``eval_*``, ``test_*`` on the pairs, and ``zeroshot_*`` on unseen tasks.
+    """
+    from transformers import set_seed
+
+    from tlnlp.data import tokenize_classification
+    from tlnlp.methods import apply_method
+    from tlnlp.models import load_classifier
+    from tlnlp.tasks import make_compute_metrics
+    from tlnlp.training import build_trainer, finish_run, prepare_output_dir
+
+    resume = prepare_output_dir(train_args)
+    set_seed(train_args.seed)
+    data, records = entailment_task_data(entail_args)
+    model, tokenizer = load_classifier(model_args, labels=list(ENTAILMENT_LABELS))
+    model, param_groups = apply_method(model, method_args)
+    with train_args.main_process_first(desc="tokenize"):
+        tokenized = tokenize_classification(data, tokenizer, entail_args.max_seq_length)
+    trainer = build_trainer(model, tokenizer, tokenized, train_args, param_groups,
+                            compute_metrics=make_compute_metrics(len(ENTAILMENT_LABELS)),
+                            early_stopping_patience=getattr(method_args, "early_stopping_patience", None))
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    data_args = source_data_args(entail_args.train_datasets[0])
+    data_args.max_seq_length = entail_args.max_seq_length
+    metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)
+    if not trainer.is_world_process_zero():
+        return metrics
+    unseen = evaluate_unseen_tasks(trainer.model, tokenizer, entail_args, train_args.per_device_eval_batch_size)
+    for name, values in unseen.items():
+        short = name.split(":", 1)[-1].replace("/", "_")
+        metrics.update({f"zeroshot_{short}_{k}": v for k, v in values.items()
+                        if isinstance(v, float) and k != "majority_class_accuracy"})
+    _write_entailment_outputs(Path(train_args.output_dir), (model_args, entail_args, method_args, train_args),
+                              records, unseen, metrics)
+    return metrics
+
+
+def load_or_train_entailment_model(
+    output_dir: str | Path,
+    *,
+    train_datasets: list[str] | None = None,
+    model_name_or_path: str = "bundled:minilm",
+    device: str = "auto",
+    **settings: Any,
+) -> tuple[Any, Any]:
+    """An entailment model for :func:`~tlnlp.zeroshot.nli.score_nli`, trained once and then reused.
+
+    Loaded from ``output_dir`` when a trained one is there, else trained there first (same steps and outputs as
+    ``recipes/train_entailment.py``).
+
+    Args:
+        output_dir: Folder of the trained model (created when missing).
+        train_datasets: Labelled datasets for the pairs (default: ``bundled:trec6`` and ``bundled:sms_spam``).
+        model_name_or_path: The encoder to train from.
+        device: Where the loaded model runs.
+        **settings: Any field of :class:`~tlnlp.zeroshot.args.EntailmentArgs`, ``MethodArgs`` or
+            ``TrainingArgs`` (e.g. ``num_negatives=2``, ``max_samples_per_dataset=2000``, ``num_train_epochs=1``).
+
+    Returns:
+        ``(model, tokenizer)``.
+    """
+    import dataclasses
+
+    from tlnlp.config import MethodArgs, ModelArgs, TrainingArgs
+    from tlnlp.zeroshot.nli import load_nli_model
+
+    folder = Path(output_dir)
+    if not is_entailment_model(folder):
+        fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (EntailmentArgs, MethodArgs)}
+        entail = {k: v for k, v in settings.items() if k in fields[EntailmentArgs]}
+        method = {k: v for k, v in settings.items() if k in fields[MethodArgs]}
+        rest = {k: v for k, v in settings.items() if k not in entail and k not in method}
+        train_defaults = {"report_to": "none", "eval_strategy": "epoch", "save_strategy": "no",
+                          "train_sampling_strategy": "group_by_length", "overwrite_output_dir": True,
+                          "average_tokens_across_devices": False}
+        if train_datasets:
+            entail["train_datasets"] = list(train_datasets)
+        logger.info("No entailment model in %s: training one", folder)
+        run_entailment_training(ModelArgs(model_name_or_path=model_name_or_path), EntailmentArgs(**entail),
+                                MethodArgs(**method), TrainingArgs(output_dir=str(folder),
+                                                                   **{**train_defaults, **rest}))
+    return load_nli_model(str(folder), device=device)
