@@ -148,6 +148,19 @@ class TrainingArgs(TrainingArguments):
                           "it a non-empty output_dir is refused, unless --resume_from_checkpoint is given."},
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.push_to_hub:  # refuse before any work, not after training (HubTokenError is a ValueError)
+            from tlnlp.hub.push import require_token
+
+            require_token(self.hub_token)
+
+    def __getstate__(self) -> dict:
+        """Pickled copies (the Trainer's ``checkpoint-*/training_args.bin``) never hold the Hub token."""
+        state = dict(self.__dict__)
+        state["hub_token"] = None
+        return state
+
 
 @dataclass
 class EvaluationArgs:

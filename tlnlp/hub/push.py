@@ -112,11 +112,15 @@ def _adapter_base(folder: Path, adapter_config: dict[str, Any], base_model: str 
         "full model instead.")
 
 
-def _files_to_push(folder: Path) -> list[str]:
+def _files_to_push(folder: Path, adapter: bool) -> list[str]:
     from huggingface_hub.utils import filter_repo_objects
 
     found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return list(filter_repo_objects(found, ignore_patterns=IGNORE_PATTERNS))
+    ignore = [*IGNORE_PATTERNS, *(["merged/*"] if adapter else [])]  # a merged full model is a repo of its own
+    if adapter and (folder / "merged").is_dir():
+        logger.info("Not pushing %s/merged with the adapter; push it as a model repo of its own with "
+                    "`python -m tlnlp push %s/merged REPO_ID`.", folder, folder)
+    return list(filter_repo_objects(found, ignore_patterns=ignore))
 
 
 def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
@@ -218,7 +222,7 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         hub_base = _adapter_base(folder, adapter_config, base_model)
         replaced["adapter_config.json"] = json.dumps({**adapter_config, "base_model_name_or_path": hub_base},
                                                      indent=2, sort_keys=True) + "\n"
-    files = _files_to_push(folder)
+    files = _files_to_push(folder, adapter)
     _check_no_secret(folder, files, secret)
     api = HfApi(token=secret, library_name="tlnlp", library_version=__version__)
     repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -261,8 +265,12 @@ def push_run_from_args(train_args: Any, output_dir: str | Path | None = None,
         return None
     folder = Path(output_dir or train_args.output_dir)
     repo_id = hub_model_id or train_args.hub_model_id or folder.absolute().name
-    result = push_run(folder, repo_id, private=train_args.hub_private_repo, token=train_args.hub_token,
-                      revision=getattr(train_args, "hub_revision", None),
-                      commit_message="End of training (tlnlp)")
+    try:
+        result = push_run(folder, repo_id, private=train_args.hub_private_repo, token=train_args.hub_token,
+                          revision=getattr(train_args, "hub_revision", None),
+                          commit_message="End of training (tlnlp)")
+    except ValueError as err:
+        raise type(err)(f"{err}\nThe run itself finished: every output is in {folder}. Push it later with: "
+                         f"python -m tlnlp push {folder} {repo_id} [--base_model ORG/NAME]") from None
     logger.info("Model pushed to %s", result.url)
     return result

@@ -10,6 +10,7 @@ import numpy as np
 from transformers import Trainer, TrainingArguments
 
 from tlnlp.config import DataArgs, MethodArgs, ModelArgs, write_run_config
+from tlnlp.hub.push import push_run_from_args
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json, write_predictions
 
 __all__ = ["finish_run"]
@@ -165,4 +166,5 @@ def finish_run(
     write_json(out / "environment.json", env)
     _write_card(out, data, model_args, data_args, method_args, train_args, metrics, params)
     logger.info("Outputs written to %s", out)
+    push_run_from_args(train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))  # --push_to_hub
     return metrics

@@ -1,0 +1,113 @@
+"""``--push_to_hub`` in the training recipes, end to end against the stand-in Hub (tests/hub_server.py).
+
+A token is planted (in ``HF_TOKEN`` or on the command line as ``--hub_token``) and every file the run wrote
+(output folder, TensorBoard logs, checkpoints, the pushed repo) plus everything printed is scanned for it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import ModelCard
+
+from tests.hub_server import PLANTED_TOKEN, local_hub_fixture
+from tests.recipes.conftest import load_recipe, recipe_args
+from tlnlp.config import ConfigError, DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+
+TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
+TEXTS = ["a wonderful, moving film", "dull and far too long", "an average evening at the cinema"]
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    yield from local_hub_fixture(tmp_path, monkeypatch)
+
+
+def _files_holding(folder, secret: str) -> list[str]:
+    needle = secret.encode()
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def _run(model, out, *extra):
+    recipe = load_recipe("classification")
+    args = recipe_args(model, out, "--push_to_hub", "--report_to", "tensorboard", "--num_train_epochs", "1", *extra)
+    return recipe.main(*parse_args(*TYPES, args=args))
+
+
+def _assert_token_nowhere(local_hub, out, capfd):
+    assert not _files_holding(out, PLANTED_TOKEN)
+    assert (out / "runs").is_dir() and any((out / "runs").rglob("events.out.tfevents*"))  # scanned as well
+    for repo_id in local_hub.repos:
+        assert not [p for p, data in local_hub.files(repo_id).items() if PLANTED_TOKEN.encode() in data], repo_id
+    printed = capfd.readouterr()
+    assert PLANTED_TOKEN not in printed.out and PLANTED_TOKEN not in printed.err
+
+
+def test_push_to_hub_flag_pushes_the_final_folder(local_hub, tiny_bert_dir, tmp_path, capfd):
+    import tlnlp
+
+    out = tmp_path / "movie-tiny"
+    _run(tiny_bert_dir, out, "--hub_model_id", "movie-tiny", "--hub_private_repo", "true")
+    repo_id = "tlnlp-tester/movie-tiny"
+    repo = local_hub.repos[repo_id]
+    assert repo.private
+    files = local_hub.files(repo_id)
+    assert {"model.safetensors", "config.json", "README.md", "all_results.json", "predictions.jsonl",
+            "confusion_matrix.png", "run_config.yaml"} <= set(files)
+    assert not any(p.endswith(".bin") or p.startswith("checkpoint-") for p in files), sorted(files)
+    assert local_hub.commit_messages(repo_id)[-1] == "End of training (tlnlp)"
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.eval_results and card.data.pipeline_tag == "text-classification"
+    for heading in ("## Method", "## Results", "## Label map", "## Hyperparameters", "## Reproduce",
+                    "## Limitations", "## Use this model"):
+        assert heading in card.text, heading
+    from_hub = tlnlp.load_pipeline(repo_id, device="cpu")(TEXTS, top_k=None)
+    from_disk = tlnlp.load_pipeline(out, device="cpu")(TEXTS, top_k=None)
+    assert from_hub == from_disk
+    _assert_token_nowhere(local_hub, out, capfd)
+
+
+def test_hub_token_flag_is_never_written(local_hub, tiny_bert_dir, tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("HF_TOKEN")
+    out = tmp_path / "flag-run"
+    _run(tiny_bert_dir, out, "--hub_token", PLANTED_TOKEN, "--hub_strategy", "checkpoint",
+         "--save_strategy", "epoch")
+    files = local_hub.files("tlnlp-tester/flag-run")
+    assert "README.md" in files and any(p.startswith("last-checkpoint/") for p in files)  # hub_strategy honoured
+    assert "training_args.bin" not in files  # the Trainer's intermediate pushes leave it; the final push removes it
+    _assert_token_nowhere(local_hub, out, capfd)
+
+
+def test_push_without_a_token_is_refused_before_any_work(local_hub, tiny_bert_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(ConfigError) as err:
+        parse_args(*TYPES, args=recipe_args(tiny_bert_dir, tmp_path / "x", "--push_to_hub"))
+    assert "HF_TOKEN" in str(err.value) and "hf auth login" in str(err.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_lora_run_is_pushed_as_an_adapter_of_its_hub_base(local_hub, tiny_bert_dir, tmp_path):
+    import json
+
+    from huggingface_hub import snapshot_download
+
+    from tlnlp.hub import push_run
+    from tlnlp.models.adapter_io import load_adapter_model
+
+    base_id = push_run(tiny_bert_dir, "tiny-bert").repo_id  # a base model others can download
+    out = tmp_path / "lora-run"
+    _run(base_id, out, "--method", "lora", "--learning_rate", "5e-3")
+    files = local_hub.files("tlnlp-tester/lora-run")
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(files)
+    assert "model.safetensors" not in files
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == base_id
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name == "peft" and card.data.base_model == base_id
+
+    local_model, tokenizer = load_adapter_model(out)
+    remote_model, _ = load_adapter_model(snapshot_download("tlnlp-tester/lora-run"))
+    import torch
+
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(local_model(**batch).logits, remote_model(**batch).logits)
+    assert remote_model.config.id2label == local_model.config.id2label
