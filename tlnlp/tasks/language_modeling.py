@@ -1,0 +1,275 @@
+"""Language modelling: preprocessing for masked/causal LM training and (pseudo-)perplexity.
+
+* :func:`tokenize_for_lm` turns texts into fixed-length blocks (texts concatenated, as in the Hugging Face
+  ``run_mlm``/``run_clm`` examples), and :func:`lm_collator` masks 15% of the tokens for masked LMs (80% ``[MASK]``,
+  10% random, 10% kept) or shifts labels for causal LMs.
+* :func:`perplexity` (causal LMs) and :func:`pseudo_perplexity` (masked LMs, Salazar et al. 2020) score held-out
+  texts one text at a time and deterministically, so "before" and "after" numbers are comparable; they are also
+  the measure of general language-modelling ability for forgetting checks. :func:`language_model_score` picks
+  the right one for an objective.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import datasets
+import torch
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+
+__all__ = [
+    "MLM_PROBABILITY",
+    "language_model_score",
+    "lm_collator",
+    "perplexity",
+    "pseudo_perplexity",
+    "tokenize_for_lm",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Share of tokens masked for masked-LM training (BERT's 15%).
+MLM_PROBABILITY = 0.15
+_ENCODE_BATCH = 1000
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int | None,
+            special_tokens_mask: bool = False) -> dict[str, list[list[int]]]:
+    out: dict[str, list[list[int]]] = {"input_ids": []}
+    if special_tokens_mask:
+        out["special_tokens_mask"] = []
+    for start in range(0, len(texts), _ENCODE_BATCH):
+        enc = tokenizer(list(texts[start:start + _ENCODE_BATCH]), truncation=max_length is not None,
+                        max_length=max_length, return_special_tokens_mask=special_tokens_mask)
+        for key in out:
+            out[key].extend(enc[key])
+    return out
+
+
+def tokenize_for_lm(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+                    objective: str) -> datasets.Dataset:
+    """Tokenize texts and pack them into blocks of ``max_seq_length`` tokens.
+
+    Masked LM: each text is encoded with its special tokens (``[CLS] ... [SEP]``), then texts are concatenated
+    and cut into blocks. Causal LM: each text is followed by the EOS token (so the model learns where texts end),
+    then concatenated and cut. The last, shorter block is kept (the collator pads it).
+
+    Args:
+        texts: The training texts.
+        tokenizer: The model's tokenizer.
+        max_seq_length: Tokens per block.
+        objective: ``"mlm"`` or ``"clm"``.
+
+    Returns:
+        A dataset with ``input_ids`` (and ``special_tokens_mask`` for MLM), one row per block.
+
+    Raises:
+        ValueError: Unknown objective, no texts, or ``max_seq_length`` < 2.
+    """
+    if objective not in ("mlm", "clm"):
+        raise ValueError(f"objective={objective!r} must be 'mlm' or 'clm'.")
+    if not texts:
+        raise ValueError("No texts to tokenize for language modelling.")
+    if max_seq_length < 2:
+        raise ValueError(f"max_seq_length={max_seq_length} must be at least 2.")
+    mlm = objective == "mlm"
+    enc = _encode(tokenizer, texts, max_seq_length if mlm else None, special_tokens_mask=mlm)
+    ids: list[int] = []
+    special: list[int] = []
+    eos = tokenizer.eos_token_id
+    for row, text_ids in enumerate(enc["input_ids"]):
+        ids.extend(text_ids)
+        if mlm:
+            special.extend(enc["special_tokens_mask"][row])
+        elif eos is not None and (not text_ids or text_ids[-1] != eos):
+            ids.append(eos)
+    columns: dict[str, list[list[int]]] = {"input_ids": []}
+    if mlm:
+        columns["special_tokens_mask"] = []
+    for start in range(0, len(ids), max_seq_length):
+        block = ids[start:start + max_seq_length]
+        if len(block) < 2:
+            continue
+        columns["input_ids"].append(block)
+        if mlm:
+            columns["special_tokens_mask"].append(special[start:start + max_seq_length])
+    logger.info("Packed %d texts (%d tokens) into %d blocks of up to %d tokens for %s.", len(texts), len(ids),
+                len(columns["input_ids"]), max_seq_length, "masked LM" if mlm else "causal LM")
+    return datasets.Dataset.from_dict(columns)
+
+
+def lm_collator(tokenizer: PreTrainedTokenizerBase, objective: str,
+                mlm_probability: float = MLM_PROBABILITY) -> DataCollatorForLanguageModeling:
+    """The batch collator for LM training: dynamic padding plus masking (MLM) or shifted labels (CLM).
+
+    Args:
+        tokenizer: The model's tokenizer (needs a pad token; a mask token for MLM).
+        objective: ``"mlm"`` or ``"clm"``.
+        mlm_probability: Share of tokens selected for masking (MLM only).
+
+    Returns:
+        A ``DataCollatorForLanguageModeling``.
+    """
+    if not 0 < mlm_probability < 1:
+        raise ValueError(f"mlm_probability={mlm_probability!r} must be in (0, 1); BERT uses 0.15.")
+    return DataCollatorForLanguageModeling(tokenizer, mlm=objective == "mlm", mlm_probability=mlm_probability)
+
+
+def _device_of(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return next(model.parameters()).device
+
+
+def _batches(rows: list[Any], batch_size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), batch_size):
+        yield rows[start:start + batch_size]
+
+
+def _padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, :len(seq)] = 1
+    return ids, mask
+
+
+def _progress(total: int, desc: str, show: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not show, leave=False)
+
+
+@torch.no_grad()
+def perplexity(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
+               max_length: int = 128, batch_size: int = 16, device: str | torch.device | None = None,
+               show_progress: bool = False) -> float:
+    """Perplexity of a causal LM on texts: ``exp`` of the mean negative log-likelihood per predicted token.
+
+    Each text is scored on its own (truncated to ``max_length`` tokens; a BOS token is added where the tokenizer
+    adds one); the first token of a text has no context and is not predicted. Deterministic (eval mode, no
+    sampling), so two models can be compared on the same texts.
+
+    Args:
+        model: A causal LM (``AutoModelForCausalLM``).
+        tokenizer: Its tokenizer.
+        texts: Held-out texts.
+        max_length: Tokens per text at most.
+        batch_size: Texts per forward pass.
+        device: Where to run (default: the model's device).
+        show_progress: Show a tqdm bar.
+
+    Returns:
+        The perplexity (lower is better).
+
+    Raises:
+        ValueError: No text with at least two tokens.
+    """
+    dev = _device_of(model, device)
+    encoded = [ids for ids in _encode(tokenizer, texts, max_length)["input_ids"] if len(ids) >= 2]
+    if not encoded:
+        raise ValueError("perplexity needs at least one text of two or more tokens.")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    was_training = model.training
+    model.eval()
+    total_nll, total_tokens = 0.0, 0
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    with _progress(len(encoded), "perplexity", show_progress) as bar:
+        for chunk in _batches(order, batch_size):
+            ids, mask = _padded([encoded[i] for i in chunk], pad)
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            target = ids[:, 1:].to(dev)
+            picked = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            valid = mask[:, 1:].to(dev).bool()
+            total_nll -= picked[valid].double().sum().item()
+            total_tokens += int(valid.sum().item())
+            bar.update(len(chunk))
+    model.train(was_training)
+    return math.exp(total_nll / total_tokens)
+
+
+def _masked_copies(encoded: dict[str, list[list[int]]], mask_id: int) -> list[tuple[list[int], int, int]]:
+    copies = []
+    for ids, special in zip(encoded["input_ids"], encoded["special_tokens_mask"], strict=True):
+        for pos, (token, is_special) in enumerate(zip(ids, special, strict=True)):
+            if not is_special:
+                masked = list(ids)
+                masked[pos] = mask_id
+                copies.append((masked, pos, token))
+    return copies
+
+
+@torch.no_grad()
+def pseudo_perplexity(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
+                      max_length: int = 128, batch_size: int = 64, device: str | torch.device | None = None,
+                      show_progress: bool = False) -> float:
+    """Pseudo-perplexity of a masked LM (Salazar et al. 2020): mask each token in turn and score it.
+
+    For every non-special token of every text, a copy of the text with that one token replaced by the mask token
+    is scored; the pseudo-log-likelihood is the sum of ``log p(token | rest)``, and the pseudo-perplexity is
+    ``exp(-PLL / number of scored tokens)``. Costs one forward pass per token (batched); deterministic.
+
+    Args:
+        model: A masked LM (``AutoModelForMaskedLM``).
+        tokenizer: Its tokenizer (must have a mask token).
+        texts: Held-out texts.
+        max_length: Tokens per text at most (special tokens included).
+        batch_size: Masked copies per forward pass.
+        device: Where to run (default: the model's device).
+        show_progress: Show a tqdm bar.
+
+    Returns:
+        The pseudo-perplexity (lower is better).
+
+    Raises:
+        ValueError: The tokenizer has no mask token, or no text has a scorable token.
+    """
+    if tokenizer.mask_token_id is None:
+        raise ValueError("pseudo_perplexity needs a tokenizer with a mask token (a masked LM).")
+    dev = _device_of(model, device)
+    copies = _masked_copies(_encode(tokenizer, texts, max_length, special_tokens_mask=True),
+                            tokenizer.mask_token_id)
+    if not copies:
+        raise ValueError("pseudo_perplexity found no token to score (empty texts?).")
+    copies.sort(key=lambda item: len(item[0]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with _progress(len(copies), "pseudo-perplexity", show_progress) as bar:
+        for chunk in _batches(copies, batch_size):
+            ids, mask = _padded([item[0] for item in chunk], pad)
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+            rows = torch.arange(len(chunk), device=dev)
+            positions = torch.tensor([item[1] for item in chunk], device=dev)
+            targets = torch.tensor([item[2] for item in chunk], device=dev)
+            logp = torch.log_softmax(logits[rows, positions].float(), dim=-1)
+            total -= logp[rows, targets].double().sum().item()
+            bar.update(len(chunk))
+    model.train(was_training)
+    return math.exp(total / len(copies))
+
+
+def language_model_score(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                         objective: str, **kwargs: Any) -> dict[str, float]:
+    """Perplexity for a causal LM, pseudo-perplexity for a masked LM, under a key that says which.
+
+    Args:
+        model: The language model.
+        tokenizer: Its tokenizer.
+        texts: Held-out texts.
+        objective: ``"mlm"`` or ``"clm"``.
+        **kwargs: Passed to :func:`perplexity` / :func:`pseudo_perplexity`.
+
+    Returns:
+        ``{"pseudo_perplexity": x}`` or ``{"perplexity": x}``.
+    """
+    if objective == "mlm":
+        return {"pseudo_perplexity": pseudo_perplexity(model, tokenizer, texts, **kwargs)}
+    return {"perplexity": perplexity(model, tokenizer, texts, **kwargs)}
