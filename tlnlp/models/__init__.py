@@ -19,6 +19,7 @@ from tlnlp.models.loading import (
     load_tokenizer,
     resolve_model_path,
 )
+from tlnlp.models.qa import load_question_answerer
 
 __all__ = [
     "AdapterSet",
@@ -38,6 +39,7 @@ __all__ = [
     "get_layer_groups",
     "is_hub_reachable",
     "load_classifier",
+    "load_question_answerer",
     "load_tokenizer",
     "resolve_model_path",
     "set_requires_grad",

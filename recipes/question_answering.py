@@ -1,0 +1,63 @@
+"""Fine-tune an extractive question-answering model (SQuAD v1.1 / v2.0 style) with any transfer method.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/question_answering.py \
+        --config recipes/configs/question_answering/qa_tlnlp_minilm.yaml
+
+The flags follow the Hugging Face question-answering example (``--version_2_with_negative``,
+``--max_seq_length``, ``--doc_stride``, ``--n_best_size``, ``--max_answer_length``,
+``--null_score_diff_threshold``; ``--train_file`` / ``--validation_file`` / ``--test_file`` take nested SQuAD
+JSON or flat csv/jsonl/parquet files), and every ``transformers.TrainingArguments`` flag works unchanged.
+Validation answers go to ``predictions.json`` (scored as ``eval_exact``, ``eval_f1``, ...), test answers to
+``test_predictions.json``.
+"""
+
+from __future__ import annotations
+
+import datasets
+from transformers import set_seed
+
+from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config.qa_args import QAArgs
+from tlnlp.data.qa import load_qa_data
+from tlnlp.errors import user_errors
+from tlnlp.methods import apply_method
+from tlnlp.models import load_question_answerer
+from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
+from tlnlp.training import build_trainer, format_metrics_table, prepare_output_dir, setup_logging
+from tlnlp.training.qa_run import finish_qa_run
+
+#: Defaults of this recipe (the Hugging Face example's window size); a YAML key or flag overrides them.
+DEFAULTS = {"max_seq_length": 384}
+SHOWN = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1", "best_f1_thresh", "loss")
+
+
+def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_args: MethodArgs,
+         train_args: TrainingArgs) -> dict[str, float]:
+    """Train, answer validation and test questions, and save the model; returns every metric."""
+    setup_logging(train_args)
+    resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
+    set_seed(train_args.seed)
+    data = load_qa_data(data_args, qa_args)
+    model, tokenizer = load_question_answerer(model_args)
+    model, param_groups = apply_method(model, method_args)
+    with train_args.main_process_first(desc="tokenize"):
+        windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa_args.doc_stride)
+    # training sees model inputs and start/end labels only; the evaluation columns stay for post-processing
+    model_inputs = datasets.DatasetDict({
+        split: d.remove_columns([c for c in QA_EVAL_COLUMNS if c in d.column_names]) for split, d in windows.items()})
+    trainer = build_trainer(model, tokenizer, model_inputs, train_args, param_groups,
+                            early_stopping_patience=method_args.early_stopping_patience, method_args=method_args)
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    metrics = finish_qa_run(trainer, train_result, windows, data, model_args, data_args, qa_args, method_args,
+                            train_args)
+    if trainer.is_world_process_zero():
+        shown = {k: v for k, v in metrics.items() if k.startswith("train_loss") or k.partition("_")[2] in SHOWN}
+        print(format_metrics_table(shown, title=f"\n{data.name} | {model_args.model_name_or_path} | "
+                                                f"method={method_args.method}"))
+        print(f"Model, answers (predictions.json, test_predictions.json), metrics and card in {train_args.output_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    with user_errors():
+        main(*parse_args(ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs, defaults=DEFAULTS))

@@ -1,0 +1,77 @@
+"""Load a backbone with an extractive question-answering head (start/end logits per token), and its tokenizer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from transformers import AutoConfig, AutoModelForQuestionAnswering, PreTrainedModel, PreTrainedTokenizerBase
+
+from tlnlp.config.args import ModelArgs
+from tlnlp.models.loading import (
+    _dtype,
+    _ensure_pad_token,
+    _hub_kwargs,
+    _log_loading_info,
+    _quiet_load_report,
+    _refuse_pickle_only,
+    load_tokenizer,
+    resolve_model_path,
+)
+
+__all__ = ["load_question_answerer"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_fast(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"The tokenizer of {name} is not a fast tokenizer; question answering needs the character "
+                         "offsets that only fast (Rust) tokenizers give. Fix: pick a model whose tokenizer has a "
+                         "tokenizer.json, or pass --tokenizer_name with a fast tokenizer of the same vocabulary.")
+
+
+def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``model_args.model_name_or_path`` with a question-answering head, and its (fast) tokenizer.
+
+    A checkpoint without a QA head (e.g. a plain encoder such as the bundled MiniLM) gets a freshly
+    initialised ``qa_outputs`` layer (logged). Only safetensors weights are loaded. With
+    ``init_from_scratch`` the same architecture is built with random weights (no transfer).
+
+    Args:
+        model_args: Model name or path, revision, cache folder, token, remote-code permission, dtype.
+
+    Returns:
+        ``(model, tokenizer)``.
+
+    Raises:
+        ValueError: The tokenizer is not a fast tokenizer.
+        OSError: No safetensors weights.
+        HubUnreachableError: See :func:`tlnlp.models.resolve_model_path`.
+    """
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+                              cache_dir=model_args.cache_dir, token=model_args.token)
+    common = _hub_kwargs(model_args)
+    tokenizer = load_tokenizer(model_args, path)
+    _check_fast(tokenizer, model_args.model_name_or_path)
+    dtype = _dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
+    if getattr(model_args, "init_from_scratch", False):
+        config = AutoConfig.from_pretrained(path, **common)
+        kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
+        if dtype not in (None, "auto"):
+            kwargs["dtype"] = dtype
+        model = AutoModelForQuestionAnswering.from_config(config, **kwargs)
+        logger.info("Built %s from %s's config with random weights (init_from_scratch: no transfer).",
+                    type(model).__name__, model_args.model_name_or_path)
+    else:
+        _refuse_pickle_only(path)
+        load_kwargs: dict[str, Any] = {"use_safetensors": True, "output_loading_info": True, **common}
+        if dtype is not None:
+            load_kwargs["dtype"] = dtype
+        with _quiet_load_report():
+            model, info = AutoModelForQuestionAnswering.from_pretrained(path, **load_kwargs)
+        _log_loading_info(model, info, model_args.model_name_or_path)
+    _ensure_pad_token(model, tokenizer)
+    logger.info("Loaded %s (%s) for question answering; tokenizer pads on the %s.", model_args.model_name_or_path,
+                type(model).__name__, tokenizer.padding_side)
+    return model, tokenizer
