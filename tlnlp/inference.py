@@ -42,6 +42,26 @@ def _truncation(folder: Path, kwargs: dict[str, Any]) -> None:
             kwargs["max_length"] = int(max_len)
 
 
+def _is_question_answering(config: Any) -> bool:
+    return any("ForQuestionAnswering" in name for name in (getattr(config, "architectures", None) or []))
+
+
+def _qa_pipeline(model: Any, tokenizer: Any, folder: Path, device: int | str | None, kwargs: dict[str, Any]) -> Any:
+    """A question-answering pipeline with the run's window and answer settings (from run_config.yaml)."""
+    from tlnlp.tasks.qa.pipeline import QuestionAnsweringPipeline
+
+    run_config = folder / "run_config.yaml"
+    if run_config.is_file():
+        import yaml
+
+        saved = yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}
+        for name in ("max_seq_length", "doc_stride", "n_best_size", "max_answer_length", "version_2_with_negative",
+                     "null_score_diff_threshold"):
+            if saved.get(name) is not None:
+                kwargs.setdefault(name, saved[name])
+    return QuestionAnsweringPipeline(model, tokenizer, device=device, **kwargs)
+
+
 def _adapter_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, Any]) -> Any:
     from transformers import pipeline
 
@@ -53,10 +73,12 @@ def _adapter_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, 
         "text-classification"
     if config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
-    _truncation(folder, kwargs)
     # LoRA-family adapters live inside the base model's layers, so the plain transformers model runs them;
     # prompt-learning adapters need the PEFT wrapper, which prepends the virtual tokens
     runnable = model if model.active_peft_config.is_prompt_learning else model.get_base_model()
+    if task == "question-answering":
+        return _qa_pipeline(runnable, tokenizer, folder, device, kwargs)
+    _truncation(folder, kwargs)
     return pipeline(task, model=runnable, tokenizer=tokenizer, device=device, **kwargs)
 
 
@@ -74,7 +96,9 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
 
     Returns:
         A ``text-classification`` pipeline; multi-label runs score each label with a sigmoid, and inputs are
-        truncated to the run's ``max_seq_length`` as in training.
+        truncated to the run's ``max_seq_length`` as in training. A question-answering run gives a
+        :class:`tlnlp.tasks.qa.pipeline.QuestionAnsweringPipeline` with the run's window and answer settings
+        (it answers as the run's ``predictions.json`` does).
 
     Raises:
         FileNotFoundError: ``output_dir`` holds no saved model.
@@ -92,6 +116,11 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
         )
     source = str(folder) if folder.exists() else str(output_dir)  # else: a Hub repo id
     config = AutoConfig.from_pretrained(source)
+    if _is_question_answering(config):
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        model = AutoModelForQuestionAnswering.from_pretrained(source, use_safetensors=True)
+        return _qa_pipeline(model, AutoTokenizer.from_pretrained(source), folder, device, kwargs)
     if config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
     run_config = folder / "run_config.yaml"

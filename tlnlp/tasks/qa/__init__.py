@@ -14,11 +14,13 @@ from tlnlp.tasks.qa.features import (
     tokenize_qa,
 )
 from tlnlp.tasks.qa.metrics import best_thresholds, compute_exact, compute_f1, normalize_answer, squad_metrics
+from tlnlp.tasks.qa.pipeline import QuestionAnsweringPipeline
 from tlnlp.tasks.qa.postprocess import QAPredictions, postprocess_qa_predictions, write_qa_predictions
 
 __all__ = [
     "NOT_CONTEXT",
     "QAPredictions",
+    "QuestionAnsweringPipeline",
     "QA_EVAL_COLUMNS",
     "best_thresholds",
     "check_window_settings",
