@@ -69,7 +69,7 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
         train_args, output_dir=str(lm_dir), learning_rate=stage.lm_learning_rate, max_steps=stage.lm_max_steps,
         num_train_epochs=stage.lm_num_train_epochs, eval_strategy="no", load_best_model_at_end=False,
         save_strategy="epoch" if stage.lm_max_steps < 0 else "steps", metric_for_best_model=None,
-        resume_from_checkpoint=None, overwrite_output_dir=True)
+        resume_from_checkpoint=None, overwrite_output_dir=True, push_to_hub=False)  # only the final model is pushed
     checkpoint = get_last_checkpoint(str(lm_dir)) if resuming and lm_dir.is_dir() else None
     return run_lm_adaptation(model_args, text, lm_method, lm_train, objective=stage.lm_objective,
                              max_seq_length=data_args.max_seq_length, perplexity_max_texts=stage.perplexity_max_texts,

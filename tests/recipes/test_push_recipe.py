@@ -33,9 +33,10 @@ def _run(model, out, *extra):
     return recipe.main(*parse_args(*TYPES, args=args))
 
 
-def _assert_token_nowhere(local_hub, out, capfd):
+def _assert_token_nowhere(local_hub, out, capfd, tensorboard=True):
     assert not _files_holding(out, PLANTED_TOKEN)
-    assert (out / "runs").is_dir() and any((out / "runs").rglob("events.out.tfevents*"))  # scanned as well
+    if tensorboard:  # the TensorBoard logs hold the run's arguments: scanned as well
+        assert any((out / "runs").rglob("events.out.tfevents*"))
     for repo_id in local_hub.repos:
         assert not [p for p, data in local_hub.files(repo_id).items() if PLANTED_TOKEN.encode() in data], repo_id
     printed = capfd.readouterr()
@@ -111,3 +112,40 @@ def test_lora_run_is_pushed_as_an_adapter_of_its_hub_base(local_hub, tiny_bert_d
     with torch.no_grad():
         assert torch.equal(local_model(**batch).logits, remote_model(**batch).logits)
     assert remote_model.config.id2label == local_model.config.id2label
+
+
+def _common(model, out):
+    return ["--model_name_or_path", str(model), "--output_dir", str(out), "--max_steps", "2",
+            "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8", "--report_to", "none",
+            "--dataloader_num_workers", "0", "--push_to_hub", "--save_strategy", "no"]
+
+
+def test_lm_adaptation_recipe_pushes_its_adapted_model(local_hub, tiny_bert_dir, tmp_path, capfd):
+    recipe = load_recipe("lm_adaptation")
+    out = tmp_path / "lm-tiny"
+    args = [*_common(tiny_bert_dir, out), "--dataset_name", "bundled:movie_sentiment", "--max_train_samples", "24",
+            "--max_seq_length", "32", "--perplexity_max_texts", "4"]
+    recipe.main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs, recipe.LmArgs, args=args,
+                            defaults=recipe.DEFAULTS))
+    files = local_hub.files("tlnlp-tester/lm-tiny")
+    assert {"model.safetensors", "README.md", "lm_results.json"} <= set(files)
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.pipeline_tag == "fill-mask"
+    assert 'pipeline("fill-mask", model="tlnlp-tester/lm-tiny")' in card.text
+    _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)
+
+
+def test_question_answering_recipe_pushes_its_model(local_hub, tiny_bert_dir, tmp_path, capfd):
+    from tlnlp.config.qa_args import QAArgs
+
+    recipe = load_recipe("question_answering")
+    out = tmp_path / "qa-tiny"
+    args = [*_common(tiny_bert_dir, out), "--dataset_name", "bundled:qa_tlnlp", "--max_train_samples", "16",
+            "--max_eval_samples", "8", "--max_predict_samples", "8", "--max_seq_length", "64",
+            "--doc_stride", "16", "--version_2_with_negative"]
+    recipe.main(*parse_args(ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs, args=args,
+                            defaults=recipe.DEFAULTS))
+    files = local_hub.files("tlnlp-tester/qa-tiny")
+    assert {"model.safetensors", "README.md", "config.json"} <= set(files)
+    assert ModelCard(files["README.md"].decode()).data.pipeline_tag == "question-answering"
+    _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)

@@ -52,11 +52,23 @@ _METRICS: dict[str, tuple[str, str | None, str]] = {
     "mcc": ("matthews_correlation", None, "Matthews correlation"),
     "hamming_loss": ("hamming_loss", None, "Hamming loss"),
     "exact_match": ("exact_match", None, "Exact match"),
+    "exact": ("exact_match", None, "Exact match"),
+    "perplexity": ("perplexity", None, "Perplexity"),
+    "pseudo_perplexity": ("perplexity", "pseudo", "Pseudo-perplexity"),
 }
 _HEADLINE = {"accuracy": "accuracy", "f1_macro": "macro-F1", "f1": "F1", "exact_match": "exact match"}
 _NOT_QUALITY = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "flos", "memory", "samples",
                 "parameters")
 _QA_TASKS = {"question-answering", "question_answering", "qa", "extractive-qa", "extractive_qa"}
+#: task words -> Hub pipeline tag (anything else that names a classification task is text-classification)
+_PIPELINE_TAGS = {
+    **dict.fromkeys(_QA_TASKS, "question-answering"),
+    **dict.fromkeys(("fill-mask", "masked-lm", "masked_lm", "mlm"), "fill-mask"),
+    **dict.fromkeys(("text-generation", "causal-lm", "causal_lm", "clm"), "text-generation"),
+    **dict.fromkeys(("zero-shot-classification", "zero-shot", "nli"), "zero-shot-classification"),
+}
+#: a tag that marks a results card: the run scored a model without training it
+EVALUATION_ONLY_TAG = "no-training"
 
 
 def scrub_secrets(value: Any) -> Any:
@@ -239,11 +251,14 @@ def _headline(metrics: Mapping[str, Any]) -> str:
     return ""
 
 
-def _limitations(bundled_data: bool, dataset_license: str | None) -> str:
-    """Generic, honest limitations of a transferred classifier."""
+def _limitations(bundled_data: bool, dataset_license: str | None, evaluation_only: bool = False) -> str:
+    """Generic, honest limitations of a transferred classifier (or of a baseline evaluated without training)."""
     items = [
         "Scores were measured on one held-out split of one dataset; expect lower quality on text from other "
         "domains, registers, time periods or languages (domain shift).",
+        "Zero- and few-shot scores depend on the wording of the prompt or hypothesis template and on the choice "
+        "and order of demonstrations; the version of each is recorded with the results. Compare baselines only "
+        "on the same split and spec version." if evaluation_only else
         "Small training sets give noisy estimates: differences of a point or two between runs may not be "
         "real. Re-run with several seeds before drawing conclusions.",
         "The model inherits the biases of its pretrained base model and of the training data, including "
@@ -265,9 +280,14 @@ def _body(*, fields: Mapping[str, Any], hyperparameters: Mapping[str, Any], metr
     """The markdown body of the card."""
     labels = fields["labels"]
     shown_labels = ", ".join(f"`{label}`" for label in labels[:20]) + (", ..." if len(labels) > 20 else "")
-    summary = (f"**{fields['model_name']}** is a {fields['task']} model fine-tuned from "
-               f"{fields['base_display']} on {fields['dataset_name']} with "
-               f"tlnlp using the `{fields['method']}` transfer method.")
+    if fields["evaluation_only"]:
+        summary = (f"**{fields['model_name']}** is a results card: it records how {fields['base_display']} "
+                   f"performs on {fields['dataset_name']} ({fields['task']}) without any training, scored by "
+                   f"tlnlp's `{fields['method']}` method. No weights were changed.")
+    else:
+        summary = (f"**{fields['model_name']}** is a {fields['task']} model fine-tuned from "
+                   f"{fields['base_display']} on {fields['dataset_name']} with "
+                   f"tlnlp using the `{fields['method']}` transfer method.")
     if labels:
         summary += f" It predicts {len(labels)} labels: {shown_labels}."
     summary += _headline(metrics)
@@ -287,7 +307,7 @@ def _body(*, fields: Mapping[str, Any], hyperparameters: Mapping[str, Any], metr
         "Hyperparameters": _table(("name", "value"), list(hyperparameters.items())) if hyperparameters
         else "No hyperparameters were recorded.",
         "Reproduce": f"```bash\n{fields['command']}\n```",
-        "Limitations": _limitations(fields["bundled_data"], fields["dataset_license"]),
+        "Limitations": _limitations(fields["bundled_data"], fields["dataset_license"], fields["evaluation_only"]),
         **dict(extra_sections),
     }
     parts = [f"# {fields['model_name']}", summary]
@@ -299,7 +319,7 @@ def _card_data(*, model_name: str, base_model: str, task: str, dataset_name: str
                metrics: Mapping[str, Any], language: str, license: str | None,
                tags: list[str]) -> ModelCardData:
     """The card's YAML metadata."""
-    pipeline_tag = "question-answering" if task.lower() in _QA_TASKS else "text-classification"
+    pipeline_tag = _PIPELINE_TAGS.get(task.lower(), "text-classification")
     return ModelCardData(
         model_name=model_name,
         base_model=hub_base_model(base_model),
@@ -321,8 +341,9 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
                      hyperparameters: dict[str, object], command: str,
                      trainable_parameters: dict | None = None, language: str = "en",
                      license: str | None = None, tags: list[str] | None = None,
-                     extra_sections: dict[str, str] | None = None) -> ModelCard:
-    """Build the model card of a trained run.
+                     extra_sections: dict[str, str] | None = None,
+                     evaluation_only: bool | None = None) -> ModelCard:
+    """Build the model card of a trained run, or the results card of a run that scored without training.
 
     Args:
         model_name: Name of the trained model (title and ``model-index`` name).
@@ -345,6 +366,8 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
         license: Licence of the model, if any.
         tags: Extra tags; "tlnlp" and the method are always included.
         extra_sections: Further ``title -> markdown`` sections appended at the end.
+        evaluation_only: A zero-/few-shot results card (no weights changed): the summary and limitations say
+            so. None (default): True when ``tags`` holds ``"no-training"``.
 
     Returns:
         A :class:`huggingface_hub.ModelCard` (``card.save(path)`` writes README.md; ``card.push_to_hub``
@@ -352,6 +375,10 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
     """
     method_tag = _slug(method)
     all_tags = list(dict.fromkeys(["tlnlp", method_tag, *(tags or [])]))
+    if evaluation_only is None:
+        evaluation_only = EVALUATION_ONLY_TAG in all_tags
+    elif evaluation_only:
+        all_tags = list(dict.fromkeys([*all_tags, EVALUATION_ONLY_TAG]))
     sources = (dataset_name, base_model, hub_dataset_id or "")
     bundled_data = any(source.startswith(BUNDLED_PREFIX) for source in sources)
     hub_id = hub_base_model(base_model)
@@ -360,7 +387,7 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
         "method_description": method_description, "dataset_name": _public_name(dataset_name),
         "dataset_description": dataset_description, "dataset_license": dataset_license,
         "hub_dataset_id": hub_dataset_id, "trainable_parameters": trainable_parameters,
-        "command": _scrub_command(command), "bundled_data": bundled_data,
+        "command": _scrub_command(command), "bundled_data": bundled_data, "evaluation_only": evaluation_only,
         "base_display": f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id
         else f"a local model (`{_public_name(base_model)}`)",
     }

@@ -132,17 +132,21 @@ def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
                                 "token from that file (and revoke it if it was shared), then push again.")
 
 
-def _usage_section(repo_id: str, adapter: bool, base_model: str | None) -> str:
-    lines = ["```python", "import tlnlp", "", f'classifier = tlnlp.load_pipeline("{repo_id}")',
-             'classifier("A short text to classify.")', "```"]
+def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline_tag: str | None) -> str:
+    tag = pipeline_tag or "text-classification"
+    if tag not in ("text-classification", "question-answering"):  # e.g. an LM-adapted backbone
+        return "\n".join(["```python", "from transformers import pipeline", "",
+                          f'pipe = pipeline("{tag}", model="{repo_id}")', "```"])
+    example = ('pipe(question="Who wrote it?", context="It was written by Ada.")' if tag == "question-answering"
+               else 'pipe("A short text to classify.")')
+    lines = ["```python", "import tlnlp", "", f'pipe = tlnlp.load_pipeline("{repo_id}")', example, "```"]
     if adapter:
-        lines += ["", f"Or with PEFT directly (the adapter loads on top of `{base_model}`):", "", "```python",
-                  "from peft import AutoPeftModelForSequenceClassification", "",
-                  f'model = AutoPeftModelForSequenceClassification.from_pretrained("{repo_id}")', "```"]
+        lines += ["", f"The adapter loads on top of [{base_model}](https://huggingface.co/{base_model}); "
+                  "`task_config.json` holds the label names and head size that the base model's config lacks."]
     else:
         lines += ["", "Or with transformers directly:", "", "```python",
                   "from transformers import pipeline", "",
-                  f'classifier = pipeline("text-classification", model="{repo_id}")', "```"]
+                  f'pipe = pipeline("{tag}", model="{repo_id}")', "```"]
     return "\n".join(lines)
 
 
@@ -161,7 +165,7 @@ def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | 
         card.data.tags = list(dict.fromkeys([*(card.data.tags or []), _PEFT_TAG]))
     text = card.text.rstrip() + "\n"
     if "## Use this model" not in text:
-        usage = f"## Use this model\n\n{_usage_section(repo_id, adapter, base_model)}\n\n"
+        usage = f"## Use this model\n\n{_usage_section(repo_id, adapter, base_model, card.data.pipeline_tag)}\n\n"
         text = text.replace("## Limitations", usage + "## Limitations", 1) if "## Limitations" in text \
             else text + "\n" + usage
     return f"---\n{card.data.to_yaml()}\n---\n\n{text}"

@@ -9,6 +9,7 @@ from typing import Any
 from transformers import Trainer, TrainingArguments
 
 from tlnlp.config import write_run_config
+from tlnlp.hub.push import push_run_from_args
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json
 
 __all__ = ["finish_lm_run", "run_lm_adaptation"]
@@ -98,6 +99,7 @@ def finish_lm_run(trainer: Trainer, train_result: Any, train_args: TrainingArgum
     )
     card.save(str(out / "README.md"))
     logger.info("Outputs written to %s", out)
+    push_run_from_args(train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))  # --push_to_hub
     return metrics
 
 

@@ -16,6 +16,7 @@ from transformers import Trainer, TrainingArguments
 
 from tlnlp.config import DataArgs, MethodArgs, ModelArgs, write_run_config
 from tlnlp.config.qa_args import QAArgs
+from tlnlp.hub.push import push_run_from_args
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, QAPredictions, postprocess_qa_predictions, squad_metrics
 from tlnlp.tasks.qa import write_qa_predictions as write_answers
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json
@@ -233,4 +234,5 @@ def finish_qa_run(trainer: Trainer, train_result: Any, windows: Any, data: Any, 
         **{k: getattr(qa_args, k) for k in _QA_SETTINGS}, "max_seq_length": data_args.max_seq_length}))
     _card(out, data, model_args, data_args, qa_args, method_args, train_args, metrics, params)
     logger.info("Outputs written to %s", out)
+    push_run_from_args(train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))  # --push_to_hub
     return metrics

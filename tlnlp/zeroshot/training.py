@@ -128,6 +128,10 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
                         if isinstance(v, float) and k != "majority_class_accuracy"})
     _write_entailment_outputs(Path(train_args.output_dir), (model_args, entail_args, method_args, train_args),
                               records, unseen, metrics)
+    # --push_to_hub: finish_run pushed before the unseen-task results existed; this push adds them
+    from tlnlp.hub.push import push_run_from_args
+
+    push_run_from_args(train_args, hub_model_id=getattr(trainer, "hub_model_id", None))
     return metrics
 
 

@@ -187,3 +187,43 @@ def test_question_answering_card_has_no_label_map():
     assert card.data.pipeline_tag == "question-answering"
     assert {r.metric_type for r in card.data.eval_results} == {"exact_match", "f1"}
     assert "## Label map" not in card.text
+
+
+def test_results_card_of_an_evaluation_only_run():
+    card = build_model_card(**card_kwargs(method="nli_zeroshot", tags=["baseline", "no-training"],
+                                          trainable_parameters=None,
+                                          extra_sections={"Prompt": "template v1: This example is {}."}))
+    assert "results card" in card.text and "without any training" in card.text
+    assert "fine-tuned" not in card.text.split("## Method")[0]
+    assert "version of each is recorded" in card.text and "Small training sets" not in card.text
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert {r.metric_type for r in card.data.eval_results} == {"accuracy", "f1", "matthews_correlation"}
+    assert "no-training" in card.data.tags
+    explicit = build_model_card(**card_kwargs(evaluation_only=True))
+    assert "no-training" in explicit.data.tags and "results card" in explicit.text
+
+
+@pytest.mark.parametrize(("task", "tag"), [("fill-mask", "fill-mask"), ("causal-lm", "text-generation"),
+                                          ("multi-label classification", "text-classification"),
+                                          ("zero-shot-classification", "zero-shot-classification")])
+def test_pipeline_tag_follows_the_task(task, tag):
+    card = build_model_card(**card_kwargs(task=task, metrics={"eval_perplexity": 12.5, "eval_loss": 2.5}))
+    assert card.data.pipeline_tag == tag
+    if task == "fill-mask":
+        assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("perplexity", 12.5)]
+
+
+def test_metadata_shape_as_the_hub_parses_it(saved_card):
+    """The YAML front matter parses back to a model-index the Hub's own parser turns into results."""
+    import yaml
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    _, path = saved_card
+    meta = yaml.safe_load(path.read_text().split("---")[1])
+    assert {"base_model", "language", "library_name", "pipeline_tag", "tags", "model-index"} <= set(meta)
+    (entry,) = meta["model-index"]
+    assert entry["name"] == "movie-minilm-lora"
+    name, results = model_index_to_eval_results(meta["model-index"])
+    assert name == "movie-minilm-lora" and len(results) == 3
+    assert entry["results"][0]["task"]["type"] == "text-classification"
+    assert {m["type"] for m in entry["results"][0]["metrics"]} == {"accuracy", "f1", "matthews_correlation"}
