@@ -112,6 +112,10 @@ def test_lora_run_is_pushed_as_an_adapter_of_its_hub_base(local_hub, tiny_bert_d
     with torch.no_grad():
         assert torch.equal(local_model(**batch).logits, remote_model(**batch).logits)
     assert remote_model.config.id2label == local_model.config.id2label
+    import tlnlp
+
+    from_hub = tlnlp.load_pipeline("tlnlp-tester/lora-run", device="cpu")(TEXTS, top_k=None)
+    assert from_hub == tlnlp.load_pipeline(out, device="cpu")(TEXTS, top_k=None)
 
 
 def _common(model, out):
