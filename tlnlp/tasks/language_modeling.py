@@ -76,7 +76,7 @@ def tokenize_for_lm(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, ma
     if max_seq_length < 2:
         raise ValueError(f"max_seq_length={max_seq_length} must be at least 2.")
     mlm = objective == "mlm"
-    enc = _encode(tokenizer, texts, max_seq_length if mlm else None, special_tokens_mask=mlm)
+    enc = _encode(tokenizer, texts, None, special_tokens_mask=mlm)  # long texts span several blocks
     ids: list[int] = []
     special: list[int] = []
     eos = tokenizer.eos_token_id
