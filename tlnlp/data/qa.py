@@ -231,8 +231,7 @@ def _source_tables(data_args: DataArgs) -> tuple[dict[str, Table], dict[str, Any
             raise DataError(f"--validation_file/--test_file are used only with --train_file, not with "
                             f"--dataset_name {name}. Fix: give either --dataset_name or --train_file "
                             "[--validation_file] [--test_file].")
-        tables, _ = load_hub_tables(name, data_args.dataset_config_name, "answers",
-                                    [BUNDLED_PREFIX + n for n in QA_CORPORA.names()])
+        tables, _ = load_hub_tables(name, data_args.dataset_config_name, "answers", QA_CORPORA.names())
         local = Path(name).exists()
         return tables, {"name": name, "description": f"Hub dataset {name}", "hub_dataset_id": None if local else name}
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
