@@ -19,7 +19,7 @@ from tlnlp.models.loading import (
     resolve_model_path,
 )
 
-__all__ = ["load_question_answerer"]
+__all__ = ["load_question_answerer", "pass_token_type_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +75,35 @@ def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreT
     logger.info("Loaded %s (%s) for question answering; tokenizer pads on the %s.", model_args.model_name_or_path,
                 type(model).__name__, tokenizer.padding_side)
     return model, tokenizer
+
+
+def pass_token_type_ids(model: Any) -> Any:
+    """Make a PEFT question-answering model hand ``token_type_ids`` and ``position_ids`` to its base model.
+
+    ``peft.PeftModelForQuestionAnswering.forward`` drops both for LoRA-family adapters, so a BERT-style model
+    would train with every token marked as segment 0, and then answer differently once merged or run as a
+    plain transformers model, which do receive the real segment ids. The returned model forwards them
+    (prompt-learning adapters already handle them and are left alone).
+
+    Args:
+        model: Any model; only a non-prompt-learning ``PeftModelForQuestionAnswering`` is changed (in place).
+
+    Returns:
+        The same model.
+    """
+    from peft import PeftModelForQuestionAnswering
+
+    if not isinstance(model, PeftModelForQuestionAnswering) or model.active_peft_config.is_prompt_learning:
+        return model
+    original = model.forward
+
+    def forward(*args: Any, token_type_ids: Any = None, position_ids: Any = None, **kwargs: Any) -> Any:
+        if args or any(k in kwargs for k in model.special_peft_forward_args):
+            return original(*args, token_type_ids=token_type_ids, position_ids=position_ids, **kwargs)
+        kwargs.pop("task_ids", None)
+        kwargs.setdefault("return_dict", True)
+        extra = {k: v for k, v in (("token_type_ids", token_type_ids), ("position_ids", position_ids)) if v is not None}
+        return model.base_model(**kwargs, **extra)
+
+    model.forward = forward
+    return model
