@@ -1,0 +1,110 @@
+"""Zero-shot NLI speed: tlnlp's batched scorer against ``transformers.pipeline("zero-shot-classification")``.
+
+Same model, same texts (bundled movie_sentiment test sentences), same labels, template and settings, in one run,
+for 2, 6 and 20 candidate labels:
+
+- pipeline: the transformers zero-shot pipeline as users call it (one pair per forward pass), and with
+  ``batch_size`` set (its batching of pairs, without length sorting);
+- tlnlp: ``tlnlp.zeroshot.score_nli`` (every pair of every text and label in length-sorted, dynamically padded
+  batches under inference mode).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/zero_shot_speed.py [--model_name_or_path runs/entailment]
+
+``--model_name_or_path`` takes any NLI model folder (e.g. one from ``recipes/train_entailment.py``); by default
+the bundled MiniLM gets a seeded 3-way NLI head (the architecture and cost of a MiniLM NLI cross-encoder). The last
+line printed is one JSON object: ``{"results": [{"num_labels": 6, "speedup": ..., "max_abs_diff": ...}, ...]}``
+where ``speedup`` is pipeline seconds / tlnlp seconds and ``max_abs_diff`` the largest score difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, pipeline
+
+from tlnlp.config import DataArgs
+from tlnlp.data import load_task_data
+from tlnlp.models import resolve_model_path
+from tlnlp.zeroshot import DEFAULT_TEMPLATE, load_nli_model, score_nli
+
+LABELS_20 = ["positive", "negative", "business", "sports", "politics", "technology", "science", "health",
+             "music", "film", "travel", "food", "education", "law", "religion", "weather", "fashion", "history",
+             "family", "war"]
+LABEL_SETS = {2: LABELS_20[:2], 6: LABELS_20[:6], 20: LABELS_20}
+
+
+def _model(name: str, seed: int):
+    if name != "bundled:minilm":
+        return load_nli_model(name, device="cpu")
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name)
+    torch.manual_seed(seed)
+    id2label = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, id2label=id2label, label2id={v: k for k, v in id2label.items()}, use_safetensors=True).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def _pipeline_scores(pipe, texts: list[str], labels: list[str], batch_size: int) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    out = pipe(texts, candidate_labels=labels, hypothesis_template=DEFAULT_TEMPLATE, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    return np.array([[row["scores"][row["labels"].index(label)] for label in labels] for row in out]), seconds
+
+
+def _tlnlp_scores(model, tokenizer, texts: list[str], labels: list[str], batch_size: int) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    scores = score_nli(model, tokenizer, texts, labels, hypothesis_template=DEFAULT_TEMPLATE, batch_size=batch_size)
+    return scores, time.perf_counter() - start
+
+
+def main() -> None:
+    """Time both scorers on the same texts and labels; the last line is JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_name_or_path", default="bundled:minilm")
+    parser.add_argument("--texts", type=int, default=500)
+    parser.add_argument("--labels", type=int, nargs="+", default=[2, 6, 20], choices=sorted(LABEL_SETS))
+    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (tlnlp)")
+    parser.add_argument("--pipeline_batch_size", type=int, default=32, help="the batched pipeline arm")
+    parser.add_argument("--seed", type=int, default=0)
+    opts = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    data = load_task_data(DataArgs(dataset_name="bundled:movie_sentiment"))
+    texts = data.splits["test"]["text"][: opts.texts]
+    model, tokenizer = _model(opts.model_name_or_path, opts.seed)
+    pipe = pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=-1)
+    _tlnlp_scores(model, tokenizer, texts[:20], LABEL_SETS[2], opts.batch_size)  # warm-up, both arms
+    _pipeline_scores(pipe, texts[:20], LABEL_SETS[2], 1)
+    results = []
+    for num_labels in opts.labels:
+        labels = LABEL_SETS[num_labels]
+        ours, ours_s = _tlnlp_scores(model, tokenizer, texts, labels, opts.batch_size)
+        ref, ref_s = _pipeline_scores(pipe, texts, labels, 1)
+        batched, batched_s = _pipeline_scores(pipe, texts, labels, opts.pipeline_batch_size)
+        row = {"num_labels": num_labels, "pairs": len(texts) * num_labels,
+               "pipeline_seconds": round(ref_s, 2), f"pipeline_batch{opts.pipeline_batch_size}_seconds":
+               round(batched_s, 2), "tlnlp_seconds": round(ours_s, 2), "speedup": round(ref_s / ours_s, 2),
+               f"speedup_vs_pipeline_batch{opts.pipeline_batch_size}": round(batched_s / ours_s, 2),
+               "max_abs_diff": float(np.abs(ours - ref).max()),
+               "max_abs_diff_batched_pipeline": float(np.abs(batched - ref).max()),
+               "same_top_label": float((ours.argmax(1) == ref.argmax(1)).mean())}
+        print(f"{num_labels:>3} labels: pipeline {ref_s:7.2f} s | pipeline batch {opts.pipeline_batch_size} "
+              f"{batched_s:7.2f} s | tlnlp {ours_s:6.2f} s | speedup {row['speedup']:.2f}x | max |diff| "
+              f"{row['max_abs_diff']:.2e}", flush=True)
+        results.append(row)
+    print(json.dumps({"model": opts.model_name_or_path, "texts": len(texts), "data": "bundled:movie_sentiment test",
+                      "template": DEFAULT_TEMPLATE, "tlnlp_batch_size": opts.batch_size,
+                      "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                      "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Train a label-entailment model (an NLI-style cross-encoder) from labelled classification data, offline.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/train_entailment.py \
+        --config recipes/configs/train_entailment/trec6_sms_minilm.yaml
+
+Every example of ``--train_datasets`` becomes an entailment pair with its label's hypothesis ("This example is
+spam.") and ``--num_negatives`` not-entailment pairs with other labels (Yin et al. 2019). The saved model names
+its entailment class, so ``pipeline("zero-shot-classification")``, ``recipes/zero_shot.py --strategy nli`` and
+``tlnlp.zeroshot.score_nli`` all accept it; ``--zero_shot_eval_datasets`` scores it on tasks whose labels it
+never saw. Every ``TrainingArguments`` flag works unchanged.
+"""
+
+from __future__ import annotations
+
+from tlnlp.config import MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.errors import user_errors
+from tlnlp.training import format_metrics_table, setup_logging
+from tlnlp.zeroshot import EntailmentArgs, run_entailment_training, zero_shot_errors
+
+
+def main(model_args: ModelArgs, entail_args: EntailmentArgs, method_args: MethodArgs,
+         train_args: TrainingArgs) -> dict[str, float]:
+    """Build pairs, train, save the model and its outputs; returns every metric (pairs and zero-shot)."""
+    setup_logging(train_args)
+    metrics = run_entailment_training(model_args, entail_args, method_args, train_args)
+    if train_args.process_index == 0:
+        print(format_metrics_table(metrics, title=f"\nlabel entailment | {' + '.join(entail_args.train_datasets)}"
+                                                  f" | {model_args.model_name_or_path}"))
+        for key, value in metrics.items():
+            if key.startswith("zeroshot_"):
+                print(f"{key:<40} {value:.4f}")
+        print(f"Entailment model, metrics and card in {train_args.output_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    with user_errors(), zero_shot_errors():
+        main(*parse_args(ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs))
