@@ -1,0 +1,33 @@
+"""The transfer ladder: every strategy on the same splits and label budgets, with costs and warnings.
+
+``run_compare`` runs strategies (zero-shot, few-shot prompting, feature extraction, adapters, ULMFiT, full
+fine-tuning, and the same architecture from random initialisation) at several label budgets and seeds, caches
+each cell by a hash of its configuration, and writes a table (markdown, CSV, JSON), a learning-curve plot and a
+cost-vs-accuracy plot, flagging negative transfer and measuring forgetting.
+"""
+
+from tlnlp.compare.args import ALL, CompareArgs
+from tlnlp.compare.budgets import budget_train_set
+from tlnlp.compare.cells import Cell, CellCache, cell_key
+from tlnlp.compare.runner import CompareResult, plan_cells, run_compare
+from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy
+from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
+
+__all__ = [
+    "ALL",
+    "STRATEGIES",
+    "Cell",
+    "CellCache",
+    "CellContext",
+    "CompareArgs",
+    "CompareResult",
+    "Strategy",
+    "aggregate",
+    "budget_train_set",
+    "cell_key",
+    "flag_negative_transfer",
+    "format_markdown",
+    "plan_cells",
+    "run_compare",
+    "write_tables",
+]

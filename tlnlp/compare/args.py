@@ -1,0 +1,161 @@
+"""``CompareArgs``: what the transfer ladder runs (strategies, label budgets, seeds) and how each cell trains."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["ALL", "CompareArgs", "parse_budget", "parse_overrides"]
+
+#: The budget that trains on every training row.
+ALL = "all"
+
+_DEFAULT_LRS = ["full=5e-5", "ulmfit=1e-4", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
+
+
+def parse_budget(value: str | int) -> int | str:
+    """``"8"`` -> 8, ``"all"`` -> ``"all"``; anything else is an error naming the value and the fix."""
+    text = str(value).strip().lower()
+    if text == ALL:
+        return ALL
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1 or str(k) != text:
+        raise ValueError(f"budgets: {value!r} is not a label budget; give positive integers (labelled examples "
+                         f"per class) or 'all', e.g. --budgets 8 32 128 all.")
+    return k
+
+
+def parse_overrides(items: list[str], field_name: str) -> dict[str, float]:
+    """``["full=5e-5", "lora=5e-4"]`` -> ``{"full": 5e-05, "lora": 0.0005}``, with clear errors."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        try:
+            number = float(value) if sep else math.nan
+        except ValueError:
+            number = math.nan
+        if not sep or not name.strip() or not number > 0:
+            raise ValueError(f"{field_name}: {item!r} is not 'strategy=positive number' (e.g. full=5e-5).")
+        out[name.strip()] = number
+    return out
+
+
+@dataclass
+class CompareArgs:
+    """The ladder: strategies x label budgets x seeds, every cell on the same test split.
+
+    Trained strategies see the nested, seeded k-shot training set of their budget; zero-shot cells see no
+    labels; few-shot cells take their demonstrations from the same k-shot set (at most ``fewshot_shots`` per
+    class).
+    """
+
+    output_dir: str = field(metadata={"help": "Where the table, plots and the per-cell cache are written."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow a non-empty output_dir that is not a compare run. A compare run's "
+                                         "own folder is always resumed: finished cells are read from its cache."})
+    strategies: list[str] = field(
+        default_factory=lambda: ["zero_shot_embeddings", "feature_extraction", "full", "from_scratch"],
+        metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, feature_extraction, "
+                          "lora, ulmfit, full, from_scratch."})
+    budgets: list[str] = field(
+        default_factory=lambda: ["8", "32", "128", ALL],
+        metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "
+                          "or 'all'."})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+                             metadata={"help": "Seeds: each draws its own k-shot sets and initialisation."})
+    cell_cache_dir: str | None = field(
+        default=None, metadata={"help": "Per-cell result cache (default: <output_dir>/cells). Share it between runs "
+                                        "to reuse cells whose configuration is unchanged."})
+    # training
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs for large budgets (see min_train_steps)."})
+    min_train_steps: int = field(
+        default=60, metadata={"help": "Small budgets train for more epochs: at least this many optimisation steps."})
+    max_train_epochs: float = field(default=40.0, metadata={"help": "Upper bound on epochs for small budgets."})
+    learning_rates: list[str] = field(
+        default_factory=lambda: list(_DEFAULT_LRS),
+        metadata={"help": "Peak learning rate per trained strategy, as strategy=value."})
+    batch_size: int = field(default=16, metadata={"help": "Training batch size."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Batch size for scoring the test split."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Linear warm-up, as a fraction of the steps."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N."})
+    # baselines
+    prompt_test_samples: int | None = field(
+        default=None, metadata={"help": "Score few-shot and NLI zero-shot on a seeded subset of this many test rows "
+                                        "(nested in the full test split); None: the whole test split."})
+    fewshot_model: str = field(default="bundled:smollm2", metadata={"help": "Causal LM for few-shot prompting."})
+    fewshot_shots: int = field(
+        default=2, metadata={"help": "Demonstrations per class in the prompt (at most the budget), drawn from the "
+                                     "cell's k-shot training set."})
+    fewshot_spec: str | None = field(default=None, metadata={"help": "Prompt spec (name or YAML); default: the "
+                                                                     "dataset's shipped spec."})
+    nli_model: str | None = field(
+        default=None, metadata={"help": "Entailment model for zero_shot_nli (a Hub NLI model, or a folder written "
+                                        "by recipes/train_entailment.py)."})
+    hypothesis_template: str = field(default="This example is {}.",
+                                     metadata={"help": "Hypothesis template of zero_shot_nli."})
+    # checks
+    check_forgetting: bool = field(
+        default=True, metadata={"help": "Measure each fine-tuned backbone's language modelling on general text "
+                                        "before and after fine-tuning."})
+    forgetting_text: str = field(
+        default="bundled:movie_dialog", metadata={"help": "General text for the forgetting check: bundled:movie_dialog "
+                                                          "or a plain text file (one text per line)."})
+    forgetting_samples: int = field(default=48, metadata={"help": "Held-out texts scored by the forgetting check."})
+    forgetting_max_length: int = field(default=40, metadata={"help": "Tokens per forgetting-check text."})
+    negative_transfer_margin: float = field(
+        default=0.0, metadata={"help": "Extra gap (beyond the sum of the seeds' std) before a strategy is flagged "
+                                       "as below from-scratch or zero-shot."})
+    metric: str = field(default="accuracy", metadata={"help": "Metric of the plots and flags: accuracy or f1_macro."})
+
+    def __post_init__(self) -> None:
+        from tlnlp.compare.strategies import STRATEGIES  # lazy: strategies import torch
+        from tlnlp.registry import RegistryError
+
+        if not self.strategies:
+            raise ValueError("strategies is empty; name at least one, e.g. --strategies full feature_extraction.")
+        for name in self.strategies:
+            try:
+                STRATEGIES.get(name)
+            except RegistryError as err:
+                raise ValueError(f"strategies: {err}") from None
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies={self.strategies!r} names a strategy twice.")
+        if not self.budgets:
+            raise ValueError("budgets is empty; give e.g. --budgets 8 32 all.")
+        self.budgets = [str(parse_budget(b)) for b in self.budgets]
+        if not self.seeds:
+            raise ValueError("seeds is empty; give e.g. --seeds 0 1 2.")
+        self.learning_rate_map()
+        for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
+                     "forgetting_max_length", "num_train_epochs", "max_train_epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
+        if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
+            raise ValueError(f"prompt_test_samples={self.prompt_test_samples!r} must be positive (or unset).")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio={self.warmup_ratio!r} must be in [0, 1).")
+        if self.metric not in ("accuracy", "f1_macro"):
+            raise ValueError(f"metric={self.metric!r} is not valid; choose one of: accuracy, f1_macro.")
+        if "zero_shot_nli" in self.strategies and not self.nli_model:
+            raise ValueError("strategies includes zero_shot_nli but nli_model is not set: give an NLI model (Hub id "
+                             "or a folder from recipes/train_entailment.py) with --nli_model.")
+
+    def learning_rate_map(self) -> dict[str, float]:
+        """Strategy -> peak learning rate (defaults for the trained strategies, then ``learning_rates``)."""
+        rates = parse_overrides(_DEFAULT_LRS, "learning_rates")
+        rates.update(parse_overrides(self.learning_rates, "learning_rates"))
+        return rates
+
+    def epochs_for(self, n_train: int) -> float:
+        """Epochs for a training set of ``n_train`` rows.
+
+        ``num_train_epochs``, or more when that gives fewer than ``min_train_steps`` optimisation steps, never above
+        ``max_train_epochs``.
+        """
+        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+        wanted = max(self.num_train_epochs, math.ceil(self.min_train_steps / steps_per_epoch))
+        return float(min(self.max_train_epochs, wanted))

@@ -1,0 +1,177 @@
+"""``run_compare``: plan the ladder's cells, run the missing ones with progress, and write the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tlnlp.compare.args import ALL, CompareArgs, parse_budget
+from tlnlp.compare.cells import Cell, CellCache
+from tlnlp.compare.strategies import STRATEGIES, CellContext
+
+if TYPE_CHECKING:
+    from tlnlp.config import DataArgs, ModelArgs
+
+__all__ = ["CompareResult", "plan_cells", "run_compare"]
+
+logger = logging.getLogger(__name__)
+
+_MARKER = "compare_run.json"
+
+
+@dataclass
+class CompareResult:
+    """What a compare run produced.
+
+    Attributes:
+        rows: One row per (strategy, budget), aggregated over seeds (see :func:`tlnlp.compare.aggregate`).
+        records: Every cell's record, in plan order.
+        warnings: Negative-transfer messages.
+        paths: Written files by name (markdown, csv, json, learning_curve, cost_accuracy).
+        markdown: The table as markdown.
+        cells_run: Cells computed in this run (the rest came from the cache).
+    """
+
+    rows: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+    warnings: list[str]
+    paths: dict[str, Path]
+    markdown: str
+    cells_run: int = 0
+    slots: list[tuple[str, str, int | str, str]] = field(default_factory=list)
+
+
+def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int | str, str]]]:
+    """The unique cells to compute, and the table slots ``(strategy, kind, budget, cell key)`` they fill.
+
+    Budgets run from small to large, seeds in order, strategies in the given order, so a partial run already
+    holds whole small-budget ladders. Zero-shot strategies get one budget-0 cell; strategies whose result does
+    not depend on the seed get one cell per budget.
+    """
+    args = ctx.args
+    budgets = sorted((parse_budget(b) for b in args.budgets), key=lambda b: float("inf") if b == ALL else b)
+    cells: dict[str, Cell] = {}
+    slots = []
+    for budget in budgets:
+        for seed in args.seeds:
+            for name in args.strategies:
+                strategy = STRATEGIES.get(name)
+                if not strategy.uses_labels and budget != budgets[0]:
+                    continue
+                cell_budget = budget if strategy.uses_labels else 0
+                cell_seed = seed if strategy.seeded else None
+                if cell_seed is None and seed != args.seeds[0]:
+                    continue
+                config = {"strategy": name, "budget": cell_budget, "seed": cell_seed,
+                          "model": ctx.model_args.model_name_or_path, "data": ctx.data.fingerprint,
+                          "test_rows": len(ctx.test), **strategy.settings(ctx, cell_budget)}
+                cell = Cell(name, cell_budget, seed if cell_seed is not None else 0, config)
+                cells.setdefault(cell.key, cell)
+                slots.append((name, strategy.kind, cell_budget, cell.key))
+    return list(cells.values()), slots
+
+
+def _prepare(out: Path, args: CompareArgs) -> None:
+    from tlnlp.training import OutputDirError
+
+    if out.is_dir() and any(out.iterdir()) and not (out / _MARKER).is_file() and not args.overwrite_output_dir:
+        raise OutputDirError(f"output_dir={str(out)!r} already exists, is not empty and holds no compare run. "
+                             "Choose another --output_dir, or add --overwrite_output_dir to write into it.")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _context(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> CellContext:
+    from tlnlp.compare.measure import resolve_device
+    from tlnlp.data import DataError, load_task_data, seeded_subset
+
+    data = load_task_data(data_args, task="classification")
+    if data.multi_label:
+        raise DataError(f"{data.name} is multi-label; the compare ladder handles single-label classification only. "
+                        "Fix: compare on a single-label dataset.")
+    test = data.splits["test"] if "test" in data.splits else data.splits["validation"]
+    prompt_test = seeded_subset(test, args.prompt_test_samples, data_args.split_seed)
+    ctx = CellContext(data=data, test=test, prompt_test=prompt_test, model_args=model_args, data_args=data_args,
+                      args=args, device=resolve_device(args.device))
+    trained = [n for n in args.strategies if STRATEGIES.get(n).kind == "trained"]
+    if args.check_forgetting and trained:
+        ctx.forgetting = _probe(ctx, args)
+    return ctx
+
+
+def _probe(ctx: CellContext, args: CompareArgs) -> Any:
+    from tlnlp.compare.forgetting import ForgettingProbe, general_texts
+    from tlnlp.models import load_tokenizer, resolve_model_path
+
+    margs = ctx.model_args
+    path = resolve_model_path(margs.model_name_or_path, revision=margs.revision, cache_dir=margs.cache_dir,
+                              token=margs.token)
+    cache = Path(args.cell_cache_dir) if args.cell_cache_dir else Path(args.output_dir) / "cells"
+    return ForgettingProbe(path, load_tokenizer(margs, path), general_texts(args.forgetting_text),
+                           args.forgetting_samples, args.forgetting_max_length, ctx.device, cache)
+
+
+def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[dict[str, dict[str, Any]], int]:
+    from tqdm.auto import tqdm
+
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for cell in cells:
+        found = cache.get(cell.key)
+        if found is not None:
+            records[cell.key] = found
+        else:
+            todo.append(cell)
+    logger.info("Compare: %d cells, %d cached, %d to run.", len(cells), len(records), len(todo))
+    bar = tqdm(total=len(cells), initial=len(records), desc="cells", unit="cell")
+    for i, cell in enumerate(todo):
+        bar.set_postfix_str(f"{cell.label} ({len(todo) - i} left)")
+        logger.info("Cell %d/%d: %s", len(records) + 1, len(cells), cell.label)
+        start = time.perf_counter()
+        record = STRATEGIES.get(cell.strategy).run(ctx, cell)
+        record.update({"strategy": cell.strategy, "budget": cell.budget, "seed": cell.config["seed"],
+                       "num_labels": ctx.data.num_labels, "config": cell.config, "device": ctx.device,
+                       "cell_seconds": time.perf_counter() - start})
+        cache.put(cell.key, record)
+        records[cell.key] = cache.get(cell.key) or record
+        bar.update(1)
+    bar.close()
+    return records, len(todo)
+
+
+def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> CompareResult:
+    """Run (or resume) the ladder and write its table (md, csv, json) and plots into ``args.output_dir``.
+
+    Every cell is stored in the cache as soon as it finishes; a cell already there (same key: same strategy,
+    settings, budget, seed, model and data) is read instead of recomputed, so a killed run resumes where it
+    stopped and a run that adds a strategy computes only its cells.
+
+    Raises:
+        OutputDirError: ``output_dir`` holds other files and ``overwrite_output_dir`` is not set.
+    """
+    from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
+    from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
+    from tlnlp.config import write_run_config
+
+    out = Path(args.output_dir)
+    _prepare(out, args)
+    ctx = _context(model_args, data_args, args)
+    cells, slots = plan_cells(ctx)
+    (out / _MARKER).write_text(json.dumps({"cells": len(cells), "strategies": args.strategies,
+                                           "budgets": args.budgets, "seeds": args.seeds}, indent=2))
+    write_run_config(out, model_args, data_args, args)
+    cache = CellCache(args.cell_cache_dir or out / "cells")
+    records, ran = _run_cells(ctx, cells, cache)
+    rows = aggregate([(s, kind, b, records[key]) for s, kind, b, key in slots])
+    warnings = flag_negative_transfer(rows, args.metric, args.negative_transfer_margin)
+    extra = {"data": ctx.data.name, "model": model_args.model_name_or_path, "metric": args.metric,
+             "warnings": warnings, "strategies": {n: STRATEGIES.get(n).description for n in args.strategies}}
+    paths = write_tables(rows, out, extra)
+    title = f"{ctx.data.name} | {model_args.model_name_or_path}"
+    paths["learning_curve"] = plot_learning_curves(rows, out / "learning_curve.png", args.metric, title)
+    paths["cost_accuracy"] = plot_cost_accuracy(rows, out / "cost_vs_accuracy.png", args.metric, title)
+    return CompareResult(rows=rows, records=[records[c.key] for c in cells], warnings=warnings, paths=paths,
+                         markdown=format_markdown(rows), cells_run=ran, slots=slots)

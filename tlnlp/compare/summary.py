@@ -1,0 +1,157 @@
+"""Aggregate cells over seeds, flag negative transfer, and write the table as markdown, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlnlp.compare.budgets import budget_sort_key
+
+__all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_markdown", "write_tables"]
+
+logger = logging.getLogger(__name__)
+
+#: Table columns: (key in a row, header).
+COLUMNS: list[tuple[str, str]] = [
+    ("strategy", "strategy"), ("budget", "labels/class"), ("n_train", "train rows"), ("n_test", "test rows"),
+    ("seeds", "seeds"), ("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("train_time_s", "train s"),
+    ("inference_ms_per_example", "infer ms/ex"), ("trainable_parameters", "trainable params"),
+    ("peak_memory_mb", "peak MB"), ("lm_change_pct", "LM ppl change"), ("flags", "flags"),
+]
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def _row(strategy: str, kind: str, budget: int | str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    acc = _mean_std([r["metrics"]["accuracy"] for r in records])
+    f1 = _mean_std([r["metrics"]["f1_macro"] for r in records])
+    row: dict[str, Any] = {
+        "strategy": strategy, "kind": kind, "budget": budget, "seeds": len(records),
+        "n_train": float(np.mean([r.get("n_train", 0) for r in records])),
+        "n_test": int(records[0].get("n_test", 0)), "num_labels": int(records[0].get("num_labels", 0)),
+        "accuracy_mean": acc[0], "accuracy_std": acc[1], "f1_macro_mean": f1[0], "f1_macro_std": f1[1],
+        "train_time_s": float(np.mean([r.get("train_time_s", 0.0) for r in records])),
+        "inference_ms_per_example": 1000 * float(np.mean([r["inference_s_per_example"] for r in records])),
+        "trainable_parameters": int(max(r.get("trainable_parameters", 0) for r in records)),
+        "peak_memory_mb": float(max(r.get("peak_memory_mb", 0.0) for r in records)),
+        "memory_kind": records[0].get("memory_kind"), "flags": [],
+    }
+    forgetting = [r["forgetting"] for r in records if r.get("forgetting")]
+    if forgetting:
+        row["lm_measure"] = forgetting[0]["measure"]
+        row["lm_before"] = float(forgetting[0]["before"])
+        row["lm_after"] = float(np.mean([f["after"] for f in forgetting]))
+        row["lm_change_pct"] = float(np.mean([f["change_pct"] for f in forgetting]))
+    return row
+
+
+def aggregate(slots: list[tuple[str, str, int | str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (strategy, budget): mean and std over seeds of every metric and cost.
+
+    Args:
+        slots: ``(strategy, kind, budget, record)`` for every cell of the ladder (a record may fill several
+            slots, e.g. a zero-shot cell or a few-shot cell whose budget exceeds its demonstrations).
+
+    Returns:
+        Rows sorted by budget (zero-shot first, ``"all"`` last), then by strategy order of appearance.
+    """
+    order: dict[str, int] = {}
+    groups: dict[tuple[str, int | str], list[dict[str, Any]]] = {}
+    kinds: dict[str, str] = {}
+    for strategy, kind, budget, record in slots:
+        order.setdefault(strategy, len(order))
+        kinds[strategy] = kind
+        groups.setdefault((strategy, budget), []).append(record)
+    keys = sorted(groups, key=lambda sb: (budget_sort_key(sb[1]), order[sb[0]]))
+    return [_row(s, kinds[s], b, groups[(s, b)]) for s, b in keys]
+
+
+def _below(row: dict[str, Any], ref: dict[str, Any], metric: str, margin: float) -> bool:
+    gap = ref[f"{metric}_mean"] - row[f"{metric}_mean"]
+    return gap > row[f"{metric}_std"] + ref[f"{metric}_std"] + margin
+
+
+def flag_negative_transfer(rows: list[dict[str, Any]], metric: str = "accuracy",
+                           margin: float = 0.0) -> list[str]:
+    """Flag strategies whose mean is below from-scratch (same budget) or below zero-shot, beyond the spread.
+
+    A row is flagged when ``reference_mean - row_mean > row_std + reference_std + margin`` (std over seeds).
+    From-scratch and zero-shot rows are references and are not flagged themselves. Flags are added to each row's
+    ``flags`` list and logged as warnings.
+
+    Returns:
+        The warning messages.
+    """
+    scratch = {r["budget"]: r for r in rows if r["kind"] == "reference"}
+    zero = [r for r in rows if r["kind"] == "zero_shot"]
+    best_zero = max(zero, key=lambda r: r[f"{metric}_mean"]) if zero else None
+    messages = []
+    for row in rows:
+        if row["kind"] in ("reference", "zero_shot"):
+            continue
+        refs = [r for r in (scratch.get(row["budget"]), best_zero) if r is not None]
+        for ref in refs:
+            if _below(row, ref, metric, margin):
+                row["flags"].append(f"below {ref['strategy']}")
+                messages.append(
+                    f"Negative transfer: {row['strategy']} at {row['budget']} labels/class has {metric} "
+                    f"{row[f'{metric}_mean']:.4f} +/- {row[f'{metric}_std']:.4f}, below {ref['strategy']} "
+                    f"({ref[f'{metric}_mean']:.4f} +/- {ref[f'{metric}_std']:.4f}) beyond the seeds' spread.")
+    for message in messages:
+        logger.warning(message)
+    return messages
+
+
+def _cell_text(row: dict[str, Any], key: str) -> str:
+    if key in ("accuracy", "f1_macro"):
+        mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+        return f"{mean:.4f} ± {std:.4f}" if row["seeds"] > 1 else f"{mean:.4f}"
+    value = row.get(key)
+    if key == "budget":
+        return "0 (zero-shot)" if value == 0 else str(value)
+    if key == "flags":
+        return ", ".join(value) if value else ""
+    if key == "lm_change_pct":
+        return "" if value is None else f"{value:+.1f}%"
+    if key == "n_train":
+        return f"{value:.0f}"
+    if key == "trainable_parameters":
+        return f"{value:,}" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.1f}" if key != "inference_ms_per_example" else f"{value:.2f}"
+    return str(value)
+
+
+def format_markdown(rows: list[dict[str, Any]]) -> str:
+    """The table as GitHub markdown (mean ± std over seeds; flags in the last column)."""
+    header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    lines = [header, rule]
+    lines += ["| " + " | ".join(_cell_text(row, key) for key, _ in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_tables(rows: list[dict[str, Any]], out_dir: str | Path,
+                 extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``compare_table.md``, ``compare_table.csv`` and ``compare_table.json``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "compare_table.md", "csv": out / "compare_table.csv", "json": out / "compare_table.json"}
+    paths["markdown"].write_text(format_markdown(rows) + "\n", encoding="utf-8")
+    fields = sorted({key for row in rows for key in row}, key=lambda k: (k not in dict(COLUMNS), k))
+    with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
+    paths["json"].write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2, default=str), encoding="utf-8")
+    return paths
