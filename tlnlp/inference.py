@@ -69,8 +69,8 @@ def _adapter_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, 
 
     model, tokenizer = load_adapter_model(folder)
     config = model.get_base_model().config
-    task = "question-answering" if config.architectures and "QuestionAnswering" in config.architectures[0] else \
-        "text-classification"
+    qa_head = "ForQuestionAnswering" in type(model.get_base_model()).__name__  # the loaded head, not the base's
+    task = "question-answering" if qa_head or _is_question_answering(config) else "text-classification"
     if config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
     # LoRA-family adapters live inside the base model's layers, so the plain transformers model runs them;

@@ -1,0 +1,202 @@
+"""The question-answering recipe end to end on a tiny fixture: outputs, metrics from predictions.json, the
+pipeline, every method family, user errors, and 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.recipes.conftest import ROOT, load_recipe
+from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config.qa_args import QAArgs
+
+TYPES = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)
+CONFIGS = sorted((ROOT / "recipes" / "configs" / "question_answering").glob("*.yaml"))
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def qa_args(model_dir, out_dir, *extra: str) -> list[str]:
+    """Flags for a few steps on the tiny SQuAD v2 fixture (the 'maps' passage spans several windows)."""
+    return [
+        "--model_name_or_path", str(model_dir), "--train_file", str(FIXTURES / "qa_tiny_train.json"),
+        "--validation_file", str(FIXTURES / "qa_tiny_validation.json"), "--test_file",
+        str(FIXTURES / "qa_tiny_train.json"), "--version_2_with_negative", "--max_seq_length", "48",
+        "--doc_stride", "16", "--output_dir", str(out_dir), "--per_device_train_batch_size", "4",
+        "--per_device_eval_batch_size", "8", "--learning_rate", "1e-3", "--num_train_epochs", "2",
+        "--logging_steps", "2", "--report_to", "none", "--dataloader_num_workers", "0", *extra,
+    ]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_config_parses_and_starts_with_its_launch_line(config):
+    recipe = load_recipe("question_answering")
+    first = config.read_text().splitlines()[0]
+    assert first.startswith("# accelerate launch") and "recipes/question_answering.py" in first
+    assert f"--config recipes/configs/question_answering/{config.name}" in first
+    extra = ["--bf16", "false"] if "bf16: true" in config.read_text() and not torch.cuda.is_available() else []
+    model, data, qa, method, train = parse_args(*TYPES, args=["--config", str(config), *extra],
+                                                defaults=recipe.DEFAULTS)
+    assert train.output_dir and data.max_seq_length >= 256 and qa.doc_stride < data.max_seq_length
+
+
+def _run(out, model_dir, *extra):
+    recipe = load_recipe("question_answering")
+    return recipe.main(*parse_args(*TYPES, args=qa_args(model_dir, out, *extra), defaults=recipe.DEFAULTS))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_bert_dir):
+    out = tmp_path_factory.mktemp("qa") / "run"
+    return out, _run(out, tiny_bert_dir, "--token", "hf_PLANTEDSECRET")
+
+
+def _references(name):
+    doc = json.loads((FIXTURES / name).read_text())
+    return {q["id"]: ([a["text"] for a in q["answers"]], p["context"], q["question"])
+            for a in doc["data"] for p in a["paragraphs"] for q in p["qas"]}
+
+
+def test_run_writes_every_output(finished_run):
+    out, metrics = finished_run
+    for name in ("predictions.json", "nbest_predictions.json", "null_odds.json", "test_predictions.json",
+                 "test_nbest_predictions.json", "eval_results.json", "test_results.json", "train_results.json",
+                 "all_results.json", "run_config.yaml", "environment.json", "README.md", "model.safetensors",
+                 "tokenizer.json", "training_curves.png"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin"))
+    results = json.loads((out / "all_results.json").read_text())
+    for key in ("eval_exact", "eval_f1", "eval_HasAns_exact", "eval_HasAns_f1", "eval_NoAns_exact", "eval_NoAns_f1",
+                "eval_best_exact", "eval_best_exact_thresh", "eval_best_f1", "eval_best_f1_thresh", "eval_total",
+                "test_exact", "test_f1", "train_loss", "eval_loss"):
+        assert key in results, key
+    assert metrics["eval_total"] == 6 and metrics["test_total"] == 12
+    assert metrics["train_windows"] > metrics["train_samples"]  # the long passage needs several windows
+    cfg = yaml.safe_load((out / "run_config.yaml").read_text())
+    assert cfg["version_2_with_negative"] is True and cfg["doc_stride"] == 16 and cfg["max_seq_length"] == 48
+    card = (out / "README.md").read_text()
+    assert "pipeline_tag: question-answering" in card and "eval_f1" not in card.split("---")[1]
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"PLANTEDSECRET" not in path.read_bytes(), path
+
+
+def test_metrics_are_those_of_predictions_json(finished_run):
+    from tlnlp.tasks.qa import squad_metrics
+
+    out, metrics = finished_run
+    for prefix, fixture, name in (("eval", "qa_tiny_validation.json", "predictions.json"),
+                                  ("test", "qa_tiny_train.json", "test_predictions.json")):
+        refs = {k: v[0] for k, v in _references(fixture).items()}
+        predictions = json.loads((out / name).read_text())
+        assert set(predictions) == set(refs)
+        again = squad_metrics(predictions, refs)
+        for key in ("exact", "f1", "HasAns_f1", "NoAns_exact"):
+            assert metrics[f"{prefix}_{key}"] == pytest.approx(again[key]), (prefix, key)
+    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    odds = json.loads((out / "null_odds.json").read_text())
+    for qid, candidates in nbest.items():
+        scores = [c["score"] for c in candidates]
+        assert scores == sorted(scores, reverse=True) and any(c["text"] == "" for c in candidates)
+        null = next(c["score"] for c in candidates if c["text"] == "")
+        best_span = max(c["score"] for c in candidates if c["text"])
+        assert odds[qid] == pytest.approx(null - best_span)
+
+
+def test_pipeline_answers_as_predictions_json(finished_run):
+    import tlnlp
+
+    out, _ = finished_run
+    qa = tlnlp.load_pipeline(out)
+    predictions = json.loads((out / "predictions.json").read_text())
+    for qid, (_, context, question) in _references("qa_tiny_validation.json").items():
+        assert qa(question=question, context=context)["answer"] == predictions[qid], qid
+    several = qa([{"question": "What was salt used as?", "context": "Salt was used as money."}] * 2, top_k=2)
+    assert len(several) == 2 and len(several[0]) == 2
+
+
+def test_feature_extraction_trains_only_the_span_head(tmp_path, tiny_bert_dir):
+    from safetensors.torch import load_file
+
+    metrics = _run(tmp_path / "fe", tiny_bert_dir, "--method", "feature_extraction", "--num_train_epochs", "1")
+    before = load_file(str(Path(tiny_bert_dir) / "model.safetensors"))
+    after = load_file(str(tmp_path / "fe" / "model.safetensors"))
+    shared = [k for k in after if k in before]
+    assert shared and all(before[k].equal(after[k]) for k in shared if k.startswith("bert.encoder."))
+    assert metrics["train_trainable_parameters"] == 66  # qa_outputs: 32 x 2 weights + 2 biases
+
+
+def test_lora_saves_adapter_and_head_and_answers_the_same_when_merged(tmp_path, tiny_bert_dir):
+    import tlnlp
+
+    out = tmp_path / "lora"
+    metrics = _run(out, tiny_bert_dir, "--method", "lora", "--merge_adapter", "--num_train_epochs", "1")
+    assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
+    assert metrics["merge_max_abs_logit_diff"] < 1e-4  # segment ids reach the model in training too
+    predictions = json.loads((out / "predictions.json").read_text())
+    adapter_qa, merged_qa = tlnlp.load_pipeline(out), tlnlp.load_pipeline(out / "merged")
+    for qid, (_, context, question) in list(_references("qa_tiny_validation.json").items())[:4]:
+        assert adapter_qa(question=question, context=context)["answer"] == predictions[qid]
+        merged = merged_qa(question=question, context=context, top_k=3)
+        assert [c["answer"] for c in merged] == [c["answer"] for c in adapter_qa(question=question, context=context,
+                                                                                   top_k=3)]
+
+
+def test_ulmfit_method_runs(tmp_path, tiny_bert_dir):
+    metrics = _run(tmp_path / "ulmfit", tiny_bert_dir, "--method", "ulmfit", "--num_train_epochs", "2")
+    assert "eval_f1" in metrics and (tmp_path / "ulmfit" / "predictions.json").is_file()
+
+
+def test_bad_answer_start_exits_cleanly_with_the_ids(tmp_path):
+    doc = json.loads((FIXTURES / "qa_tiny_validation.json").read_text())
+    doc["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] += 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    out = tmp_path / "never"
+    cmd = [sys.executable, str(ROOT / "recipes" / "question_answering.py"), "--train_file", str(bad),
+           "--version_2_with_negative", "--output_dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "'salt-1'" in last and "--repair_answer_starts" in last
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int) -> dict:
+    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
+           str(ROOT / "recipes" / "question_answering.py"),
+           *qa_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch), "--save_strategy", "no")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return json.loads((out / "all_results.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
+    one = _launch(1, tmp_path / "one", tiny_bert_dir, per_device_batch=4)
+    two = _launch(2, tmp_path / "two", tiny_bert_dir, per_device_batch=2)  # same global batch
+    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3)
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-3)
+    # the main process answers every question once, from windows gathered in order
+    for name in ("predictions.json", "test_predictions.json"):
+        a = json.loads((tmp_path / "one" / name).read_text())
+        b = json.loads((tmp_path / "two" / name).read_text())
+        assert a == b, name
+    assert two["eval_f1"] == pytest.approx(one["eval_f1"]) and two["test_total"] == 12
