@@ -6,6 +6,7 @@ each cell by a hash of its configuration, and writes a table (markdown, CSV, JSO
 cost-vs-accuracy plot, flagging negative transfer and measuring forgetting.
 """
 
+from tlnlp.compare import baselines as _baselines  # noqa: F401, I001  (registers zero-shot and few-shot)
 from tlnlp.compare.args import ALL, CompareArgs
 from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.cells import Cell, CellCache, cell_key

@@ -95,8 +95,9 @@ class CompareArgs:
     nli_model: str | None = field(
         default=None, metadata={"help": "Entailment model for zero_shot_nli (a Hub NLI model, or a folder written "
                                         "by recipes/train_entailment.py)."})
-    hypothesis_template: str = field(default="This example is {}.",
-                                     metadata={"help": "Hypothesis template of zero_shot_nli."})
+    zero_shot_spec: str = field(
+        default="auto", metadata={"help": "Zero-shot templates and label descriptions: a spec name of tlnlp.zeroshot "
+                                          "or auto (the spec written for the dataset)."})
     # checks
     check_forgetting: bool = field(
         default=True, metadata={"help": "Measure each fine-tuned backbone's language modelling on general text "
@@ -112,7 +113,7 @@ class CompareArgs:
     metric: str = field(default="accuracy", metadata={"help": "Metric of the plots and flags: accuracy or f1_macro."})
 
     def __post_init__(self) -> None:
-        from tlnlp.compare.strategies import STRATEGIES  # lazy: strategies import torch
+        from tlnlp.compare import STRATEGIES  # lazy: strategies import torch
         from tlnlp.registry import RegistryError
 
         if not self.strategies:

@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -72,39 +71,6 @@ def _backbone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     if isinstance(model, PeftModel):
         model = copy.deepcopy(model).merge_and_unload()
     return {k: v.detach() for k, v in getattr(model, model.base_model_prefix).state_dict().items()}
-
-
-@torch.inference_mode()
-def _pseudo_perplexity(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: str) -> float:
-    nll, count = 0.0, 0
-    for text in texts:
-        ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
-        special = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
-        positions = [i for i, s in enumerate(special) if not s]
-        if not positions:
-            continue
-        batch = torch.tensor([ids] * len(positions), device=device)
-        rows = torch.arange(len(positions), device=device)
-        cols = torch.tensor(positions, device=device)
-        targets = batch[rows, cols].clone()
-        batch[rows, cols] = tokenizer.mask_token_id
-        logits = model(input_ids=batch, attention_mask=torch.ones_like(batch)).logits[rows, cols]
-        nll -= torch.log_softmax(logits.float(), dim=-1)[rows, targets].sum().item()
-        count += len(positions)
-    return math.exp(nll / max(count, 1))
-
-
-@torch.inference_mode()
-def _perplexity(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: str) -> float:
-    nll, count = 0.0, 0
-    for text in texts:
-        ids = torch.tensor([tokenizer(text, truncation=True, max_length=max_length)["input_ids"]], device=device)
-        if ids.shape[1] < 2:
-            continue
-        loss = model(input_ids=ids, labels=ids).loss
-        nll += loss.item() * (ids.shape[1] - 1)
-        count += ids.shape[1] - 1
-    return math.exp(nll / max(count, 1))
 
 
 class ForgettingProbe:
@@ -252,8 +218,10 @@ class ForgettingProbe:
             param.requires_grad_(False)
 
     def _score(self) -> float:
-        fn = _pseudo_perplexity if self.masked else _perplexity
-        return fn(self._lm, self.tokenizer, self.eval_texts, self.max_length, self.device)
+        from tlnlp.tasks.language_modeling import perplexity, pseudo_perplexity
+
+        score = pseudo_perplexity if self.masked else perplexity
+        return score(self._lm, self.tokenizer, self.eval_texts, max_length=self.max_length, device=self.device)
 
     def measure(self, model: torch.nn.Module) -> dict[str, Any]:
         """Score the backbone of a fine-tuned classifier under the fixed head; returns before, after and change."""

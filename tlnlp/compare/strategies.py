@@ -141,20 +141,23 @@ def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool
     from tlnlp.config import MethodArgs
     from tlnlp.data import tokenize_classification
     from tlnlp.methods import apply_method
+    from tlnlp.methods.adapters import adapter_callbacks
     from tlnlp.models import count_parameters
     from tlnlp.training import build_trainer
 
     train = budget_train_set(ctx.data.splits["train"], cell.budget, cell.seed)
     set_seed(cell.seed)
     model, tokenizer = _load_model(ctx, from_scratch)
-    model, groups = apply_method(model, MethodArgs(method="full" if from_scratch else method))
+    method_args = MethodArgs(method="full" if from_scratch else method)
+    model, groups = apply_method(model, method_args)
     params = count_parameters(model)
     subset = dataclasses.replace(ctx.data, splits=datasets.DatasetDict({"train": train, "test": ctx.test}))
     tokenized = tokenize_classification(subset, tokenizer, ctx.data_args.max_seq_length)
     lr = ctx.args.learning_rate_map()[cell.strategy]
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
         train_args = _training_args(ctx, cell, len(train), tmp, lr)
-        trainer = build_trainer(model, tokenizer, tokenized, train_args, groups)
+        trainer = build_trainer(model, tokenizer, tokenized, train_args, groups, method_args=method_args,
+                                callbacks=adapter_callbacks(model))
         trainer.remove_callback(PrinterCallback)
         with PeakMemory(ctx.device) as memory:
             start = time.perf_counter()
@@ -188,6 +191,8 @@ def _trained(method: str, kind: str, description: str, from_scratch: bool = Fals
 for _strategy in (
     _trained("full", "trained", "fine-tune every weight of the pretrained backbone and a new head"),
     _trained("feature_extraction", "trained", "frozen pretrained backbone, trained head"),
+    _trained("lora", "trained", "LoRA adapters on the attention projections plus the head (peft)"),
+    _trained("ulmfit", "trained", "ULMFiT: discriminative rates, slanted triangular schedule, gradual unfreezing"),
     _trained("full", "reference", "same architecture from random initialisation (no transfer)", from_scratch=True),
 ):
     STRATEGIES.register(_strategy.name, _strategy)

@@ -1,0 +1,84 @@
+"""Strategies that train nothing: zero-shot (entailment model, embedding similarity) and few-shot prompting.
+
+Zero-shot cells use no labels, so the ladder runs each once (budget 0) and draws it as a horizontal line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, test_metrics
+
+if TYPE_CHECKING:
+    from tlnlp.compare.cells import Cell
+
+__all__ = ["zero_shot_strategy"]
+
+_ZERO_SHOT_KIND = {"zero_shot_nli": "nli", "zero_shot_embeddings": "embedding"}
+
+
+def _zero_shot_model_args(ctx: CellContext, name: str) -> Any:
+    if _ZERO_SHOT_KIND[name] == "nli":
+        return dataclasses.replace(ctx.model_args, model_name_or_path=str(ctx.args.nli_model), tokenizer_name=None,
+                                   init_from_scratch=False)
+    return ctx.model_args
+
+
+def _zero_shot_rows(ctx: CellContext, name: str) -> Any:
+    """Entailment scoring costs one pass per (text, label): it is scored on the prompt subset."""
+    return ctx.prompt_test if _ZERO_SHOT_KIND[name] == "nli" else ctx.test
+
+
+def _spec(ctx: CellContext, name: str) -> Any:
+    from tlnlp.zeroshot import resolve_spec
+
+    return resolve_spec(ctx.args.zero_shot_spec, ctx.data.name, _ZERO_SHOT_KIND[name])
+
+
+def _zero_shot_settings(name: str) -> Any:
+    def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+        spec = _spec(ctx, name)
+        return {"zero_shot_model": _zero_shot_model_args(ctx, name).model_name_or_path, "spec": spec.name,
+                "spec_version": spec.version, "rows": len(_zero_shot_rows(ctx, name)),
+                "max_seq_length": ctx.data_args.max_seq_length}
+
+    return settings
+
+
+def _zero_shot_run(name: str) -> Any:
+    def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
+        from tlnlp.compare.measure import PeakMemory
+        from tlnlp.models import count_parameters
+        from tlnlp.zeroshot import load_zero_shot_model, zero_shot_probabilities
+
+        kind = _ZERO_SHOT_KIND[name]
+        rows = _zero_shot_rows(ctx, name)
+        spec = _spec(ctx, name)
+        model, tokenizer = load_zero_shot_model(kind, _zero_shot_model_args(ctx, name), ctx.device)
+        with PeakMemory(ctx.device) as memory:
+            start = time.perf_counter()
+            probs = zero_shot_probabilities(kind, model, tokenizer, rows["text"], ctx.data.labels, spec,
+                                            batch_size=ctx.args.eval_batch_size,
+                                            max_length=ctx.data_args.max_seq_length)
+            seconds = time.perf_counter() - start
+        return {"metrics": test_metrics(rows["label"], probs, ctx.data.num_labels), "n_train": 0,
+                "n_test": len(rows), "train_time_s": 0.0, "inference_s_per_example": seconds / max(1, len(rows)),
+                "trainable_parameters": 0, "total_parameters": int(count_parameters(model)["total"]),
+                "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind, "spec": spec.name,
+                "spec_version": spec.version}
+
+    return run
+
+
+def zero_shot_strategy(name: str, description: str) -> Strategy:
+    """A zero-shot strategy: one cell (budget 0, no seed) scored with :mod:`tlnlp.zeroshot`."""
+    return Strategy(name=name, kind="zero_shot", description=description, run=_zero_shot_run(name),
+                    settings=_zero_shot_settings(name), uses_labels=False, seeded=False)
+
+
+STRATEGIES.register("zero_shot_nli", zero_shot_strategy(
+    "zero_shot_nli", "zero-shot: an entailment model scores (text, 'This example is {label}.') pairs"))
+STRATEGIES.register("zero_shot_embeddings", zero_shot_strategy(
+    "zero_shot_embeddings", "zero-shot: cosine similarity of mean-pooled embeddings of text and label description"))
