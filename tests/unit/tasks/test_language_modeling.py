@@ -40,7 +40,7 @@ def test_mlm_blocks_concatenate_texts_with_their_special_tokens(tokenizer):
     assert flat == expected
     assert all(len(row) == 8 for row in blocks["input_ids"][:-1])
     special = [m for row in blocks["special_tokens_mask"] for m in row]
-    assert [t for t, m in zip(flat, special) if m] == [tokenizer.cls_token_id, tokenizer.sep_token_id] * 3
+    assert [t for t, m in zip(flat, special, strict=True) if m] == [tokenizer.cls_token_id, tokenizer.sep_token_id] * 3
 
 
 def test_clm_blocks_end_each_text_with_eos(tokenizer):

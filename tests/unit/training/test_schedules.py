@@ -64,7 +64,7 @@ def test_thaw_steps_per_mode():
 
 def _optimizer(lrs):
     params = [torch.nn.Parameter(torch.ones(2)) for _ in lrs]
-    return torch.optim.AdamW([{"params": [p], "lr": lr} for p, lr in zip(params, lrs)])
+    return torch.optim.AdamW([{"params": [p], "lr": lr} for p, lr in zip(params, lrs, strict=True)])
 
 
 def test_layerwise_lr_masks_frozen_groups_and_flags_them():
