@@ -86,6 +86,14 @@ class LocalHub:
         """Commit summaries of a repo, oldest first."""
         return [c.message for c in self.repos[repo_id].commits]
 
+    def add_folder(self, repo_id: str, folder: str | Path) -> None:
+        """Host a local model folder as a public repo (e.g. a bundled model under its real Hub id)."""
+        root = Path(folder)
+        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        with self.lock:
+            self.repos[repo_id] = repo = _Repo(repo_id, private=False)
+            self._new_commit(repo, f"Upload {root.name}", files)
+
     @staticmethod
     def _commit(repo: _Repo, revision: str) -> _Commit | None | bool:
         if revision == "main":
