@@ -301,7 +301,7 @@ def _body(*, fields: Mapping[str, Any], hyperparameters: Mapping[str, Any], metr
     sections = {
         "Method": "\n\n".join(filter(None, [f"`{fields['method']}`: {fields['method_description'].strip()}",
                                             _trainable_text(fields["trainable_parameters"])])),
-        "Training data": "\n".join(data),
+        "Evaluation data" if fields["evaluation_only"] else "Training data": "\n".join(data),
         "Results": _results_section(metrics),
         "Label map": _table(("id", "label"), list(enumerate(labels))) if labels else "",
         "Hyperparameters": _table(("name", "value"), list(hyperparameters.items())) if hyperparameters

@@ -196,6 +196,7 @@ def test_results_card_of_an_evaluation_only_run():
     assert "results card" in card.text and "without any training" in card.text
     assert "fine-tuned" not in card.text.split("## Method")[0]
     assert "version of each is recorded" in card.text and "Small training sets" not in card.text
+    assert "## Evaluation data" in card.text and "## Training data" not in card.text
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert {r.metric_type for r in card.data.eval_results} == {"accuracy", "f1", "matthews_correlation"}
     assert "no-training" in card.data.tags
