@@ -153,3 +153,30 @@ def test_question_answering_recipe_pushes_its_model(local_hub, tiny_bert_dir, tm
     assert {"model.safetensors", "README.md", "config.json"} <= set(files)
     assert ModelCard(files["README.md"].decode()).data.pipeline_tag == "question-answering"
     _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)
+
+
+def _training_recipes():
+    import typing
+
+    from tests.recipes.conftest import RECIPES
+
+    found = []
+    for path in sorted(RECIPES.glob("*.py")):
+        module = load_recipe(path.stem)
+        main = getattr(module, "main", None)
+        hints = typing.get_type_hints(main) if main else {}
+        types = [t for name, t in hints.items() if name != "return" and isinstance(t, type)]
+        if TrainingArgs in types:
+            found.append((path.stem, types))
+    return found
+
+
+def test_every_training_recipe_takes_the_push_flags():
+    from transformers import HfArgumentParser
+
+    recipes = _training_recipes()
+    assert {"classification", "lm_adaptation", "question_answering", "ulmfit"} <= {name for name, _ in recipes}
+    for name, types in recipes:
+        text = HfArgumentParser(types).format_help()
+        for flag in ("--push_to_hub", "--hub_model_id", "--hub_private_repo", "--hub_strategy", "--hub_token"):
+            assert flag in text, (name, flag)
