@@ -43,7 +43,8 @@ def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_arg
     model, param_groups = apply_method(model, method_args)
     model = pass_token_type_ids(model)  # PEFT's QA wrapper drops segment ids for LoRA-family adapters
     with train_args.main_process_first(desc="tokenize"):
-        windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa_args.doc_stride)
+        windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa_args.doc_stride,
+                              qa_args.pad_to_max_length)
     # training sees model inputs and start/end labels only; the evaluation columns stay for post-processing
     model_inputs = datasets.DatasetDict({
         split: d.remove_columns([c for c in QA_EVAL_COLUMNS if c in d.column_names]) for split, d in windows.items()})

@@ -176,12 +176,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int) -> dict:
+def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int, eval_batch: int) -> dict:
     config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
            str(ROOT / "recipes" / "question_answering.py"),
-           *qa_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch), "--save_strategy", "no")]
+           *qa_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch),
+                    "--per_device_eval_batch_size", str(eval_batch), "--save_strategy", "no")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -190,8 +191,11 @@ def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: in
 
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path, tiny_bert_dir):
-    one = _launch(1, tmp_path / "one", tiny_bert_dir, per_device_batch=4)
-    two = _launch(2, tmp_path / "two", tiny_bert_dir, per_device_batch=2)  # same global batch
+    one = _launch(1, tmp_path / "one", tiny_bert_dir, per_device_batch=4, eval_batch=6)
+    # same global batches; 6 validation and 24 test windows split evenly (the Trainer's eval loss counts the
+    # repeated rows that fill an uneven last batch); every window padded to max_seq_length (the QA loss covers
+    # padding positions, so per-process padding would change it)
+    two = _launch(2, tmp_path / "two", tiny_bert_dir, per_device_batch=2, eval_batch=3)
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3)
     assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-3)
     # the main process answers every question once, from windows gathered in order

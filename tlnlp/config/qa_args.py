@@ -21,6 +21,11 @@ class QAArgs:
     doc_stride: int = field(
         default=128, metadata={"help": "Contexts longer than a window are cut into overlapping windows that "
                                        "share this many tokens."})
+    pad_to_max_length: bool = field(
+        default=True, metadata={"help": "Pad every window to max_seq_length, as the Hugging Face example does. The "
+                                        "QA loss also covers padding positions, so with False (each batch padded "
+                                        "to its longest window: faster) the loss depends on how rows are batched "
+                                        "and runs on different numbers of processes differ slightly."})
     n_best_size: int = field(default=20, metadata={"help": "Candidate answers kept per window and per question."})
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
     null_score_diff_threshold: float = field(

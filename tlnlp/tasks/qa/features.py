@@ -87,7 +87,7 @@ def _label_window(offsets: list[tuple[int, int]], sequence_ids: list[int | None]
 
 
 def prepare_qa_features(examples: dict[str, list[Any]], tokenizer: Any, max_seq_length: int, doc_stride: int,
-                        *, for_evaluation: bool) -> dict[str, list[Any]]:
+                        *, for_evaluation: bool, pad_to_max_length: bool = False) -> dict[str, list[Any]]:
     """Tokenise a batch of examples into windows (a ``datasets.map(batched=True)`` function).
 
     Args:
@@ -97,6 +97,7 @@ def prepare_qa_features(examples: dict[str, list[Any]], tokenizer: Any, max_seq_
         max_seq_length: Tokens per window, special tokens included.
         doc_stride: Tokens shared by neighbouring windows of one context.
         for_evaluation: Also keep ``example_id``, ``cls_index`` and the context ``offset_mapping``.
+        pad_to_max_length: Pad every window to ``max_seq_length`` (always done for left-padding tokenizers).
 
     Returns:
         One row per window: the tokenizer's columns, ``start_positions``, ``end_positions`` and, for
@@ -116,7 +117,8 @@ def prepare_qa_features(examples: dict[str, list[Any]], tokenizer: Any, max_seq_
     encoded = tokenizer(
         first, second, truncation="only_second" if pad_right else "only_first", max_length=max_seq_length,
         stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-        padding=False if pad_right else "max_length",  # left padding: fixed positions, no collator shift
+        # left padding: fixed positions, no later shift by the collator
+        padding="max_length" if pad_to_max_length or not pad_right else False,
     )
     sample_map = encoded.pop("overflow_to_sample_mapping")
     offsets_all = encoded.pop("offset_mapping")
@@ -143,7 +145,8 @@ def prepare_qa_features(examples: dict[str, list[Any]], tokenizer: Any, max_seq_
 
 
 
-def tokenize_qa(splits: Any, tokenizer: Any, max_seq_length: int, doc_stride: int) -> Any:
+def tokenize_qa(splits: Any, tokenizer: Any, max_seq_length: int, doc_stride: int,
+                pad_to_max_length: bool = False) -> Any:
     """Tokenise every split into windows: training windows for ``train``, evaluation windows for the others.
 
     Args:
@@ -151,6 +154,8 @@ def tokenize_qa(splits: Any, tokenizer: Any, max_seq_length: int, doc_stride: in
         tokenizer: A fast tokenizer.
         max_seq_length: Tokens per window.
         doc_stride: Tokens shared by neighbouring windows.
+        pad_to_max_length: Pad every window to ``max_seq_length``: the QA loss covers padding positions too, so
+            only fixed-length windows give a loss independent of how rows are batched (and of the process count).
 
     Returns:
         A ``datasets.DatasetDict`` of windows with the same keys; every split has ``start_positions`` and
@@ -164,7 +169,7 @@ def tokenize_qa(splits: Any, tokenizer: Any, max_seq_length: int, doc_stride: in
         result[split] = dataset.map(
             prepare_qa_features, batched=True, remove_columns=dataset.column_names,
             fn_kwargs={"tokenizer": tokenizer, "max_seq_length": max_seq_length, "doc_stride": doc_stride,
-                       "for_evaluation": evaluation},
+                       "for_evaluation": evaluation, "pad_to_max_length": pad_to_max_length},
             desc=f"Windows for {split}",
         )
     logger.info("QA windows (max_seq_length=%d, doc_stride=%d): %s", max_seq_length, doc_stride,
