@@ -150,10 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message}, headers)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return self._raw_body
 
     def _route(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)  # read it all, even when refusing: keep-alive
+        self._raw_body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         self.hub.requests.append({"method": self.command, "path": url.path,
                                   "user_agent": self.headers.get("User-Agent", ""),
