@@ -5,10 +5,13 @@ comes from the caller, ``HF_TOKEN`` or the saved login (``hf auth login``); it i
 written anywhere, and a push is refused if any file about to be uploaded contains it.
 
 What is uploaded: the folder's files except checkpoints (``checkpoint-*``), pickles (``*.bin``, ``*.pt``,
-``*.pth``, ``*.pkl``), temporary and lock files. An adapter folder (``adapter_config.json``) is pushed as an
-adapter repo: its ``adapter_config.json`` and card name the base model by its Hub id (a local or ``bundled:``
-base is mapped to the Hub id of the same weights), so ``PeftModel.from_pretrained`` and the Hub's "adapter of"
-link work for anyone. The local files are left as they are; only the uploaded copies carry the Hub id.
+``*.pth``, ``*.pkl``), temporary and lock files, and subfolders that hold a model of their own (``merged/``,
+``lm_adaptation/``), which can be pushed as repos of their own.
+
+An adapter folder (``adapter_config.json``) is pushed as an adapter repo: its ``adapter_config.json`` and card
+name the base model by its Hub id (a ``bundled:`` base is mapped to the Hub id of the same weights), so
+``PeftModel.from_pretrained`` and the Hub's "adapter of" link work for anyone. The local files are left as
+they are; only the uploaded copies carry the Hub id.
 """
 
 from __future__ import annotations
@@ -112,15 +115,21 @@ def _adapter_base(folder: Path, adapter_config: dict[str, Any], base_model: str 
         "full model instead.")
 
 
-def _files_to_push(folder: Path, adapter: bool) -> list[str]:
+def _nested_models(folder: Path) -> list[str]:
+    """Subfolders that hold a model of their own (``merged/``, ULMFiT's ``lm_adaptation/``): repos of their own."""
+    return sorted(sub.name for sub in folder.iterdir() if sub.is_dir() and not sub.name.startswith("checkpoint-")
+                  and any((sub / name).is_file() for name in ("config.json", "adapter_config.json")))
+
+
+def _files_to_push(folder: Path) -> list[str]:
     from huggingface_hub.utils import filter_repo_objects
 
     found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    ignore = [*IGNORE_PATTERNS, *(["merged/*"] if adapter else [])]  # a merged full model is a repo of its own
-    if adapter and (folder / "merged").is_dir():
-        logger.info("Not pushing %s/merged with the adapter; push it as a model repo of its own with "
-                    "`python -m tlnlp push %s/merged REPO_ID`.", folder, folder)
-    return list(filter_repo_objects(found, ignore_patterns=ignore))
+    nested = _nested_models(folder)
+    for name in nested:
+        logger.info("Not pushing %s/%s (a model of its own); push it separately with `python -m tlnlp push "
+                    "%s/%s REPO_ID`.", folder, name, folder, name)
+    return list(filter_repo_objects(found, ignore_patterns=[*IGNORE_PATTERNS, *(f"{n}/*" for n in nested)]))
 
 
 def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
@@ -226,7 +235,7 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         hub_base = _adapter_base(folder, adapter_config, base_model)
         replaced["adapter_config.json"] = json.dumps({**adapter_config, "base_model_name_or_path": hub_base},
                                                      indent=2, sort_keys=True) + "\n"
-    files = _files_to_push(folder, adapter)
+    files = _files_to_push(folder)
     _check_no_secret(folder, files, secret)
     api = HfApi(token=secret, library_name="tlnlp", library_version=__version__)
     repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

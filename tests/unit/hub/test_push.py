@@ -218,3 +218,14 @@ def test_cli_push(local_hub, run_dir, capsys, monkeypatch):
     monkeypatch.delenv("HF_TOKEN")
     assert main(["push", str(run_dir), "cli-run"]) == 2
     assert "hf auth login" in capsys.readouterr().err
+
+
+def test_nested_models_are_left_out(local_hub, run_dir, tokenizer):
+    _tiny_classifier().save_pretrained(run_dir / "merged")
+    _tiny_classifier().save_pretrained(run_dir / "lm_adaptation")
+    (run_dir / "runs").mkdir()
+    (run_dir / "runs" / "events.out.tfevents.1").write_bytes(b"event")
+    files = local_hub.files(push_run(run_dir, "tiny-run").repo_id)
+    assert not any(p.startswith(("merged/", "lm_adaptation/")) for p in files), sorted(files)
+    assert "runs/events.out.tfevents.1" in files  # TensorBoard logs go along, as with the Trainer's own push
+    assert push_run(run_dir / "merged", "tiny-merged").files  # each nested model is pushable on its own
