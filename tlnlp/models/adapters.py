@@ -271,8 +271,9 @@ def fix_prefix_tuning(peft_model: Any) -> None:
     """Let prefix tuning reach models whose forward names the key/value cache ``cache``.
 
     PEFT hands the learned prefix over as ``past_key_values``; recent transformers models take it as
-    ``cache``. This rebinds the PEFT model's prefix forward (classification, QA, token classification) to pass
-    it under the new name. Models that take neither get a clear error.
+    ``cache``. This rebinds the PEFT model's prefix forward (classification, QA, token classification), or
+    renames the argument on its way into a language model, so that the prefix arrives. Models that take
+    neither get a clear error.
 
     Args:
         peft_model: A PEFT model whose active adapter is prefix tuning.
@@ -289,7 +290,13 @@ def fix_prefix_tuning(peft_model: Any) -> None:
     if "cache" not in params and not ("cache" in inspect.signature(backbone.forward).parameters and passes_kwargs):
         raise ValueError(f"prefix_tuning: {type(backbone).__name__} takes no key/value cache, so learned "
                          "prefixes cannot be injected. Use --method prompt_tuning, p_tuning or lora instead.")
-    if not hasattr(type(peft_model), "_prefix_tuning_forward"):
-        raise ValueError(f"prefix_tuning is not supported for {type(unwrap_model(base)).__name__} with this "
-                         "transformers version; use --method prompt_tuning, p_tuning or lora.")
-    peft_model._prefix_tuning_forward = types.MethodType(_prefix_forward_with_cache, peft_model)
+    if hasattr(type(peft_model), "_prefix_tuning_forward"):  # classification, QA, token classification
+        peft_model._prefix_tuning_forward = types.MethodType(_prefix_forward_with_cache, peft_model)
+    else:  # language models: PEFT passes the prefix to the model's forward; rename it on the way in
+        base.register_forward_pre_hook(_rename_past_key_values, with_kwargs=True)
+
+
+def _rename_past_key_values(module: torch.nn.Module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict]:
+    if "past_key_values" in kwargs and kwargs.get("cache") is None:
+        kwargs["cache"] = kwargs.pop("past_key_values")
+    return args, kwargs

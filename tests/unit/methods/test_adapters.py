@@ -156,38 +156,57 @@ def test_target_module_override_and_errors(tiny_classifier):
         MethodArgs(method="adalora", adalora_init_r=4, adalora_target_r=8)
 
 
-def test_question_answering_keeps_its_head():
+@pytest.mark.parametrize("method", ["lora", "ia3", "prompt_tuning", "prefix_tuning"])
+def test_question_answering_keeps_its_head(method, tmp_path, tokenizer):
     from transformers import AutoModelForQuestionAnswering
 
     torch.manual_seed(0)
-    model = AutoModelForQuestionAnswering.from_config(tiny_config("bert"))
-    peft_model, _ = apply_method(model, _args("lora"))
+    base = tmp_path / "qa_base"
+    AutoModelForQuestionAnswering.from_config(tiny_config("bert")).save_pretrained(base)
+    peft_model, _ = apply_method(AutoModelForQuestionAnswering.from_pretrained(base), _args(method))
     assert type(peft_model).__name__ == "PeftModelForQuestionAnswering"
     assert peft_model.peft_config["default"].modules_to_save == ["qa_outputs"]
-    head = peft_model.base_model.model.qa_outputs.modules_to_save["default"].weight
-    before = head.detach().clone()
+    head = peft_model.base_model.model.qa_outputs if method in ("lora", "ia3") else peft_model.base_model.qa_outputs
+    before = head.modules_to_save["default"].weight.detach().clone()
     batch = {k: v for k, v in _batch().items() if k != "labels"}
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-2)
+    peft_model.train()
     for _ in range(2):
         optimizer.zero_grad()
-        out = peft_model(**batch, start_positions=torch.ones(8, dtype=torch.long),
-                         end_positions=torch.full((8,), 2))
+        out = peft_model(**batch, start_positions=torch.ones(8, dtype=torch.long), end_positions=torch.full((8,), 2))
         out.loss.backward()
         optimizer.step()
-    assert not torch.equal(before, head)
+    assert not torch.equal(before, head.modules_to_save["default"].weight)
+    peft_model.eval()
+    with torch.no_grad():
+        expected = peft_model(**batch).start_logits
+    _save(peft_model, tokenizer, tmp_path / "qa_adapter", base)
+    reloaded, _ = load_adapter_model(tmp_path / "qa_adapter")
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).start_logits, expected, rtol=0, atol=1e-6)
 
 
-def test_causal_lm_trains_adapter_only():
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_causal_lm_trains_adapter_only(method, arch):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(tiny_config("llama"))
-    peft_model, _ = apply_method(model, _args("lora"))
+    model = AutoModelForCausalLM.from_config(tiny_config(arch))
+    if (method, arch) in UNSUPPORTED:
+        with pytest.raises(ValueError, match=UNSUPPORTED[method, arch]):
+            apply_method(model, _args(method))
+        return
+    peft_model, _ = apply_method(model, _args(method))
     assert type(peft_model).__name__ == "PeftModelForCausalLM"
     assert not peft_model.peft_config["default"].modules_to_save  # the pretrained LM head is not retrained
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
-    assert trainable and all("lora_" in n for n in trainable)
+    assert trainable and all(_is_adapter_or_head(n) and "modules_to_save" not in n for n in trainable)
+    ids = _batch()["input_ids"]
+    peft_model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in peft_model.named_parameters()
+               if n in trainable)  # the adapter (a prefix too) reaches the loss
 
 
 def test_ulmfit_rates_apply_to_adapter_groups(tiny_classifier):
