@@ -10,32 +10,15 @@ resume a killed run or to add strategies (finished cells are read from the cache
 
 from __future__ import annotations
 
-import datasets
-import transformers
-
-from tlnlp.compare import CompareArgs, run_compare
+from tlnlp.compare import CompareArgs
+from tlnlp.compare.cli import compare_and_print
 from tlnlp.config import DataArgs, ModelArgs, parse_args
 from tlnlp.errors import user_errors
-from tlnlp.training import setup_logging
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, compare_args: CompareArgs) -> dict[str, float]:
-    """Run or resume the ladder, print the table; returns ``{strategy}/{budget}/{metric}_mean`` (and std)."""
-    setup_logging()
-    datasets.disable_progress_bars()  # one progress bar: the cells'
-    transformers.utils.logging.disable_progress_bar()
-    result = run_compare(model_args, data_args, compare_args)
-    print(f"\n{result.markdown}\n")
-    for warning in result.warnings:
-        print(f"WARNING: {warning}")
-    print(f"{result.cells_run} cells run, {len(result.records) - result.cells_run} from the cache. Table, plots and "
-          f"cells in {compare_args.output_dir}")
-    metrics: dict[str, float] = {}
-    for row in result.rows:
-        for name in ("accuracy", "f1_macro"):
-            for stat in ("mean", "std"):
-                metrics[f"{row['strategy']}/{row['budget']}/{name}_{stat}"] = row[f"{name}_{stat}"]
-    return metrics
+    """Run or resume the ladder and print the table; returns ``{strategy}/{budget}/{metric}_{mean,std}``."""
+    return compare_and_print(model_args, data_args, compare_args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlnlp {assets,predict,push} ...``."""
+"""Command line: ``python -m tlnlp {assets,predict,push,compare} ...``."""
 
 from __future__ import annotations
 
@@ -66,8 +66,17 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(argv: Sequence[str]) -> int:
+    from tlnlp.compare.cli import compare_command
+
+    return compare_command(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tlnlp`` and the ``tlnlp`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        return _compare(argv[1:])  # the recipe's own parser: --config YAML plus every flag (and their --help)
     parser = argparse.ArgumentParser(prog="python -m tlnlp", allow_abbrev=False,
                                      description="tlnlp command line tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_push.add_argument("--commit_message", default=None, help="Commit summary.")
     p_push.add_argument("--revision", default=None, help="Branch to push to (default: main).")
     p_push.set_defaults(func=_push)
+    sub.add_parser("compare", help="The transfer ladder: every strategy on the same data, label budgets and seeds "
+                                   "(flags as recipes/compare.py; --config YAML).")
     args = parser.parse_args(argv)
     return int(args.func(args))
 

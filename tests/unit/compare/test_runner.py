@@ -1,0 +1,74 @@
+import json
+
+import pytest
+
+from tlnlp.compare import CompareArgs, run_compare
+from tlnlp.config import DataArgs, ModelArgs
+from tlnlp.training import OutputDirError
+
+
+def _args(model_dir, out, data_dir, **overrides):
+    model_args = ModelArgs(model_name_or_path=str(model_dir))
+    data_args = DataArgs(train_file=str(data_dir / "train.csv"), test_file=str(data_dir / "test.csv"),
+                         max_seq_length=16)
+    settings = {"output_dir": str(out), "strategies": ["feature_extraction", "from_scratch"], "budgets": ["2", "4"],
+                "seeds": [0], "min_train_steps": 2, "max_train_epochs": 2, "batch_size": 4, "eval_batch_size": 32,
+                "check_forgetting": False, **overrides}
+    return model_args, data_args, CompareArgs(**settings)
+
+
+def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sentiment_csv, tmp_path):
+    out = tmp_path / "ladder"
+    first = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, check_forgetting=True, forgetting_samples=4,
+                               learning_rates=["full=5e-3"]))
+    assert first.cells_run == 4
+    for name in ("compare_table.md", "compare_table.csv", "compare_table.json", "learning_curve.png",
+                 "cost_vs_accuracy.png", "run_config.yaml"):
+        assert (out / name).is_file(), name
+    rows = {(r["strategy"], r["budget"]): r for r in first.rows}
+    assert set(rows) == {("feature_extraction", 2), ("feature_extraction", 4), ("from_scratch", 2),
+                         ("from_scratch", 4)}
+    assert rows[("feature_extraction", 2)]["n_train"] == 4 and rows[("feature_extraction", 4)]["n_train"] == 8
+    assert rows[("feature_extraction", 2)]["n_test"] == 24
+    frozen = rows[("feature_extraction", 2)]
+    assert frozen["trainable_parameters"] < rows[("from_scratch", 2)]["trainable_parameters"]
+    assert frozen["lm_change_pct"] == 0.0  # a frozen backbone forgets nothing, exactly
+    assert "lm_change_pct" not in rows[("from_scratch", 2)]  # no pretrained knowledge to forget
+
+    again = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, check_forgetting=True, forgetting_samples=4,
+                               learning_rates=["full=5e-3"], strategies=["feature_extraction", "full", "from_scratch"]))
+    assert again.cells_run == 2  # only the new strategy's cells
+    full = next(r for r in again.rows if r["strategy"] == "full" and r["budget"] == 4)
+    assert full["lm_change_pct"] != 0.0 and full["lm_measure"] == "pseudo_perplexity"
+    assert json.loads((out / "compare_table.json").read_text())["rows"][0]["strategy"] == "feature_extraction"
+
+
+def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
+    from tlnlp.compare import strategies
+
+    real = strategies._fit_and_score
+    calls = []
+
+    def dies_on_third_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strategies, "_fit_and_score", dies_on_third_cell)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
+    assert len(list((out / "cells").glob("*.json"))) == 2
+    monkeypatch.setattr(strategies, "_fit_and_score", real)
+    resumed = run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
+    assert resumed.cells_run == 2 and len(resumed.records) == 4
+
+
+def test_refuses_a_folder_that_is_not_a_compare_run(tiny_bert_folder, sentiment_csv, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="overwrite_output_dir"):
+        run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
+    assert (out / "notes.txt").read_text() == "mine"
