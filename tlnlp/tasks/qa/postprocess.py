@@ -22,6 +22,7 @@ Python.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -64,16 +65,16 @@ def _column(table: Any, name: str) -> list[Any]:
 
 def _offset_arrays(features: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``offset_mapping`` as two ``(windows, width)`` arrays of character starts and ends (-1 outside context)."""
-    try:  # a datasets.Dataset: read the nested Arrow column without building Python lists
+    if hasattr(features, "data") and hasattr(features.data, "column"):  # a datasets.Dataset: read Arrow directly
         import pyarrow.compute as pc
 
         column = features.data.column("offset_mapping").combine_chunks()
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
         flat = np.asarray(column.flatten().flatten().to_numpy(zero_copy_only=False), dtype=np.int64)
-    except AttributeError:
+    else:
         rows = features["offset_mapping"]
-        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
-        flat = np.asarray([v for r in rows for pair in r for v in pair], dtype=np.int64)
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.chain.from_iterable(rows)), dtype=np.int64)
     if lengths.size and lengths.max() > width:
         raise ValueError(f"Windows have up to {int(lengths.max())} tokens but the logits only {width} positions; "
                          "pass the logits of these very windows, in their order.")
@@ -100,14 +101,21 @@ def _chunk_candidates(start: np.ndarray, end: np.ndarray, off_s: np.ndarray, off
     end_chars = np.lib.stride_tricks.sliding_window_view(
         np.pad(off_e, ((0, 0), (0, pad)), constant_values=-1), max_len, axis=1)
     scores = s_score[:, :, None] + e_win  # [window, start, length - 1]
-    scores = np.where(end_chars > off_s[:, :, None], scores, -np.inf).reshape(windows, -1)
-    k = min(n_best, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    top_scores = np.take_along_axis(scores, top, axis=1)
+    scores = np.where(end_chars > off_s[:, :, None], scores, -np.inf)
+    # a span among a window's n best has its start among the n starts whose best span scores highest (else n
+    # better spans, one per better start, would exist): search those starts only
+    k_start = min(n_best, width)
+    best_per_start = scores.max(axis=2)
+    starts = np.argpartition(-best_per_start, k_start - 1, axis=1)[:, :k_start]  # [window, k_start]
+    local = np.take_along_axis(scores, starts[:, :, None], axis=1).reshape(windows, -1)  # [window, k_start * len]
+    k = min(n_best, local.shape[1])
+    top = np.argpartition(-local, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(local, top, axis=1).reshape(-1)
+    which, length = np.divmod(top, max_len)
+    first = np.take_along_axis(starts, which, axis=1).reshape(-1)
     window = np.repeat(np.arange(windows), k)
-    flat, values = top.reshape(-1), top_scores.reshape(-1)
     keep = np.isfinite(values)
-    first, length = np.divmod(flat[keep], max_len)
+    first, length = first[keep], length.reshape(-1)[keep]
     return window[keep], first, first + length, values[keep]
 
 
@@ -133,8 +141,9 @@ def _merge(example_of_window: np.ndarray, cands: tuple[np.ndarray, ...], off_s: 
     order = np.lexsort((last, first, window, -score, example))
     example, window, first, last, score = example[order], window[order], first[order], last[order], score[order]
     char_s, char_e = char_s[order], char_e[order]
-    keys = np.stack([example, char_s, char_e], axis=1)
-    _, unique_first = np.unique(keys, axis=0, return_index=True)
+    base = int(max(char_e.max(initial=0), char_s.max(initial=0))) + 2
+    keys = (example * base + (char_s + 1)) * base + (char_e + 1)  # one integer per (example, character span)
+    _, unique_first = np.unique(keys, return_index=True)
     kept = np.sort(unique_first)
     example, window, first, last, score = example[kept], window[kept], first[kept], last[kept], score[kept]
     char_s, char_e = char_s[kept], char_e[kept]
