@@ -56,6 +56,26 @@ class CellContext:
     args: CompareArgs
     device: str
     forgetting: ForgettingProbe | None = None
+    _tokenized: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    def tokenized(self, tokenizer: Any) -> Any:
+        """``train`` and ``test`` tokenised once per tokenizer (datasets hashes the tokenizer on every map)."""
+        import datasets
+
+        from tlnlp.data import tokenize_classification
+
+        key = f"{getattr(tokenizer, 'name_or_path', '')}|{len(tokenizer)}|{self.data_args.max_seq_length}"
+        if key not in self._tokenized:
+            both = dataclasses.replace(self.data, splits=datasets.DatasetDict(
+                {"train": self.data.splits["train"], "test": self.test}))
+            self._tokenized[key] = tokenize_classification(both, tokenizer, self.data_args.max_seq_length)
+        return self._tokenized[key]
+
+    def budget_rows(self, budget: int | str, seed: int) -> list[int]:
+        """Row indices of the training split in the budget's nested k-shot set for ``seed``."""
+        train = self.data.splits["train"]
+        indexed = train.add_column("_row", list(range(len(train))))
+        return list(budget_train_set(indexed, budget, seed)["_row"])
 
 
 @dataclass(frozen=True)
@@ -139,20 +159,19 @@ def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool
 
     from tlnlp.compare.measure import PeakMemory
     from tlnlp.config import MethodArgs
-    from tlnlp.data import tokenize_classification
     from tlnlp.methods import apply_method
     from tlnlp.methods.adapters import adapter_callbacks
     from tlnlp.models import count_parameters
     from tlnlp.training import build_trainer
 
-    train = budget_train_set(ctx.data.splits["train"], cell.budget, cell.seed)
     set_seed(cell.seed)
     model, tokenizer = _load_model(ctx, from_scratch)
     method_args = MethodArgs(method="full" if from_scratch else method)
     model, groups = apply_method(model, method_args)
     params = count_parameters(model)
-    subset = dataclasses.replace(ctx.data, splits=datasets.DatasetDict({"train": train, "test": ctx.test}))
-    tokenized = tokenize_classification(subset, tokenizer, ctx.data_args.max_seq_length)
+    full = ctx.tokenized(tokenizer)
+    train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
+    tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
     lr = ctx.args.learning_rate_map()[cell.strategy]
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
         train_args = _training_args(ctx, cell, len(train), tmp, lr)

@@ -17,7 +17,10 @@ def _args(model_dir, out, data_dir, **overrides):
     return model_args, data_args, CompareArgs(**settings)
 
 
-def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sentiment_csv, tmp_path):
+def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
+    from tlnlp.compare import forgetting
+
+    monkeypatch.setattr(forgetting, "_HEAD_FIT", {**forgetting._HEAD_FIT, "texts": 200, "epochs": 1})
     out = tmp_path / "ladder"
     first = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, check_forgetting=True, forgetting_samples=4,
                                learning_rates=["full=5e-3"]))
