@@ -9,12 +9,13 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
+from tlnlp.compare.budgets import effective_shots
 from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, test_metrics
 
 if TYPE_CHECKING:
     from tlnlp.compare.cells import Cell
 
-__all__ = ["zero_shot_strategy"]
+__all__ = ["few_shot_strategy", "zero_shot_strategy"]
 
 _ZERO_SHOT_KIND = {"zero_shot_nli": "nli", "zero_shot_embeddings": "embedding"}
 
@@ -82,3 +83,59 @@ STRATEGIES.register("zero_shot_nli", zero_shot_strategy(
     "zero_shot_nli", "zero-shot: an entailment model scores (text, 'This example is {label}.') pairs"))
 STRATEGIES.register("zero_shot_embeddings", zero_shot_strategy(
     "zero_shot_embeddings", "zero-shot: cosine similarity of mean-pooled embeddings of text and label description"))
+
+
+def _few_shot_model(ctx: CellContext) -> tuple[Any, Any]:
+    """The prompting LM, loaded once per run and kept on the context."""
+    from tlnlp.fewshot import load_causal_lm
+
+    cached = ctx.loaded.get("few_shot_model")
+    if cached is None:
+        model_args = dataclasses.replace(ctx.model_args, model_name_or_path=ctx.args.fewshot_model,
+                                         tokenizer_name=None, init_from_scratch=False)
+        cached = load_causal_lm(model_args, ctx.device)
+        ctx.loaded["few_shot_model"] = cached
+    return cached
+
+
+def _few_shot_settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+    from tlnlp.fewshot import resolve_spec
+
+    spec = resolve_spec(ctx.args.fewshot_spec, ctx.data.name)
+    # demonstrations = the nested k-shot rows for k = min(budget, fewshot_shots): budgets above the cap share a cell
+    return {"budget": effective_shots(budget, ctx.args.fewshot_shots), "fewshot_model": ctx.args.fewshot_model,
+            "spec": spec.name, "spec_version": spec.version, "calibrate": True, "normalization": "sum",
+            "rows": len(ctx.prompt_test)}
+
+
+def _few_shot_run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
+    from tlnlp.compare.measure import PeakMemory
+    from tlnlp.fewshot import evaluate_few_shot, resolve_spec
+    from tlnlp.models import count_parameters
+
+    spec = resolve_spec(ctx.args.fewshot_spec, ctx.data.name)
+    model, tokenizer = _few_shot_model(ctx)
+    shots = int(cell.config["budget"])
+    rows = ctx.prompt_test
+    with PeakMemory(ctx.device) as memory:
+        start = time.perf_counter()
+        report = evaluate_few_shot(model, tokenizer, spec, ctx.data.splits["train"], rows, shots=shots,
+                                   seeds=[cell.seed], orders=1, labels=ctx.data.labels, calibrate=True,
+                                   batch_size=ctx.args.eval_batch_size, show_progress=False)
+        seconds = time.perf_counter() - start
+    return {"metrics": test_metrics(rows["label"], report.probabilities(), ctx.data.num_labels),
+            "n_train": shots * ctx.data.num_labels, "n_test": len(rows), "train_time_s": 0.0,
+            "inference_s_per_example": seconds / max(1, len(rows)), "trainable_parameters": 0,
+            "total_parameters": int(count_parameters(model)["total"]), "peak_memory_mb": memory.peak_mb,
+            "memory_kind": memory.kind, "shots_per_class": shots, "spec": spec.name, "spec_version": spec.version,
+            "raw_and_calibrated": report.runs[0].metrics}
+
+
+def few_shot_strategy() -> Strategy:
+    """In-context few-shot prompting of a causal LM with :mod:`tlnlp.fewshot` (calibrated, shared prefix)."""
+    return Strategy(name="few_shot", kind="few_shot", run=_few_shot_run, settings=_few_shot_settings,
+                    description="few-shot prompting of a causal LM: k demonstrations per class (at most "
+                                "fewshot_shots), contextual calibration")
+
+
+STRATEGIES.register("few_shot", few_shot_strategy())

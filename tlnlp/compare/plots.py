@@ -13,6 +13,8 @@ _MARKERS = "osD^v<>phX*"
 
 
 def _labels_per_class(row: dict[str, Any]) -> float:
+    if "labels_per_class" in row:
+        return float(row["labels_per_class"])
     return row["n_train"] / max(1, row["num_labels"])
 
 

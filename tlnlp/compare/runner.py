@@ -69,9 +69,9 @@ def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int |
                 config = {"strategy": name, "budget": cell_budget, "seed": cell_seed,
                           "model": ctx.model_args.model_name_or_path, "data": ctx.data.fingerprint,
                           "test_rows": len(ctx.test), **strategy.settings(ctx, cell_budget)}
-                cell = Cell(name, cell_budget, seed if cell_seed is not None else 0, config)
+                cell = Cell(name, config["budget"], seed if cell_seed is not None else 0, config)
                 cells.setdefault(cell.key, cell)
-                slots.append((name, strategy.kind, cell_budget, cell.key))
+                slots.append((name, strategy.kind, cell_budget, cell.key))  # the table row keeps the asked budget
     return list(cells.values()), slots
 
 
@@ -166,6 +166,9 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     cache = CellCache(args.cell_cache_dir or out / "cells")
     records, ran = _run_cells(ctx, cells, cache)
     rows = aggregate([(s, kind, b, records[key]) for s, kind, b, key in slots])
+    per_class_all = len(ctx.data.splits["train"]) / ctx.data.num_labels
+    for row in rows:  # labelled examples available per class (the learning curve's x)
+        row["labels_per_class"] = per_class_all if row["budget"] == ALL else float(row["budget"])
     warnings = flag_negative_transfer(rows, args.metric, args.negative_transfer_margin)
     extra = {"data": ctx.data.name, "model": model_args.model_name_or_path, "metric": args.metric,
              "warnings": warnings, "strategies": {n: STRATEGIES.get(n).description for n in args.strategies}}

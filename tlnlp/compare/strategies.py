@@ -46,6 +46,7 @@ class CellContext:
         args: The compare settings.
         device: Resolved device (``cpu``, ``cuda``...).
         forgetting: The forgetting probe of the backbone, or None when the check is off.
+        loaded: Objects loaded once per run and shared by cells (e.g. the prompting LM).
     """
 
     data: TaskData
@@ -56,6 +57,7 @@ class CellContext:
     args: CompareArgs
     device: str
     forgetting: ForgettingProbe | None = None
+    loaded: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     _tokenized: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def tokenized(self, tokenizer: Any) -> Any:
