@@ -1,0 +1,60 @@
+"""Evaluate in-context few-shot classification with a causal LM: no training, the same outputs as a fine-tuned run.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/few_shot.py \
+        --config recipes/configs/few_shot/movie_smollm2.yaml
+
+A prompt spec (``--prompt_spec``: built-in name, YAML file, or ``auto``) writes ``--shots`` balanced demonstrations
+per class before each example; every label word is scored as a continuation (summed and length-normalised
+log-likelihood), raw and contextually calibrated. Each of ``--seeds`` x ``--orders`` prompts is one run; the
+results hold every run and the mean, std, min and max across runs, with the spec's version.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs, parse_args
+from tlnlp.data import DataError, load_task_data
+from tlnlp.errors import user_errors
+from tlnlp.fewshot import evaluate_few_shot, load_causal_lm, resolve_spec
+from tlnlp.fewshot.args import FewShotArgs
+from tlnlp.fewshot.report import report_extras
+from tlnlp.training import finish_evaluation, format_metrics_table, prepare_output_dir, setup_logging
+
+
+def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
+         eval_args: EvaluationArgs) -> dict[str, float]:
+    """Score one split with few-shot prompts and write results, predictions, confusion matrix, config and card."""
+    setup_logging()
+    prepare_output_dir(eval_args)  # refuse to write over someone's files before any work
+    data = load_task_data(data_args, task="classification")
+    if fs_args.split not in data.splits:
+        raise DataError(f"split={fs_args.split!r} is not in {data.name}; it has: {', '.join(data.splits)}.")
+    spec = resolve_spec(fs_args.prompt_spec, data.name)
+    spec.check_fits(data.labels, data.splits[fs_args.split].column_names)  # before loading the model
+    model, tokenizer = load_causal_lm(model_args, eval_args.torch_device())
+    start = time.perf_counter()
+    report = evaluate_few_shot(
+        model, tokenizer, spec, data.splits["train"], data.splits[fs_args.split], shots=fs_args.shots,
+        seeds=fs_args.seeds, orders=fs_args.orders, labels=data.labels, calibrate=fs_args.calibrate,
+        content_free=fs_args.content_free, normalization=fs_args.length_normalization,
+        batch_size=eval_args.batch_size, shared_prefix=fs_args.shared_prefix,
+    )
+    seconds = time.perf_counter() - start
+    extra_results, sections, description = report_extras(report, fs_args.split, seconds)
+    metrics = finish_evaluation(
+        eval_args.output_dir, data, fs_args.split, report.probabilities(), method="few_shot_prompting",
+        method_description=description, model_name_or_path=model_args.model_name_or_path,
+        config_objects=(model_args, data_args, fs_args, eval_args), recipe="few_shot",
+        extra_results=extra_results, extra_sections=sections,
+    )
+    metrics.update({k: v for k, v in extra_results.items() if isinstance(v, float)})
+    print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | "
+                                              f"{fs_args.shots}-shot | spec {spec.name} v{spec.version}"))
+    print(f"Results, predictions and card in {eval_args.output_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    with user_errors():
+        main(*parse_args(ModelArgs, DataArgs, FewShotArgs, EvaluationArgs))
