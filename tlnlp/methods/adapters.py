@@ -77,10 +77,15 @@ def _prompt_dims(model: torch.nn.Module) -> dict[str, Any]:
     return {k: v for k, v in dims.items() if v is not None}
 
 
-def _check_module_types(model: torch.nn.Module, method: str) -> None:
+def _has_conv1d(model: torch.nn.Module) -> bool:
+    """GPT-2-style models store projections as transformers Conv1D (weights transposed: fan_in_fan_out)."""
     from transformers.pytorch_utils import Conv1D
 
-    if method in ("loha", "lokr") and any(isinstance(m, Conv1D) for m in model.modules()):
+    return any(isinstance(m, Conv1D) for m in model.modules())
+
+
+def _check_module_types(model: torch.nn.Module, method: str) -> None:
+    if method in ("loha", "lokr") and _has_conv1d(model):
         raise ValueError(f"method={method!r} cannot adapt {type(model).__name__}: its projections are "
                          "transformers Conv1D layers, which PEFT's loha/lokr do not support. Use lora, dora, "
                          "adalora or ia3.")
@@ -91,6 +96,8 @@ def _low_rank(model: torch.nn.Module, args: MethodArgs, method: str) -> Any:
 
     _check_module_types(model, method)
     common = {**_common(model, args), "target_modules": _targets(model, args, method)}
+    if method in ("lora", "dora", "adalora"):
+        common["fan_in_fan_out"] = _has_conv1d(model)
     if method in ("lora", "dora"):
         return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                           use_rslora=args.use_rslora, use_dora=method == "dora", **common)
@@ -119,7 +126,8 @@ def _ia3(model: torch.nn.Module, args: MethodArgs) -> Any:
         feedforward = find_feedforward_modules(model, targets if isinstance(targets, list) else None)
     # a target regex limited to the blocks needs a feed-forward regex of the same kind
     feedforward_arg = restrict_to_blocks(model, feedforward, force=True) if isinstance(targets, str) else feedforward
-    return IA3Config(target_modules=targets, feedforward_modules=feedforward_arg, **_common(model, args))
+    return IA3Config(target_modules=targets, feedforward_modules=feedforward_arg, fan_in_fan_out=_has_conv1d(model),
+                     **_common(model, args))
 
 
 def _prompt(model: torch.nn.Module, args: MethodArgs, method: str) -> Any:

@@ -137,6 +137,24 @@ def test_merged_model_matches_adapter_logits(method, tiny_classifier):
     assert (got - expected).abs().max() <= 1e-4
 
 
+@pytest.mark.parametrize("method", ["lora", "prompt_tuning"])
+def test_load_pipeline_runs_adapter_folders(method, base_dir, tokenizer, tmp_path):
+    import tlnlp
+
+    base = base_dir("bert")
+    labels = ["sad", "neutral", "happy"]
+    peft_model, _ = apply_method(_labelled(base, labels), _args(method))
+    _train(peft_model, num_labels=3)
+    _save(peft_model, tokenizer, tmp_path / "adapter", base)
+    texts = ["a warm and funny film", "dull"]
+    with torch.no_grad():
+        expected = torch.softmax(peft_model(**tokenizer(texts, return_tensors="pt", padding=True)).logits, -1)
+    pipe = tlnlp.load_pipeline(tmp_path / "adapter")
+    for text, probs in zip(texts, expected, strict=True):
+        scores = {row["label"]: row["score"] for row in pipe(text, top_k=None)}
+        assert [scores[label] for label in labels] == pytest.approx(probs.tolist(), abs=1e-6)
+
+
 def test_prompt_methods_refuse_merge():
     with pytest.raises(ValueError, match="merge_adapter"):
         MethodArgs(method="prompt_tuning", merge_adapter=True)
