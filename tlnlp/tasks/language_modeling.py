@@ -22,6 +22,7 @@ from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBas
 
 __all__ = [
     "MLM_PROBABILITY",
+    "SparseMaskedLMLoss",
     "language_model_score",
     "lm_collator",
     "perplexity",
@@ -118,6 +119,79 @@ def lm_collator(tokenizer: PreTrainedTokenizerBase, objective: str,
     return DataCollatorForLanguageModeling(tokenizer, mlm=objective == "mlm", mlm_probability=mlm_probability)
 
 
+class SparseMaskedLMLoss:
+    """Masked-LM training that projects only the masked positions onto the vocabulary.
+
+    A masked LM's loss looks at the ~15% masked tokens, yet the model projects every position onto the whole
+    vocabulary (for MiniLM about half the compute of a step). Attached to a model whose LM head ends in its
+    output embeddings (BERT, RoBERTa, DistilBERT, ...), three hooks take the labels out of the forward call, keep
+    only the labelled positions at the input of the output projection, and compute the same cross-entropy (mean
+    over the labelled tokens) from those logits; the model's weights and saved files are unchanged. Calls without
+    labels (evaluation, pseudo-perplexity) are untouched.
+
+    Example:
+        >>> with SparseMaskedLMLoss(model):  # doctest: +SKIP
+        ...     trainer.train()
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        projection = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if not isinstance(projection, torch.nn.Module):
+            raise ValueError(f"{type(model).__name__} has no output embeddings to restrict; train it without "
+                             "SparseMaskedLMLoss.")
+        self.projection = projection
+        self._mask: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+        self._handles: list[Any] = []
+
+    def _take_labels(self, module: torch.nn.Module, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        labels = kwargs.get("labels")
+        if labels is None:
+            return None
+        kwargs = {k: v for k, v in kwargs.items() if k != "labels"}
+        self._mask = labels != -100
+        self._targets = labels[self._mask]
+        return args, kwargs
+
+    def _keep_labelled(self, module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if self._mask is None or args[0].dim() != 3:
+            return None
+        return (args[0][self._mask.to(args[0].device)].unsqueeze(0), *args[1:])
+
+    def _loss(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
+        if self._mask is None:
+            return None
+        logits, targets = output["logits"][0], self._targets.to(output["logits"].device)
+        self._mask = self._targets = None
+        output["loss"] = torch.nn.functional.cross_entropy(logits.float(), targets)
+        return output
+
+    def attach(self) -> SparseMaskedLMLoss:
+        """Register the hooks (idempotent); returns self."""
+        if not self._handles:
+            self._handles = [
+                self.model.register_forward_pre_hook(self._take_labels, with_kwargs=True),
+                self.projection.register_forward_pre_hook(self._keep_labelled),
+                self.model.register_forward_hook(self._loss, with_kwargs=True),
+            ]
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._mask = self._targets = None
+
+    def __enter__(self) -> SparseMaskedLMLoss:
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+
 def _device_of(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
     if device is not None:
         return torch.device(device)
@@ -205,6 +279,23 @@ def _masked_copies(encoded: dict[str, list[list[int]]], mask_id: int) -> list[tu
     return copies
 
 
+class _ScoreOnlyPositions:
+    """Forward pre-hook on the output projection that keeps one position per row.
+
+    The vocabulary projection (the costly part of a masked-LM head) then runs once per masked copy, not per token.
+    """
+
+    def __init__(self) -> None:
+        self.positions: torch.Tensor | None = None
+
+    def __call__(self, module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        hidden = args[0]
+        if self.positions is None or hidden.dim() != 3:
+            return None
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return (hidden[rows, self.positions.to(hidden.device)].unsqueeze(1), *args[1:])
+
+
 @torch.no_grad()
 def pseudo_perplexity(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
                       max_length: int = 128, batch_size: int = 64, device: str | torch.device | None = None,
@@ -242,17 +333,26 @@ def pseudo_perplexity(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase
     was_training = model.training
     model.eval()
     total = 0.0
-    with _progress(len(copies), "pseudo-perplexity", show_progress) as bar:
-        for chunk in _batches(copies, batch_size):
-            ids, mask = _padded([item[0] for item in chunk], pad)
-            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
-            rows = torch.arange(len(chunk), device=dev)
-            positions = torch.tensor([item[1] for item in chunk], device=dev)
-            targets = torch.tensor([item[2] for item in chunk], device=dev)
-            logp = torch.log_softmax(logits[rows, positions].float(), dim=-1)
-            total -= logp[rows, targets].double().sum().item()
-            bar.update(len(chunk))
-    model.train(was_training)
+    keep = _ScoreOnlyPositions()
+    projection = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    handle = projection.register_forward_pre_hook(keep) if isinstance(projection, torch.nn.Module) else None
+    try:
+        with _progress(len(copies), "pseudo-perplexity", show_progress) as bar:
+            for chunk in _batches(copies, batch_size):
+                ids, mask = _padded([item[0] for item in chunk], pad)
+                rows = torch.arange(len(chunk), device=dev)
+                positions = torch.tensor([item[1] for item in chunk], device=dev)
+                keep.positions = positions
+                logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+                picked = logits[:, 0] if logits.shape[1] == 1 else logits[rows, positions]
+                targets = torch.tensor([item[2] for item in chunk], device=dev)
+                logp = torch.log_softmax(picked.float(), dim=-1)
+                total -= logp[rows, targets].double().sum().item()
+                bar.update(len(chunk))
+    finally:
+        if handle is not None:
+            handle.remove()
+        model.train(was_training)
     return math.exp(total / len(copies))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,12 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
     """
     from tlnlp.methods import apply_method
     from tlnlp.models.lm import load_language_model
-    from tlnlp.tasks.language_modeling import language_model_score, lm_collator, tokenize_for_lm
+    from tlnlp.tasks.language_modeling import (
+        SparseMaskedLMLoss,
+        language_model_score,
+        lm_collator,
+        tokenize_for_lm,
+    )
     from tlnlp.training.trainer import build_trainer
 
     loaded = load_language_model(model_args, objective)
@@ -150,7 +156,10 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
     logger.info("Held-out %s before adaptation: %.3f", *next(iter(before.items())))
     trainer = build_trainer(model, tokenizer, blocks, train_args, param_groups, method_args=method_args,
                             data_collator=lm_collator(tokenizer, loaded.objective, mlm_probability))
-    train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    sparse = (SparseMaskedLMLoss(model) if loaded.objective == "mlm" and model.get_output_embeddings() is not None
+              else contextlib.nullcontext())
+    with sparse:  # masked LM: project only the masked positions onto the vocabulary (same loss, less compute)
+        train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     after = language_model_score(trainer.model, tokenizer, held_out, loaded.objective, **measure_kwargs)
     logger.info("Held-out %s after adaptation: %.3f", *next(iter(after.items())))
     scores = {"perplexity_before": next(iter(before.values())), "perplexity_after": next(iter(after.values()))}

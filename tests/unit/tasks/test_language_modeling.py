@@ -108,3 +108,25 @@ def test_objective_follows_the_architecture():
         choose_lm_objective(tiny_config("llama"), "mlm")
     with pytest.raises(ValueError, match="lm_objective='t5'"):
         choose_lm_objective(tiny_config("bert"), "t5")
+
+
+def test_sparse_masked_lm_loss_equals_the_models_own_loss_and_gradients(tiny_mlm, tokenizer):
+    from tlnlp.tasks.language_modeling import SparseMaskedLMLoss
+
+    torch.manual_seed(0)
+    blocks = tokenize_for_lm(TEXTS * 6, tokenizer, max_seq_length=16, objective="mlm")
+    batch = lm_collator(tokenizer, "mlm")([blocks[i] for i in range(len(blocks))])
+    tiny_mlm.train(False)
+    dense = tiny_mlm(**batch).loss
+    dense.backward()
+    dense_grad = tiny_mlm.bert.encoder.layer[0].attention.self.query.weight.grad.clone()
+    tiny_mlm.zero_grad()
+    with SparseMaskedLMLoss(tiny_mlm):
+        out = tiny_mlm(**batch)
+        assert out.logits.shape[1] == (batch["labels"] != -100).sum()  # only the masked positions projected
+        out.loss.backward()
+        # calls without labels (pseudo-perplexity, evaluation) are untouched
+        assert tiny_mlm(input_ids=batch["input_ids"]).logits.shape[:2] == batch["input_ids"].shape
+    assert out.loss.item() == pytest.approx(dense.item(), rel=1e-5)
+    assert torch.allclose(tiny_mlm.bert.encoder.layer[0].attention.self.query.weight.grad, dense_grad, atol=1e-6)
+    assert tiny_mlm(**batch).logits.shape[1] == batch["input_ids"].shape[1]  # hooks removed
