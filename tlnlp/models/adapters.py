@@ -250,6 +250,8 @@ def public_base_name(name_or_path: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         for key, model in BUNDLED_MODELS.items():
+            if any(path.name == item.sha256 for item in model.files):  # a converted copy (GGUF), cached by sha256
+                return model.hub_id
             try:
                 if bundled_model_path(key, verify=False).resolve() == path.resolve():
                     return model.hub_id

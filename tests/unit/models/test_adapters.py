@@ -126,6 +126,7 @@ def test_bundled_smollm2_targets_and_lora_forward():
     assert find_target_modules(model) == ["q_proj", "v_proj"]
     assert find_head_modules(model) == ["score"]
     peft_model, _ = apply_method(model, MethodArgs(method="lora", lora_r=2))
+    assert peft_model.peft_config["default"].base_model_name_or_path == "HuggingFaceTB/SmolLM2-135M-Instruct"
     adapted = [n for n, _ in peft_model.named_modules() if n.endswith(("q_proj", "v_proj"))]
     assert len(adapted) == 2 * 30  # every one of the 30 blocks
     batch = tokenizer(["a fine film", "dull"], return_tensors="pt", padding=True)
