@@ -15,6 +15,7 @@ Example:
 
 from tlnlp.data.bundled import CORPORA, CorpusPreset, describe_corpora
 from tlnlp.data.loading import TaskData, data_fingerprint, load_task_data
+from tlnlp.data.qa import QA_CORPORA, QAData, load_qa_data
 from tlnlp.data.splits import sample_per_class, seeded_subset, stratified_split_indices
 from tlnlp.data.tokenize import tokenize_classification
 from tlnlp.data.validation import DataError
@@ -23,9 +24,12 @@ __all__ = [
     "CORPORA",
     "CorpusPreset",
     "DataError",
+    "QAData",
+    "QA_CORPORA",
     "TaskData",
     "data_fingerprint",
     "describe_corpora",
+    "load_qa_data",
     "load_task_data",
     "sample_per_class",
     "seeded_subset",
