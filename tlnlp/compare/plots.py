@@ -40,6 +40,10 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path, metric: s
         ax.errorbar(xs, [r[f"{metric}_mean"] for r in mine], yerr=[r[f"{metric}_std"] for r in mine],
                     marker=_MARKERS[i % len(_MARKERS)], capsize=3, color=f"C{i}", label=name)
     ax.set_xscale("log")
+    ticks = sorted({_labels_per_class(r): r["budget"] for r in rows if r["kind"] != "zero_shot"}.items())
+    if ticks:
+        ax.set_xticks([x for x, _ in ticks], [f"{b}\n({x:.0f})" if b == "all" else str(b) for x, b in ticks])
+        ax.minorticks_off()
     ax.set_xlabel("labelled training examples per class (log scale)")
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(title or f"Transfer ladder: {metric} vs labels")
