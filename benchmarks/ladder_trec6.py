@@ -48,21 +48,31 @@ def main() -> None:
     parser.add_argument("--prompt_test_samples", type=int, default=120)
     opts = parser.parse_args()
 
+    import datasets
+
     from tlnlp.compare import CompareArgs, run_compare
     from tlnlp.config import DataArgs, ModelArgs
     from tlnlp.training import setup_logging
 
     setup_logging()
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    datasets.disable_progress_bars()
     start = time.perf_counter()
     out = Path(opts.output_dir)
-    nli = _entailment_model(out / "entailment_model") if "zero_shot_nli" in opts.strategies else None
-    args = CompareArgs(output_dir=str(out), strategies=opts.strategies, budgets=opts.budgets, seeds=opts.seeds,
-                       num_train_epochs=3, min_train_steps=60, batch_size=16, fewshot_model="bundled:smollm2",
-                       prompt_test_samples=opts.prompt_test_samples, fewshot_shots=2, nli_model=nli,
-                       forgetting_samples=48)
-    result = run_compare(ModelArgs(model_name_or_path="bundled:minilm"),
-                         DataArgs(dataset_name="bundled:trec6", max_seq_length=64), args)
+    model_args = ModelArgs(model_name_or_path="bundled:minilm")
+    data_args = DataArgs(dataset_name="bundled:trec6", max_seq_length=64)
+
+    def ladder(strategies: list[str], nli: str | None) -> CompareArgs:
+        return CompareArgs(output_dir=str(out), strategies=strategies, budgets=opts.budgets, seeds=opts.seeds,
+                           num_train_epochs=3, min_train_steps=60, batch_size=16, fewshot_model="bundled:smollm2",
+                           prompt_test_samples=opts.prompt_test_samples, fewshot_shots=2, nli_model=nli,
+                           forgetting_samples=48)
+
+    nli = None
+    if "zero_shot_nli" in opts.strategies:  # the other cells first: training the entailment model takes a while
+        run_compare(model_args, data_args, ladder([s for s in opts.strategies if s != "zero_shot_nli"], None))
+        nli = _entailment_model(out / "entailment_model")
+    result = run_compare(model_args, data_args, ladder(opts.strategies, nli))
     print(result.markdown)
     keep = ("strategy", "budget", "seeds", "n_train", "n_test", "accuracy_mean", "accuracy_std", "f1_macro_mean",
             "f1_macro_std", "train_time_s", "inference_ms_per_example", "trainable_parameters", "peak_memory_mb",
