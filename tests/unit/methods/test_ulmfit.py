@@ -183,3 +183,18 @@ def test_unfreezing_without_layerwise_groups_is_refused(tmp_path, tiny_classifie
     with pytest.raises(ValueError, match="apply_method"):
         build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), _args(tmp_path), None,
                       method_args=MethodArgs(method="ulmfit"))
+
+
+def test_per_group_rates_reach_tensorboard(tmp_path, tiny_classifier, tokenizer):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    method_args = MethodArgs(method="ulmfit", unfreeze_every_steps=2)
+    _train(tmp_path, tiny_classifier, tokenizer, method_args, max_steps=4, report_to="tensorboard")
+    events = sorted((tmp_path / "out" / "runs").rglob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert {"train/lr/head", "train/lr/block_1", "train/lr/block_0", "train/lr/embeddings"} <= set(tags), tags
+    block_1 = [e.value for e in acc.Scalars("train/lr/block_1")]
+    assert block_1[:2] == [0.0, 0.0] and block_1[2] > 0
