@@ -8,6 +8,7 @@ from tlnlp.config.parser import (
     resolved_config,
     write_run_config,
 )
+from tlnlp.config.qa_args import QAArgs
 
 __all__ = [
     "TLNLP_TRAINING_DEFAULTS",
@@ -16,6 +17,7 @@ __all__ = [
     "EvaluationArgs",
     "MethodArgs",
     "ModelArgs",
+    "QAArgs",
     "TrainingArgs",
     "parse_args",
     "resolved_config",
