@@ -142,6 +142,11 @@ def hub_base_model(base_model: str) -> str | None:
     return base_model
 
 
+def _base_license(hub_id: str | None) -> str | None:
+    """The licence of a base model tlnlp knows (the bundled ones, by their Hub id), else None."""
+    return next((model.license for model in BUNDLED_MODELS.values() if hub_id and model.hub_id == hub_id), None)
+
+
 def _split_metric(key: str) -> tuple[str | None, str]:
     """``test_f1_macro`` -> ("test", "f1_macro"); keys without a split prefix -> (None, key)."""
     prefix, _, rest = key.partition("_")
@@ -363,7 +368,7 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
         command: The command that reproduces the run; secret flags are removed.
         trainable_parameters: Optional counts, e.g. ``{"trainable": 1234, "total": 22713216}``.
         language: Language code of the data.
-        license: Licence of the model, if any.
+        license: Licence of the model; default: the base model's when tlnlp knows it (the bundled models).
         tags: Extra tags; "tlnlp" and the method are always included.
         extra_sections: Further ``title -> markdown`` sections appended at the end.
         evaluation_only: A zero-/few-shot results card (no weights changed): the summary and limitations say
@@ -382,6 +387,8 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
     sources = (dataset_name, base_model, hub_dataset_id or "")
     bundled_data = any(source.startswith(BUNDLED_PREFIX) for source in sources)
     hub_id = hub_base_model(base_model)
+    if license is None and (license := _base_license(hub_id)):
+        logger.debug("Card licence %s inherited from the base model %s.", license, hub_id)
     fields = {
         "model_name": model_name, "task": task, "labels": [str(label) for label in labels], "method": method,
         "method_description": method_description, "dataset_name": _public_name(dataset_name),

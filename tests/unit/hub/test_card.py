@@ -228,3 +228,9 @@ def test_metadata_shape_as_the_hub_parses_it(saved_card):
     assert name == "movie-minilm-lora" and len(results) == 3
     assert entry["results"][0]["task"]["type"] == "text-classification"
     assert {m["type"] for m in entry["results"][0]["metrics"]} == {"accuracy", "f1", "matthews_correlation"}
+
+
+def test_licence_is_inherited_from_a_known_base_model():
+    assert build_model_card(**card_kwargs(license=None)).data.license == "apache-2.0"  # bundled MiniLM's
+    assert build_model_card(**card_kwargs(license=None, base_model="org/unknown")).data.license is None
+    assert build_model_card(**card_kwargs(license="mit")).data.license == "mit"

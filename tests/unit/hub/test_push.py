@@ -92,7 +92,7 @@ def test_pushed_card_validates_and_names_the_repo(local_hub, run_dir):
     text = local_hub.files(result.repo_id)["README.md"].decode()
     card = ModelCard(text)
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
-    assert card.data.pipeline_tag == "text-classification" and card.data.license is None
+    assert card.data.pipeline_tag == "text-classification" and card.data.license == "apache-2.0"  # from the base
     assert {r.metric_type for r in card.data.eval_results} == {"accuracy", "f1"}
     assert 'tlnlp.load_pipeline("tlnlp-tester/tiny-run")' in text
     assert text.index("## Use this model") < text.index("## Limitations")
