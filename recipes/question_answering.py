@@ -22,7 +22,7 @@ from tlnlp.data.qa import load_qa_data
 from tlnlp.errors import user_errors
 from tlnlp.methods import apply_method
 from tlnlp.models import load_question_answerer
-from tlnlp.models.qa import pass_token_type_ids
+from tlnlp.models.qa import fix_peft_question_answering
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
 from tlnlp.training import build_trainer, format_metrics_table, prepare_output_dir, setup_logging
 from tlnlp.training.qa_run import finish_qa_run
@@ -41,7 +41,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_arg
     data = load_qa_data(data_args, qa_args)
     model, tokenizer = load_question_answerer(model_args)
     model, param_groups = apply_method(model, method_args)
-    model = pass_token_type_ids(model)  # PEFT's QA wrapper drops segment ids for LoRA-family adapters
+    model = fix_peft_question_answering(model)  # segment ids and virtual-token positions, see its docstring
     with train_args.main_process_first(desc="tokenize"):
         windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa_args.doc_stride,
                               qa_args.pad_to_max_length)

@@ -77,7 +77,9 @@ def _adapter_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, 
     # prompt-learning adapters need the PEFT wrapper, which prepends the virtual tokens
     runnable = model if model.active_peft_config.is_prompt_learning else model.get_base_model()
     if task == "question-answering":
-        return _qa_pipeline(runnable, tokenizer, folder, device, kwargs)
+        from tlnlp.models.qa import fix_peft_question_answering
+
+        return _qa_pipeline(fix_peft_question_answering(runnable), tokenizer, folder, device, kwargs)
     _truncation(folder, kwargs)
     return pipeline(task, model=runnable, tokenizer=tokenizer, device=device, **kwargs)
 

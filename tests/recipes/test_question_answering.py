@@ -149,6 +149,26 @@ def test_lora_saves_adapter_and_head_and_answers_the_same_when_merged(tmp_path, 
                                                                                    top_k=3)]
 
 
+def test_prompt_tuning_answers_line_up_with_the_real_tokens(tmp_path, tiny_bert_dir):
+    """PEFT prepends virtual tokens to the logits; tlnlp cuts them, so positions and offsets still agree."""
+    import tlnlp
+
+    out = tmp_path / "prompt"
+    _run(out, tiny_bert_dir, "--method", "prompt_tuning", "--num_train_epochs", "1")
+    predictions = json.loads((out / "predictions.json").read_text())
+    qa = tlnlp.load_pipeline(out)
+    refs = _references("qa_tiny_validation.json")
+    for qid, (_, context, question) in refs.items():
+        assert qa(question=question, context=context)["answer"] == predictions[qid], qid
+    for qid, candidates in json.loads((out / "nbest_predictions.json").read_text()).items():
+        context = refs[qid][1]
+        for c in candidates:  # each span is read back from its context through the offsets
+            if c["answer_start"] is not None:
+                assert context[c["answer_start"]:c["answer_start"] + len(c["text"])] == c["text"]
+    windows_width = qa.model(**qa.tokenizer(["q?"], ["some context"], return_tensors="pt")).start_logits.shape[1]
+    assert windows_width == len(qa.tokenizer("q?", "some context")["input_ids"])
+
+
 def test_ulmfit_method_runs(tmp_path, tiny_bert_dir):
     metrics = _run(tmp_path / "ulmfit", tiny_bert_dir, "--method", "ulmfit", "--num_train_epochs", "2")
     assert "eval_f1" in metrics and (tmp_path / "ulmfit" / "predictions.json").is_file()

@@ -19,7 +19,7 @@ from tlnlp.models.loading import (
     resolve_model_path,
 )
 
-__all__ = ["load_question_answerer", "pass_token_type_ids"]
+__all__ = ["fix_peft_question_answering", "load_question_answerer"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,26 +77,40 @@ def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreT
     return model, tokenizer
 
 
-def pass_token_type_ids(model: Any) -> Any:
-    """Make a PEFT question-answering model hand ``token_type_ids`` and ``position_ids`` to its base model.
+def fix_peft_question_answering(model: Any) -> Any:
+    """Make a PEFT question-answering model see the same positions and inputs as the plain model (in place).
 
-    ``peft.PeftModelForQuestionAnswering.forward`` drops both for LoRA-family adapters, so a BERT-style model
-    would train with every token marked as segment 0, and then answer differently once merged or run as a
-    plain transformers model, which do receive the real segment ids. The returned model forwards them
-    (prompt-learning adapters already handle them and are left alone).
+    ``peft.PeftModelForQuestionAnswering`` has two gaps that make an adapter answer wrongly:
+
+    * LoRA-family adapters: its ``forward`` drops ``token_type_ids`` and ``position_ids``, so a BERT-style model
+      trains with every token in segment 0, then answers differently once merged or run as a plain model.
+      Here they are handed to the base model.
+    * prompt tuning and p-tuning prepend virtual tokens, so the start/end logits gain that many leading
+      positions while the answer positions (labels) and the offsets still count real tokens only. Here the
+      virtual positions are cut from the logits and the loss is computed on the real ones (the same loss as
+      transformers' QA heads: mean of start and end cross-entropy, out-of-range positions ignored).
+
+    Other models (and prefix tuning, which adds no positions) are returned unchanged.
 
     Args:
-        model: Any model; only a non-prompt-learning ``PeftModelForQuestionAnswering`` is changed (in place).
+        model: Any model.
 
     Returns:
         The same model.
     """
-    from peft import PeftModelForQuestionAnswering
+    from peft import PeftModelForQuestionAnswering, PeftType
 
-    if not isinstance(model, PeftModelForQuestionAnswering) or model.active_peft_config.is_prompt_learning:
+    if not isinstance(model, PeftModelForQuestionAnswering):
         return model
-    original = model.forward
+    config = model.active_peft_config
+    if not config.is_prompt_learning:
+        model.forward = _segment_forward(model, model.forward)
+    elif config.peft_type in (PeftType.PROMPT_TUNING, PeftType.P_TUNING):
+        model.forward = _unprompted_forward(model.forward, int(config.num_virtual_tokens))
+    return model
 
+
+def _segment_forward(model: Any, original: Any) -> Any:
     def forward(*args: Any, token_type_ids: Any = None, position_ids: Any = None, **kwargs: Any) -> Any:
         if args or any(k in kwargs for k in model.special_peft_forward_args):
             return original(*args, token_type_ids=token_type_ids, position_ids=position_ids, **kwargs)
@@ -105,5 +119,25 @@ def pass_token_type_ids(model: Any) -> Any:
         extra = {k: v for k, v in (("token_type_ids", token_type_ids), ("position_ids", position_ids)) if v is not None}
         return model.base_model(**kwargs, **extra)
 
-    model.forward = forward
-    return model
+    return forward
+
+
+def _unprompted_forward(original: Any, virtual: int) -> Any:
+    import torch
+    from transformers.modeling_outputs import QuestionAnsweringModelOutput
+
+    def forward(*args: Any, start_positions: Any = None, end_positions: Any = None, **kwargs: Any) -> Any:
+        kwargs["return_dict"] = True
+        out = original(*args, **kwargs)
+        start = out.start_logits[:, virtual:].contiguous()
+        end = out.end_logits[:, virtual:].contiguous()
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            ignored = start.size(1)
+            cross_entropy = torch.nn.CrossEntropyLoss(ignore_index=ignored)
+            loss = (cross_entropy(start, start_positions.clamp(0, ignored))
+                    + cross_entropy(end, end_positions.clamp(0, ignored))) / 2
+        return QuestionAnsweringModelOutput(loss=loss, start_logits=start, end_logits=end,
+                                            hidden_states=out.hidden_states, attentions=out.attentions)
+
+    return forward
