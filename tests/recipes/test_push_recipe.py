@@ -180,3 +180,22 @@ def test_every_training_recipe_takes_the_push_flags():
         text = HfArgumentParser(types).format_help()
         for flag in ("--push_to_hub", "--hub_model_id", "--hub_private_repo", "--hub_strategy", "--hub_token"):
             assert flag in text, (name, flag)
+
+
+def test_label_entailment_recipe_pushes_its_final_outputs(local_hub, tiny_bert_dir, tmp_path, capfd):
+    from tlnlp.zeroshot import EntailmentArgs
+
+    recipe = load_recipe("train_entailment")
+    out = tmp_path / "entail-tiny"
+    args = [*_common(tiny_bert_dir, out), "--train_datasets", "bundled:trec6", "--max_samples_per_dataset", "24",
+            "--max_seq_length", "32", "--zero_shot_eval_datasets", "bundled:sms_spam",
+            "--zero_shot_max_samples", "8"]
+    metrics = recipe.main(*parse_args(ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs, args=args))
+    files = local_hub.files("tlnlp-tester/entail-tiny")
+    assert {"model.safetensors", "README.md", "config.json"} <= set(files)
+    assert any(key.startswith("zeroshot_") for key in metrics)
+    local = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.suffix in (".json", ".md")}
+    assert {p for p in local if "/" not in p and not p.startswith("checkpoint")} <= set(files)
+    for name in ("all_results.json", "zero_shot_results.json", "run_config.yaml"):  # written after finish_run
+        assert files[name] == (out / name).read_bytes(), name
+    _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)
