@@ -224,9 +224,11 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
     folder = Path(output_dir)
     adapter_path = folder / "adapter_config.json"
     adapter = adapter_path.is_file()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output_dir={str(folder)!r} does not exist; give the output_dir of a finished run.")
     if not adapter and not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} holds no saved model (no config.json or adapter_config.json). Give the "
-                                "output_dir of a finished run.")
+        raise FileNotFoundError(f"{folder} holds no saved model (no config.json or adapter_config.json): give the "
+                                "output_dir of a finished training run (zero- and few-shot runs save no model).")
     secret = require_token(token)
     replaced: dict[str, str] = {}
     hub_base = None

@@ -153,6 +153,8 @@ def test_a_file_holding_the_token_is_never_uploaded(local_hub, run_dir):
 def test_folder_without_a_model_is_refused(local_hub, tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved model"):
         push_run(tmp_path, "nothing")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        push_run(tmp_path / "missing", "nothing")
 
 
 def _push_base_model(tmp_path) -> str:
