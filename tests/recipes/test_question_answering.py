@@ -55,7 +55,7 @@ def _run(out, model_dir, *extra):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_bert_dir):
     out = tmp_path_factory.mktemp("qa") / "run"
-    return out, _run(out, tiny_bert_dir, "--token", "hf_PLANTEDSECRET")
+    return out, _run(out, tiny_bert_dir, "--token", "hf_PLANTEDSECRET", "--null_threshold_from_validation")
 
 
 def _references(name):
@@ -79,6 +79,9 @@ def test_run_writes_every_output(finished_run):
         assert key in results, key
     assert metrics["eval_total"] == 6 and metrics["test_total"] == 12
     assert metrics["train_windows"] > metrics["train_samples"]  # the long passage needs several windows
+    # test answers use the null threshold that was best on validation
+    assert metrics["test_null_score_diff_threshold"] == pytest.approx(metrics["eval_best_f1_thresh"])
+    assert metrics["eval_null_score_diff_threshold"] == 0.0
     cfg = yaml.safe_load((out / "run_config.yaml").read_text())
     assert cfg["version_2_with_negative"] is True and cfg["doc_stride"] == 16 and cfg["max_seq_length"] == 48
     card = (out / "README.md").read_text()
