@@ -113,3 +113,19 @@ def test_bundled_minilm_trained_briefly_matches_the_pipeline(tmp_path, bundled_m
         expected = np.array([[r["scores"][r["labels"].index(label)] for label in LABELS] for r in rows])
         got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, multi_label=multi_label, batch_size=3)
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_load_or_train_trains_once_then_loads(tmp_path, tiny_bert_dir):
+    from tlnlp.zeroshot import load_or_train_entailment_model
+
+    folder = tmp_path / "entail"
+    settings = {"train_datasets": ["bundled:sms_spam", "bundled:trec6"], "model_name_or_path": str(tiny_bert_dir),
+                "device": "cpu", "max_samples_per_dataset": 16, "max_seq_length": 32, "max_steps": 2,
+                "per_device_train_batch_size": 8, "num_negatives": 1, "dataloader_num_workers": 0}
+    model, tokenizer = load_or_train_entailment_model(folder, **settings)
+    assert entailment_id(model.config) == 0 and (folder / "entailment_sources.json").is_file()
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    again, _ = load_or_train_entailment_model(folder, **settings)
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # loaded, not retrained
+    scores = score_nli(again, tokenizer, TEXTS, LABELS)
+    np.testing.assert_allclose(scores, score_nli(model, tokenizer, TEXTS, LABELS), atol=1e-6)

@@ -170,9 +170,12 @@ def load_or_train_entailment_model(
         entail = {k: v for k, v in settings.items() if k in fields[EntailmentArgs]}
         method = {k: v for k, v in settings.items() if k in fields[MethodArgs]}
         rest = {k: v for k, v in settings.items() if k not in entail and k not in method}
+        import torch
+
         train_defaults = {"report_to": "none", "eval_strategy": "epoch", "save_strategy": "no",
                           "train_sampling_strategy": "group_by_length", "overwrite_output_dir": True,
-                          "average_tokens_across_devices": False}
+                          "average_tokens_across_devices": False,
+                          "dataloader_pin_memory": torch.cuda.is_available()}
         if train_datasets:
             entail["train_datasets"] = list(train_datasets)
         logger.info("No entailment model in %s: training one", folder)
