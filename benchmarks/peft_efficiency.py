@@ -4,7 +4,7 @@ Bundled MiniLM on bundled ``movie_sentiment`` and ``trec6``; every method gets t
 the same training rows, epochs, batch size and sequence length, and each method's usual learning rate. Each
 cell runs the classification recipe in a process of its own, so the peak RSS of one does not hide another's.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/peft_efficiency.py [--train_samples 600 --epochs 2]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/peft_efficiency.py [--train_samples 400 --epochs 2]
 
 The last line printed is one JSON object: per dataset and method the test accuracy, trainable percent, adapter
 (saved weights) MB, peak RSS MB and train samples/s, plus LoRA's gap to full fine-tuning.
@@ -25,8 +25,8 @@ DATASETS = ("bundled:movie_sentiment", "bundled:trec6")
 #: method -> its own flags: the learning rate usual for it (adapters train few weights and take larger steps)
 METHODS: dict[str, list[str]] = {
     "full": ["--learning_rate", "1e-4"],
-    "lora": ["--learning_rate", "1e-3", "--lora_r", "8", "--lora_alpha", "16"],
-    "dora": ["--learning_rate", "1e-3", "--lora_r", "8", "--lora_alpha", "16"],
+    "lora": ["--learning_rate", "2e-3", "--lora_r", "8", "--lora_alpha", "16"],
+    "dora": ["--learning_rate", "2e-3", "--lora_r", "8", "--lora_alpha", "16"],
     "ia3": ["--learning_rate", "5e-3"],
     "prompt_tuning": ["--learning_rate", "3e-2", "--num_virtual_tokens", "20"],
 }
@@ -36,7 +36,7 @@ def _cell(dataset: str, method: str, opts: argparse.Namespace, out: Path) -> dic
     cmd = [sys.executable, str(ROOT / "recipes" / "classification.py"), "--model_name_or_path", "bundled:minilm",
            "--dataset_name", dataset, "--method", method, *METHODS[method], "--output_dir", str(out),
            "--max_train_samples", str(opts.train_samples), "--max_predict_samples", str(opts.test_samples),
-           "--max_eval_samples", "200", "--max_seq_length", str(opts.max_seq_length),
+           "--max_eval_samples", "64", "--max_seq_length", str(opts.max_seq_length),
            "--num_train_epochs", str(opts.epochs), "--per_device_train_batch_size", str(opts.batch_size),
            "--per_device_eval_batch_size", "128", "--warmup_steps", "0.06", "--weight_decay", "0.01",
            "--seed", str(opts.seed), "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none",
@@ -61,11 +61,11 @@ def _cell(dataset: str, method: str, opts: argparse.Namespace, out: Path) -> dic
 def main() -> None:
     """Run every method on every dataset and print the comparison; the last line is JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train_samples", type=int, default=600)
-    parser.add_argument("--test_samples", type=int, default=500)
+    parser.add_argument("--train_samples", type=int, default=400)
+    parser.add_argument("--test_samples", type=int, default=400)
     parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--max_seq_length", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_seq_length", type=int, default=48)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))

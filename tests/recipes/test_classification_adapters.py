@@ -39,9 +39,11 @@ def test_adapter_run_writes_adapter_head_labels_and_resources(lora_run, tiny_ber
         assert (out / name).is_file(), name
     assert not (out / "model.safetensors").exists(), "an adapter run saves the adapter only"
     saved = load_file(str(out / "adapter_model.safetensors"))
-    assert any("classifier" in k for k in saved) and all("lora_" in k or "classifier" in k for k in saved)
+    assert any("classifier" in k for k in saved) and any("pooler" in k for k in saved)
+    assert all("lora_" in k or "classifier" in k or "pooler" in k for k in saved)
     config = json.loads((out / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == str(tiny_bert_dir) and config["modules_to_save"] == ["classifier"]
+    assert config["base_model_name_or_path"] == str(tiny_bert_dir)
+    assert config["modules_to_save"] == ["bert.pooler", "classifier"]
     assert json.loads((out / "task_config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
     results = json.loads((out / "all_results.json").read_text())
     for key in ("train_trainable_parameters", "train_trainable_percent", "train_adapter_size_mb",
@@ -62,7 +64,8 @@ def test_backbone_bit_identical_after_training(lora_run, tiny_bert_dir):
     merged = load_file(str(out / "merged" / "model.safetensors"))  # the in-memory model after training, merged
     changed = {k for k in before if k in merged and not torch.equal(before[k], merged[k])}
     assert changed, "the adapter and head must have trained"
-    assert all(k.startswith("classifier.") or k.endswith(("query.weight", "value.weight")) for k in changed), changed
+    head = ("classifier.", "bert.pooler.")  # the head layer group: BERT's pooler feeds only the classifier
+    assert all(k.startswith(head) or k.endswith(("query.weight", "value.weight")) for k in changed), changed
 
 
 def test_load_pipeline_from_adapter_folder_reproduces_predictions(lora_run):

@@ -214,22 +214,36 @@ def restrict_to_blocks(model: torch.nn.Module, targets: list[str], force: bool =
 def find_head_modules(model: torch.nn.Module) -> list[str]:
     """Names of the task-head modules, which are trained in full and saved with the adapter.
 
-    The head is every child of the model, outside its backbone, that holds parameters: ``classifier``,
-    ``score``, ``qa_outputs``, DistilBERT's ``pre_classifier``, DeBERTa's ``pooler``... Language-model heads
-    (pretrained, usually tied to the input embeddings) are not included.
+    The head is what :func:`tlnlp.models.get_layer_groups` calls the head: every child of the model outside
+    its backbone that holds parameters (``classifier``, ``score``, ``qa_outputs``, DistilBERT's
+    ``pre_classifier``...) and the backbone's own modules after its blocks (BERT's ``pooler``, GPT-2's
+    ``ln_f``, Llama's final ``norm``), which feed only the head. Names are dotted paths from the model's root,
+    since PEFT matches them as suffixes (``norm`` alone would also match every block's norms).
+    Language-model heads (pretrained, usually tied to the input embeddings) are not included.
 
     Args:
         model: A transformers model (not yet wrapped by PEFT).
 
     Returns:
-        Child module names; empty for language models and bare backbones.
+        Module names, input side first; empty for language models and bare backbones.
     """
     if peft_task_type(model) not in _NEW_HEAD_TASKS:
         return []
     inner = unwrap_model(model)
     backbone = getattr(inner, "base_model", None)
-    return [name for name, child in inner.named_children()
-            if child is not backbone and any(True for _ in child.parameters())]
+    heads = [name for name, child in inner.named_children()
+             if child is not backbone and any(True for _ in child.parameters())]
+    tail: list[str] = []
+    if isinstance(backbone, torch.nn.Module):
+        prefix = next(name for name, module in inner.named_modules() if module is backbone)
+        blocks = find_blocks(backbone)
+        seen_blocks = False
+        for name, child in backbone.named_children():
+            if blocks is not None and (child is blocks[1] or blocks[0].startswith(name + ".") or name == blocks[0]):
+                seen_blocks = True
+            elif seen_blocks and any(True for _ in child.parameters()):
+                tail.append(f"{prefix}.{name}" if prefix else name)
+    return tail + heads
 
 
 def public_base_name(name_or_path: str) -> str:

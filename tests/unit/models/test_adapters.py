@@ -22,8 +22,9 @@ LORA_TARGETS = {"bert": ["query", "value"], "roberta": ["query", "value"], "dist
                 "gpt2": ["c_attn"], "llama": ["q_proj", "v_proj"]}
 FEEDFORWARD = {"bert": "output.dense", "roberta": "output.dense", "distilbert": "ffn.lin2", "gpt2": "mlp.c_proj",
                "llama": "mlp.down_proj"}
-HEADS = {"bert": ["classifier"], "roberta": ["classifier"], "distilbert": ["pre_classifier", "classifier"],
-         "gpt2": ["score"], "llama": ["score"]}
+HEADS = {"bert": ["bert.pooler", "classifier"], "roberta": ["classifier"],
+         "distilbert": ["pre_classifier", "classifier"], "gpt2": ["transformer.ln_f", "score"],
+         "llama": ["model.norm", "score"]}
 
 
 def _module_names(model):
@@ -108,7 +109,7 @@ def test_bundled_minilm_targets(bundled_minilm_dir):
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     assert find_target_modules(model) == ["query", "value"]
-    assert find_head_modules(model) == ["classifier"]
+    assert find_head_modules(model) == ["bert.pooler", "classifier"]
     assert len([n for n in _module_names(model) if n.endswith(".query")]) == 6
 
 
@@ -124,7 +125,7 @@ def test_bundled_smollm2_targets_and_lora_forward():
     except AssetError as err:  # pragma: no cover - assets are installed by `make test`
         pytest.skip(str(err))
     assert find_target_modules(model) == ["q_proj", "v_proj"]
-    assert find_head_modules(model) == ["score"]
+    assert find_head_modules(model) == ["model.norm", "score"]
     peft_model, _ = apply_method(model, MethodArgs(method="lora", lora_r=2))
     assert peft_model.peft_config["default"].base_model_name_or_path == "HuggingFaceTB/SmolLM2-135M-Instruct"
     adapted = [n for n, _ in peft_model.named_modules() if n.endswith(("q_proj", "v_proj"))]
