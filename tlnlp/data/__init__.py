@@ -17,6 +17,7 @@ from tlnlp.data.bundled import CORPORA, CorpusPreset, describe_corpora
 from tlnlp.data.loading import TaskData, data_fingerprint, load_task_data
 from tlnlp.data.qa import QA_CORPORA, QAData, load_qa_data
 from tlnlp.data.splits import sample_per_class, seeded_subset, stratified_split_indices
+from tlnlp.data.text import TextData, load_text_data, task_texts
 from tlnlp.data.tokenize import tokenize_classification
 from tlnlp.data.validation import DataError
 
@@ -27,12 +28,15 @@ __all__ = [
     "QAData",
     "QA_CORPORA",
     "TaskData",
+    "TextData",
     "data_fingerprint",
     "describe_corpora",
     "load_qa_data",
     "load_task_data",
+    "load_text_data",
     "sample_per_class",
     "seeded_subset",
     "stratified_split_indices",
+    "task_texts",
     "tokenize_classification",
 ]

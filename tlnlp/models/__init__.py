@@ -12,6 +12,7 @@ from tlnlp.models.layers import (
     set_requires_grad,
     unwrap_model,
 )
+from tlnlp.models.lm import LoadedLM, choose_lm_objective, load_language_model
 from tlnlp.models.loading import (
     HubUnreachableError,
     is_hub_reachable,
@@ -32,6 +33,8 @@ __all__ = [
     "LAYER_SPLITTERS",
     "HubUnreachableError",
     "LayerGroup",
+    "LoadedLM",
+    "choose_lm_objective",
     "cache_root",
     "convert_gguf",
     "count_parameters",
@@ -39,6 +42,7 @@ __all__ = [
     "get_layer_groups",
     "is_hub_reachable",
     "load_classifier",
+    "load_language_model",
     "load_question_answerer",
     "load_tokenizer",
     "resolve_model_path",

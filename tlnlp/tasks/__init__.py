@@ -14,6 +14,8 @@ from tlnlp.tasks.classification import (
     predictions_from_logits,
 )
 
+_LANGUAGE_MODELING = ("language_model_score", "perplexity", "pseudo_perplexity")
+
 __all__ = [
     "ClassificationMetrics",
     "ComputeMetrics",
@@ -21,11 +23,16 @@ __all__ = [
     "confusion_matrix",
     "make_compute_metrics",
     "predictions_from_logits",
+    *_LANGUAGE_MODELING,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Resolve ``ClassificationMetrics`` on first access."""
+    """Resolve ``ClassificationMetrics`` and the (pseudo-)perplexity functions (which import torch) on first access."""
+    if name in _LANGUAGE_MODELING:
+        from tlnlp.tasks import language_modeling
+
+        return getattr(language_modeling, name)
     if name == "ClassificationMetrics":
         from tlnlp.tasks import classification
 
