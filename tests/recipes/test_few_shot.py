@@ -58,7 +58,7 @@ def test_run_writes_results_per_run_and_spec_version(tmp_path, tiny_lm_dir):
                  "run_config.yaml", "environment.json", "README.md"):
         assert (out / name).is_file(), name
     results = json.loads((out / "all_results.json").read_text())
-    assert results["prompt_spec"] == "sentiment" and results["prompt_spec_version"] == "1.0.0"
+    assert results["prompt_spec"] == "sentiment" and results["prompt_spec_version"] == "1.1.0"
     assert results["runs"] == 4 and len(results["few_shot"]["runs"]) == 4
     assert {(r["seed"], r["order"]) for r in results["few_shot"]["runs"]} == {(0, 0), (0, 1), (1, 0), (1, 1)}
     for key in ("test_raw_accuracy_mean", "test_raw_accuracy_std", "test_calibrated_accuracy_min",
@@ -69,7 +69,7 @@ def test_run_writes_results_per_run_and_spec_version(tmp_path, tiny_lm_dir):
     assert metrics["test_samples"] == 12 and 0 <= metrics["test_accuracy"] <= 1
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
     card = (out / "README.md").read_text()
-    assert "sentiment" in card and "1.0.0" in card and "| seed | order |" in card
+    assert "sentiment" in card and "1.1.0" in card and "| seed | order |" in card
     config = yaml.safe_load((out / "run_config.yaml").read_text())
     assert config["shots"] == 1 and config["seeds"] == [0, 1] and config["prompt_spec"] == "auto"
 

@@ -67,11 +67,18 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def _copy_cache(model: Any, source: DynamicCache | None, index: torch.Tensor) -> DynamicCache:
-    """A new cache holding rows ``index`` of ``source``; ``source`` itself is left unchanged."""
+def _copy_cache(model: Any, source: DynamicCache | None, index: torch.Tensor | int) -> DynamicCache:
+    """A new cache holding rows ``index`` of ``source`` (an int: its one row repeated); ``source`` is unchanged.
+
+    The new cache's layers are written by ``torch.cat`` when it is filled, so views are enough here.
+    """
     if source is None or source.get_seq_length() == 0:
         return DynamicCache(config=model.config)
-    layers = [(layer.keys.index_select(0, index), layer.values.index_select(0, index)) for layer in source.layers]
+    if isinstance(index, int):
+        layers = [(layer.keys.expand(index, -1, -1, -1), layer.values.expand(index, -1, -1, -1))
+                  for layer in source.layers]
+    else:
+        layers = [(layer.keys[index], layer.values[index]) for layer in source.layers]
     return DynamicCache(ddp_cache_data=layers, config=model.config)
 
 
@@ -91,7 +98,7 @@ def _score_batch_shared(model: Any, cache: DynamicCache | None, plen: int, conte
     ids, qmask = _left_pad(contexts, device)
     rows = len(contexts)
     mask = torch.cat([torch.ones((rows, plen), dtype=torch.long, device=device), qmask], dim=1)
-    batch_cache = _copy_cache(model, cache, torch.zeros(rows, dtype=torch.long, device=device))
+    batch_cache = _copy_cache(model, cache, rows)
     logits = _run(model, batch_cache, keep=1, input_ids=ids, attention_mask=mask,
                   position_ids=_positions(mask)[:, plen:])
     first = torch.log_softmax(logits[:, -1].float(), dim=-1)
@@ -133,7 +140,9 @@ def _score_naive(model: Any, prefix: Sequence[int], contexts: Sequence[Sequence[
                  continuations: Sequence[Sequence[int]], batch_size: int, progress: Any) -> np.ndarray:
     device = _device(model)
     out = np.zeros((len(contexts), len(continuations)))
-    pairs = [(i, j) for i in range(len(contexts)) for j in range(len(continuations))]
+    pairs = sorted(((i, j) for i in range(len(contexts)) for j in range(len(continuations))),
+                   key=lambda p: (len(contexts[p[0]]) + len(continuations[p[1]]), p))  # little padding
+    remaining = [len(continuations)] * len(contexts)
     for lo in range(0, len(pairs), batch_size):
         chunk = pairs[lo: lo + batch_size]
         seqs = [list(prefix) + list(contexts[i]) + list(continuations[j]) for i, j in chunk]
@@ -146,7 +155,9 @@ def _score_naive(model: Any, prefix: Sequence[int], contexts: Sequence[Sequence[
             steps = torch.arange(keep - 1 - len(cont), keep - 1, device=device)
             out[i, j] = logp[k, steps, torch.tensor(cont, device=device)].double().sum().item()
         if progress is not None:
-            progress.update(sum(1 for _, j in chunk if j == len(continuations) - 1))
+            for i, _ in chunk:
+                remaining[i] -= 1
+            progress.update(sum(1 for i in {i for i, _ in chunk} if remaining[i] == 0))
     return out
 
 
@@ -180,10 +191,12 @@ def score_continuations(model: Any, prefix: Sequence[int], contexts: Sequence[Se
     if not shared_prefix:
         return _score_naive(model, prefix, contexts, continuations, batch_size, progress)
     cache = _encode_prefix(model, prefix, _device(model))
-    parts = []
-    for lo in range(0, len(contexts), batch_size):
-        batch = contexts[lo: lo + batch_size]
-        parts.append(_score_batch_shared(model, cache, len(prefix), batch, continuations, batch_size))
+    order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]))  # similar lengths: little padding
+    out = np.zeros((len(contexts), len(continuations)))
+    for lo in range(0, len(order), batch_size):
+        rows = order[lo: lo + batch_size]
+        out[rows] = _score_batch_shared(model, cache, len(prefix), [contexts[i] for i in rows], continuations,
+                                        batch_size)
         if progress is not None:
-            progress.update(len(batch))
-    return np.concatenate(parts, axis=0)
+            progress.update(len(rows))
+    return out
