@@ -18,6 +18,7 @@ def compare_and_print(model_args: ModelArgs, data_args: DataArgs, compare_args: 
     import transformers
 
     from tlnlp.compare.runner import run_compare
+    from tlnlp.compare.summary import format_forgetting
     from tlnlp.training import setup_logging
 
     setup_logging()
@@ -25,6 +26,9 @@ def compare_and_print(model_args: ModelArgs, data_args: DataArgs, compare_args: 
     transformers.utils.logging.disable_progress_bar()
     result = run_compare(model_args, data_args, compare_args)
     print(f"\n{result.markdown}\n")
+    forgetting = format_forgetting(result.rows)
+    if forgetting:
+        print(f"Forgetting check (general text, fixed LM head):\n{forgetting}\n")
     for warning in result.warnings:
         print(f"WARNING: {warning}")
     print(f"{result.cells_run} cells run, {len(result.records) - result.cells_run} from the cache. Table "

@@ -13,7 +13,7 @@ import numpy as np
 
 from tlnlp.compare.budgets import budget_sort_key
 
-__all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_markdown", "write_tables"]
+__all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_forgetting", "format_markdown", "write_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +140,32 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_forgetting(rows: list[dict[str, Any]]) -> str:
+    """The forgetting check per strategy: the LM score before, and after fine-tuning at each budget (markdown)."""
+    by_strategy: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("lm_change_pct") is not None:
+            by_strategy.setdefault(row["strategy"], []).append(row)
+    if not by_strategy:
+        return ""
+    lines = ["| strategy | measure | pretrained | after fine-tuning (labels/class: score, change) |",
+             "|---|---|---|---|"]
+    for strategy, mine in by_strategy.items():
+        after = "; ".join(f"{r['budget']}: {r['lm_after']:.1f} ({r['lm_change_pct']:+.1f}%)" for r in mine)
+        lines.append(f"| {strategy} | {mine[0]['lm_measure']} | {mine[0]['lm_before']:.1f} | {after} |")
+    return "\n".join(lines)
+
+
 def write_tables(rows: list[dict[str, Any]], out_dir: str | Path,
                  extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``compare_table.md``, ``compare_table.csv`` and ``compare_table.json``; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "compare_table.md", "csv": out / "compare_table.csv", "json": out / "compare_table.json"}
-    paths["markdown"].write_text(format_markdown(rows) + "\n", encoding="utf-8")
+    forgetting = format_forgetting(rows)
+    text = format_markdown(rows) + "\n" + (f"\nForgetting check (general text, fixed LM head):\n\n{forgetting}\n"
+                                          if forgetting else "")
+    paths["markdown"].write_text(text, encoding="utf-8")
     fields = sorted({key for row in rows for key in row}, key=lambda k: (k not in dict(COLUMNS), k))
     with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
