@@ -6,12 +6,15 @@
 A prompt spec (``--prompt_spec``: built-in name, YAML file, or ``auto``) writes ``--shots`` balanced demonstrations
 per class before each example; every label word is scored as a continuation (summed and length-normalised
 log-likelihood), raw and contextually calibrated. Each of ``--seeds`` x ``--orders`` prompts is one run; the
-results hold every run and the mean, std, min and max across runs, with the spec's version.
+results hold every run and the mean, std, min and max across runs, with the spec's version. Each finished run is
+stored in ``output_dir/few_shot_runs/``: an interrupted evaluation resumes when the same command is run again with
+``--overwrite_output_dir`` (runs whose settings differ are scored again).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs, parse_args
 from tlnlp.data import DataError, load_task_data
@@ -39,6 +42,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
         seeds=fs_args.seeds, orders=fs_args.orders, labels=data.labels, calibrate=fs_args.calibrate,
         content_free=fs_args.content_free, normalization=fs_args.length_normalization,
         batch_size=eval_args.batch_size, shared_prefix=fs_args.shared_prefix,
+        run_dir=Path(eval_args.output_dir) / "few_shot_runs",
     )
     seconds = time.perf_counter() - start
     extra_results, sections, description = report_extras(report, fs_args.split, seconds)

@@ -68,6 +68,7 @@ def test_run_writes_results_per_run_and_spec_version(tmp_path, tiny_lm_dir):
     assert results["test_calibrated_accuracy_max"] == pytest.approx(max(runs), abs=1e-6)
     assert metrics["test_samples"] == 12 and 0 <= metrics["test_accuracy"] <= 1
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
+    assert len(list((out / "few_shot_runs").glob("run_seed*_order*.json"))) == 4  # what a resumed run reuses
     card = (out / "README.md").read_text()
     assert "sentiment" in card and "1.1.0" in card and "| seed | order |" in card
     config = yaml.safe_load((out / "run_config.yaml").read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from tlnlp.fewshot.calibration import (
     softmax,
 )
 from tlnlp.fewshot.prompts import encode_prompts
+from tlnlp.fewshot.runcache import load_run, run_key, save_run
 from tlnlp.fewshot.sampling import sample_demonstrations
 from tlnlp.fewshot.scoring import score_continuations
 from tlnlp.fewshot.spec import PromptSpec, PromptSpecError
@@ -203,6 +205,7 @@ def evaluate_few_shot(
     batch_size: int = 16,
     shared_prefix: bool = True,
     show_progress: bool = True,
+    run_dir: str | Path | None = None,
 ) -> FewShotReport:
     """Evaluate in-context few-shot classification of ``eval_rows`` with demonstrations from ``train_rows``.
 
@@ -224,6 +227,8 @@ def evaluate_few_shot(
         batch_size: Sequences per forward pass.
         shared_prefix: Reuse the prefix's key/value cache (False: naive full sequences; same numbers, slower).
         show_progress: Show a progress bar per run.
+        run_dir: Folder where each finished run is stored; a later call with the same settings reuses the
+            stored runs (an interrupted evaluation resumes).
 
     Returns:
         The :class:`FewShotReport`.
@@ -248,10 +253,17 @@ def evaluate_few_shot(
     for seed, order in plan:
         picked = sample_demonstrations(train_rows, shots, seed, order)
         demos = [(train[i], names[train_labels[i]]) for i in picked]
-        with tqdm(total=len(rows) + len(content_free), desc=f"{shots}-shot seed {seed} order {order}",
-                  unit="ex", disable=not show_progress, leave=False) as bar:
-            probs, cf_means, plen = _one_run(model, tokenizer, spec, demos, rows, names, content_free, batch_size,
-                                             shared_prefix, bar)
+        key = run_key(model, spec, demos, rows, names, content_free)
+        stored = load_run(run_dir, seed, order, key)
+        if stored is not None:
+            probs, cf_means, plen = stored["probabilities"], stored["content_free"], stored["prefix_tokens"]
+        else:
+            with tqdm(total=len(rows) + len(content_free), desc=f"{shots}-shot seed {seed} order {order}",
+                      unit="ex", disable=not show_progress, leave=False) as bar:
+                probs, cf_means, plen = _one_run(model, tokenizer, spec, demos, rows, names, content_free,
+                                                 batch_size, shared_prefix, bar)
+            save_run(run_dir, seed, order, key, {"probabilities": probs, "content_free": cf_means,
+                                                 "prefix_tokens": plen})
         metrics = _run_metrics(probs, gold, len(names))
         runs.append(FewShotRun(seed=seed, order=order, demonstrations=picked, metrics=metrics, probabilities=probs,
                                content_free=cf_means, prefix_tokens=plen))

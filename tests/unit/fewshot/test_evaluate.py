@@ -76,3 +76,22 @@ def test_spec_that_does_not_fit_and_multi_label_data_fail_clearly(tiny_lm, bpe_t
     with pytest.raises(ValueError, match="calibrate=True needs"):
         evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(4), table(4), shots=1, content_free=[],
                           show_progress=False)
+
+
+def test_stored_runs_are_reused_only_with_the_same_settings(tiny_lm, bpe_tokenizer, tmp_path, monkeypatch):
+    import tlnlp.fewshot.evaluate as evaluate_mod
+
+    model = tiny_lm("llama")
+    kwargs = dict(shots=1, seeds=[0, 1], show_progress=False, run_dir=tmp_path)
+    first = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run_seed0_order0.json", "run_seed1_order0.json"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a stored run should have been reused")
+
+    monkeypatch.setattr(evaluate_mod, "_one_run", fail)
+    again = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), **kwargs)
+    assert [r.metrics for r in again.runs] == [r.metrics for r in first.runs]
+    np.testing.assert_allclose(again.probabilities(), first.probabilities())
+    with pytest.raises(AssertionError, match="should have been reused"):  # other settings: scored again
+        evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), content_free=["N/A"], **kwargs)
