@@ -79,22 +79,27 @@ def test_refuses_a_folder_that_is_not_a_compare_run(tiny_bert_folder, sentiment_
 
 def test_baselines_zero_shot_once_few_shot_demos_capped(tiny_bert_folder, sentiment_csv, tokenizer, tmp_path):
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from tests.conftest import tiny_config
 
-    lm_dir = tmp_path / "tiny_gpt2"
+    lm_dir, nli_dir = tmp_path / "tiny_gpt2", tmp_path / "tiny_nli"
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(tiny_config("gpt2")).save_pretrained(lm_dir)
-    tokenizer.save_pretrained(lm_dir)
+    AutoModelForSequenceClassification.from_config(tiny_config(
+        "bert", id2label={0: "entailment", 1: "not_entailment"}, label2id={"entailment": 0, "not_entailment": 1},
+    )).save_pretrained(nli_dir)
+    for folder in (lm_dir, nli_dir):
+        tokenizer.save_pretrained(folder)
     result = run_compare(*_args(tiny_bert_folder, tmp_path / "baselines", sentiment_csv,
-                                strategies=["zero_shot_embeddings", "few_shot"], budgets=["1", "4"], seeds=[0, 1],
-                                fewshot_model=str(lm_dir), fewshot_spec="sentiment", fewshot_shots=2,
-                                prompt_test_samples=8))
-    # one zero-shot cell; few-shot: 1 shot x 2 seeds, then 2 shots (the cap) x 2 seeds
-    assert result.cells_run == 5
+                                strategies=["zero_shot_embeddings", "zero_shot_nli", "few_shot"], budgets=["1", "4"],
+                                seeds=[0, 1], fewshot_model=str(lm_dir), fewshot_spec="sentiment", fewshot_shots=2,
+                                nli_model=str(nli_dir), prompt_test_samples=8))
+    # one cell per zero-shot strategy; few-shot: 1 shot x 2 seeds, then 2 shots (the cap) x 2 seeds
+    assert result.cells_run == 6
     rows = {(r["strategy"], r["budget"]): r for r in result.rows}
-    assert set(rows) == {("zero_shot_embeddings", 0), ("few_shot", 1), ("few_shot", 4)}
+    assert set(rows) == {("zero_shot_embeddings", 0), ("zero_shot_nli", 0), ("few_shot", 1), ("few_shot", 4)}
+    assert rows[("zero_shot_nli", 0)]["n_test"] == 8
     assert rows[("zero_shot_embeddings", 0)]["seeds"] == 1 and rows[("zero_shot_embeddings", 0)]["n_test"] == 24
     assert rows[("few_shot", 4)]["n_test"] == 8 and rows[("few_shot", 4)]["n_train"] == 4  # 2 demos x 2 classes
     assert rows[("few_shot", 1)]["trainable_parameters"] == 0
