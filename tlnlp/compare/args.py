@@ -69,6 +69,9 @@ class CompareArgs:
     cell_cache_dir: str | None = field(
         default=None, metadata={"help": "Per-cell result cache (default: <output_dir>/cells). Share it between runs "
                                         "to reuse cells whose configuration is unchanged."})
+    report_only: bool = field(
+        default=False, metadata={"help": "Run no cell: build the table and plots from the cells already in the "
+                                         "cache (e.g. while another process is still filling it)."})
     # training
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs for large budgets (see min_train_steps)."})
     min_train_steps: int = field(

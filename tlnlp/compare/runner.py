@@ -126,6 +126,10 @@ def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[d
         else:
             todo.append(cell)
     logger.info("Compare: %d cells, %d cached, %d to run.", len(cells), len(records), len(todo))
+    if ctx.args.report_only:
+        logger.warning("report_only: %d of %d cells are not in the cache yet and are left out of the table.",
+                       len(todo), len(cells))
+        return records, 0
     bar = tqdm(total=len(cells), initial=len(records), desc="cells", unit="cell")
     for i, cell in enumerate(todo):
         bar.set_postfix_str(f"{cell.label} ({len(todo) - i} left)")
@@ -155,6 +159,7 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
     from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
     from tlnlp.config import write_run_config
+    from tlnlp.data import DataError
 
     out = Path(args.output_dir)
     _prepare(out, args)
@@ -165,6 +170,9 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     write_run_config(out, model_args, data_args, args)
     cache = CellCache(args.cell_cache_dir or out / "cells")
     records, ran = _run_cells(ctx, cells, cache)
+    slots = [slot for slot in slots if slot[3] in records]  # report_only leaves missing cells out
+    if not slots:
+        raise DataError("No finished cell to report: run without --report_only first.")
     rows = aggregate([(s, kind, b, records[key]) for s, kind, b, key in slots])
     per_class_all = len(ctx.data.splits["train"]) / ctx.data.num_labels
     for row in rows:  # labelled examples available per class (the learning curve's x)
@@ -176,5 +184,5 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     title = f"{ctx.data.name} | {model_args.model_name_or_path}"
     paths["learning_curve"] = plot_learning_curves(rows, out / "learning_curve.png", args.metric, title)
     paths["cost_accuracy"] = plot_cost_accuracy(rows, out / "cost_vs_accuracy.png", args.metric, title)
-    return CompareResult(rows=rows, records=[records[c.key] for c in cells], warnings=warnings, paths=paths,
-                         markdown=format_markdown(rows), cells_run=ran, slots=slots)
+    return CompareResult(rows=rows, records=[records[c.key] for c in cells if c.key in records], warnings=warnings,
+                         paths=paths, markdown=format_markdown(rows), cells_run=ran, slots=slots)

@@ -64,6 +64,9 @@ def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv,
         run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
     assert len(list((out / "cells").glob("*.json"))) == 2
     monkeypatch.setattr(strategies, "_fit_and_score", real)
+    partial = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, report_only=True))
+    assert partial.cells_run == 0 and [(r["strategy"], r["budget"]) for r in partial.rows] == [
+        ("feature_extraction", 2), ("from_scratch", 2)]
     resumed = run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
     assert resumed.cells_run == 2 and len(resumed.records) == 4
 
