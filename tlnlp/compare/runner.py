@@ -160,6 +160,8 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
     from tlnlp.config import write_run_config
     from tlnlp.data import DataError
+    from tlnlp.training import environment_info
+    from tlnlp.training.outputs import write_json
 
     out = Path(args.output_dir)
     _prepare(out, args)
@@ -168,6 +170,10 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     (out / _MARKER).write_text(json.dumps({"cells": len(cells), "strategies": args.strategies,
                                            "budgets": args.budgets, "seeds": args.seeds}, indent=2))
     write_run_config(out, model_args, data_args, args)
+    env = environment_info(args.seeds[0], ctx.data.fingerprint, {
+        "data_name": ctx.data.name, "data_version": ctx.data.version, "labels": ctx.data.labels, "seeds": args.seeds,
+        "device": ctx.device, "test_rows": len(ctx.test), "prompt_test_rows": len(ctx.prompt_test)})
+    write_json(out / "environment.json", env)
     cache = CellCache(args.cell_cache_dir or out / "cells")
     records, ran = _run_cells(ctx, cells, cache)
     slots = [slot for slot in slots if slot[3] in records]  # report_only leaves missing cells out

@@ -26,7 +26,7 @@ def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sen
                                learning_rates=["full=5e-3"]))
     assert first.cells_run == 4
     for name in ("compare_table.md", "compare_table.csv", "compare_table.json", "learning_curve.png",
-                 "cost_vs_accuracy.png", "run_config.yaml"):
+                 "cost_vs_accuracy.png", "run_config.yaml", "environment.json"):
         assert (out / name).is_file(), name
     rows = {(r["strategy"], r["budget"]): r for r in first.rows}
     assert set(rows) == {("feature_extraction", 2), ("feature_extraction", 4), ("from_scratch", 2),
