@@ -17,7 +17,9 @@ The paper's claim tested (Howard & Ruder 2018, TREC-6): with 100 labels, ULMFiT 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ulmfit_low_resource.py [--seeds 0 1 2] [--quick]
 
 Everything is written to a fresh temporary folder (nothing is reused between runs). The last line printed is one
-JSON object.
+JSON object. On a machine busy with other work, ``OMP_NUM_THREADS=1`` is several times faster (two threads wait on
+each other when the cores are oversubscribed). Runs split over several processes (``--seeds``/``--cells`` with one
+``--runs_file``) are summarised together with ``--summarize RUNS_FILE``.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ def _run_cell(recipes: dict[str, Any], cell: str, files: dict[str, Path], seed: 
 def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
     accs = [r["test_accuracy"] for r in runs]
     out = {"mean": round(statistics.mean(accs), 4), "std": round(statistics.stdev(accs), 4) if len(accs) > 1 else 0.0,
-           "runs": [round(a, 4) for a in accs], "seconds_mean": round(statistics.mean(r["seconds"] for r in runs), 1)}
+           "n_seeds": len(accs), "runs": [round(a, 4) for a in accs],
+           "seconds_mean": round(statistics.mean(r["seconds"] for r in runs), 1)}
     if "lm_perplexity_after" in runs[0]:
         out["pseudo_perplexity_before"] = [round(r["lm_perplexity_before"], 2) for r in runs]
         out["pseudo_perplexity_after"] = [round(r["lm_perplexity_after"], 2) for r in runs]
@@ -163,7 +166,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one epoch per stage (a smoke test, not a result)")
     parser.add_argument("--runs_file", type=Path, default=None,
                         help="also append each finished run to this JSON-lines file as it completes")
+    parser.add_argument("--summarize", type=Path, default=None, metavar="RUNS_FILE",
+                        help="only print the table and JSON of the runs recorded in RUNS_FILE")
     opts = parser.parse_args()
+    if opts.summarize is not None:
+        runs = [json.loads(line) for line in opts.summarize.read_text().splitlines() if line.strip()]
+        by_cell: dict[str, list[dict[str, float]]] = {}
+        for run in runs:
+            by_cell.setdefault(run["cell"], []).append(run)
+        _report({c: by_cell[c] for c in CELLS if c in by_cell}, sorted({r["seed"] for r in runs}), False, {})
+        return
     logging.basicConfig(level=logging.WARNING)
     recipes = {name: _load_recipe(name) for name in ("classification", "ulmfit")}
     results: dict[str, list[dict[str, float]]] = {cell: [] for cell in opts.cells}
@@ -182,6 +194,11 @@ def main() -> None:
                 tqdm.write(f"seed {seed} {cell:<20} test accuracy {run['test_accuracy']:.4f} ({run['seconds']} s)")
                 bar.update()
         bar.close()
+    _report(results, opts.seeds, opts.quick, sizes)
+
+
+def _report(results: dict[str, list[dict[str, float]]], seeds: list[int], quick: bool, sizes: dict[str, int]) -> None:
+    """Print the table and, last, the JSON line."""
     cells = {(c if "@" in c else f"{c}@100"): _summary(runs) for c, runs in results.items()}
     print(f"\n{'cell':<24} {'labels':>7} {'accuracy':>17} {'s/run':>7}")
     for name, summary in cells.items():
@@ -193,7 +210,7 @@ def main() -> None:
             if ref in cells:
                 claim[f"ulmfit_lm@100_minus_{ref}"] = round(cells["ulmfit_lm@100"]["mean"] - cells[ref]["mean"], 4)
     print(json.dumps({"benchmark": "ulmfit_low_resource", "dataset": "bundled:trec6", "model": "bundled:minilm",
-                      "seeds": opts.seeds, "quick": opts.quick, "sizes": sizes, "cells": cells, "claim": claim}))
+                      "seeds": seeds, "quick": quick, "sizes": sizes, "cells": cells, "claim": claim}))
 
 
 if __name__ == "__main__":
