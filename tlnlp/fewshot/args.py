@@ -18,7 +18,8 @@ class FewShotArgs:
                                           "trec50), a YAML file, or auto (the built-in spec for the dataset)."})
     shots: int = field(default=4, metadata={"help": "Demonstrations per class (balanced); 0 for zero-shot."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4],
-                             metadata={"help": "One demonstration sample per seed."})
+                             metadata={"help": "One demonstration sample per seed (these seeds, not --seed, pick the "
+                                               "demonstrations)."})
     orders: int = field(default=1, metadata={"help": "Orders (permutations) of each seed's demonstrations."})
     calibrate: bool = field(
         default=True, metadata={"help": "Predict with contextually calibrated probabilities (raw ones are always "
