@@ -49,7 +49,7 @@ def _runs_table(report: FewShotReport) -> str:
 def _spec_section(report: FewShotReport) -> str:
     spec = report.spec
     words = "; ".join(f"{label} -> {', '.join(repr(w) for w in spec.verbalizer[label])}" for label in report.labels)
-    parts = [f"Spec `{spec.name}` version {spec.version} ({spec.source or 'built-in'})."]
+    parts = [f"Spec `{spec.name}` version {spec.version} ({spec.source or 'given in code'})."]
     if spec.instruction:
         parts.append(f"Instruction: {spec.instruction!r}.")
     parts.append(f"Template: `{spec.template!r}`, separator {spec.separator!r}, chat template: "

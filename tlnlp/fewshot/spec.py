@@ -21,6 +21,7 @@ The built-in specs ship in ``tlnlp/fewshot/specs/``; a user's file of the same s
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import string
 from collections.abc import Mapping, Sequence
@@ -241,7 +242,7 @@ def load_spec(path: str | Path) -> PromptSpec:
 def _builtin() -> Registry[PromptSpec]:
     registry: Registry[PromptSpec] = Registry("prompt spec", "--prompt_spec")
     for file in sorted(_SPEC_DIR.glob("*.yaml")):
-        spec = load_spec(file)
+        spec = dataclasses.replace(load_spec(file), source=f"built-in {file.name}")
         registry.register(spec.name, spec)
     return registry
 
