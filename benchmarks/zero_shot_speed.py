@@ -9,6 +9,7 @@ for 2, 6 and 20 candidate labels:
   batches under inference mode).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/zero_shot_speed.py [--model_name_or_path runs/entailment]
+    python benchmarks/zero_shot_speed.py --device cuda      # both scorers on a GPU
 
 ``--model_name_or_path`` takes any NLI model folder (e.g. one from ``recipes/train_entailment.py``); by default
 the bundled MiniLM gets a seeded 3-way NLI head (the architecture and cost of a MiniLM NLI cross-encoder). The last
@@ -41,16 +42,19 @@ LABELS_20 = ["positive", "negative", "business", "sports", "politics", "technolo
 LABEL_SETS = {2: LABELS_20[:2], 6: LABELS_20[:6], 20: LABELS_20}
 
 
-def _model(name: str, seed: int):
-    if name != "bundled:minilm":
+def _model(name: str, seed: int, random_init: bool):
+    if name != "bundled:minilm" and not random_init:
         return load_nli_model(name, device="cpu")
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     path = resolve_model_path(name)
     torch.manual_seed(seed)
     id2label = {0: "contradiction", 1: "neutral", 2: "entailment"}
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, id2label=id2label, label2id={v: k for k, v in id2label.items()}, use_safetensors=True).eval()
+    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+    if random_init:  # the same architecture and cost without the weights (a machine without the bundled files)
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(path, **labels)).eval()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(path, **labels, use_safetensors=True).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 
@@ -73,6 +77,10 @@ def _tlnlp_scores(model, tokenizer, texts: list[str], labels: list[str],
                                     batch_size=batch_size))
 
 
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else f"{os.cpu_count()} CPUs"
+
+
 def main() -> None:
     """Time both scorers on the same texts and labels; the last line is JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,13 +90,17 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (tlnlp)")
     parser.add_argument("--pipeline_batch_size", type=int, default=32, help="the batched pipeline arm (0: skip it)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: both scorers run there")
+    parser.add_argument("--random_init", action="store_true",
+                        help="seeded random weights in the model's architecture (timing needs no trained weights)")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     data = load_task_data(DataArgs(dataset_name="bundled:movie_sentiment"))
     texts = data.splits["test"]["text"][: opts.texts]
-    model, tokenizer = _model(opts.model_name_or_path, opts.seed)
-    pipe = pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=-1)
+    model, tokenizer = _model(opts.model_name_or_path, opts.seed, opts.random_init)
+    model.to(opts.device)
+    pipe = pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=torch.device(opts.device))
     _tlnlp_scores(model, tokenizer, texts[:20], LABEL_SETS[2], opts.batch_size)  # warm-up, both arms
     _pipeline_scores(pipe, texts[:20], LABEL_SETS[2], 1)
     results = []
@@ -117,6 +129,7 @@ def main() -> None:
     print(json.dumps({"model": opts.model_name_or_path, "texts": len(texts), "data": "bundled:movie_sentiment test",
                       "template": DEFAULT_TEMPLATE, "tlnlp_batch_size": opts.batch_size,
                       "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                      "device": _device_name(opts.device),
                       "load_average_at_end": [round(x, 1) for x in os.getloadavg()], "results": results}))
 
 
