@@ -35,8 +35,10 @@ def slanted_triangular(step: int, total_steps: int, cut_frac: float = 0.1, ratio
 
     ``cut = floor(T * cut_frac)``; ``p = t / cut`` while ``t < cut``, else
     ``1 - (t - cut) / (cut * (1 / cut_frac - 1))``; the multiplier is ``(1 + p * (ratio - 1)) / ratio``. It
-    starts at ``1 / ratio``, reaches 1 at ``t = cut`` and falls back towards ``1 / ratio`` at ``t = T``. When
-    ``T`` is so small that ``cut`` is 0, the rate starts at the peak and decays over the ``T`` steps.
+    starts at ``1 / ratio``, reaches 1 at ``t = cut`` and falls back towards ``1 / ratio`` at ``t = T``. The decay
+    divides by ``T - cut``, which is the paper's ``cut * (1 / cut_frac - 1)`` whenever ``T * cut_frac`` is whole;
+    otherwise the paper's denominator is shorter than the run and the rate would sit at its floor for the last
+    steps. When ``T`` is so small that ``cut`` is 0, the rate starts at the peak and decays over the ``T`` steps.
 
     Args:
         step: Optimisation step ``t`` (0-based).
@@ -51,7 +53,7 @@ def slanted_triangular(step: int, total_steps: int, cut_frac: float = 0.1, ratio
     if cut > 0 and step < cut:
         p = step / cut
     elif cut > 0:
-        p = 1.0 - (step - cut) / (cut * (1.0 / cut_frac - 1.0))
+        p = 1.0 - (step - cut) / max(total_steps - cut, 1)
     else:
         p = 1.0 - step / max(total_steps, 1)
     p = min(max(p, 0.0), 1.0)

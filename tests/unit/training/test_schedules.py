@@ -23,11 +23,22 @@ def paper_stlr(t: int, T: int, cut_frac: float, ratio: float) -> float:
     return (1 + p * (ratio - 1)) / ratio
 
 
-@pytest.mark.parametrize("T,cut_frac,ratio", [(1000, 0.1, 32.0), (250, 0.2, 10.0), (37, 0.1, 32.0)])
+@pytest.mark.parametrize("T,cut_frac,ratio", [(1000, 0.1, 32.0), (250, 0.2, 10.0), (40, 0.1, 32.0)])
 def test_slanted_triangular_equals_paper_formula_at_every_step(T, cut_frac, ratio):
-    for t in range(T):
-        expected = max(paper_stlr(t, T, cut_frac, ratio), 1 / ratio)
+    for t in range(T + 1):
+        expected = paper_stlr(t, T, cut_frac, ratio)
         assert slanted_triangular(t, T, cut_frac, ratio) == pytest.approx(expected, rel=1e-12), t
+
+
+@pytest.mark.parametrize("T", [18, 37])
+def test_slanted_triangular_decays_over_the_whole_run_when_cut_is_rounded(T):
+    # T * cut_frac is not whole: the paper's denominator cut * (1/cut_frac - 1) is shorter than T - cut, so its
+    # formula would reach the floor early and stay there; tlnlp decays until the last step instead
+    cut = math.floor(T * 0.1)
+    values = [slanted_triangular(t, T) for t in range(T + 1)]
+    assert values[cut] == pytest.approx(1.0)
+    assert all(a > b for a, b in zip(values[cut:], values[cut + 1:], strict=False))
+    assert values[T] == pytest.approx(1 / 32) and values[T - 1] > 1 / 32
 
 
 def test_slanted_triangular_chosen_steps():
