@@ -331,7 +331,8 @@ def _card_data(*, model_name: str, base_model: str, task: str, dataset_name: str
         datasets=[hub_dataset_id] if hub_dataset_id else None,
         language=language,
         license=license,
-        library_name="transformers",
+        # an adapter repo loads through peft (the Hub shows peft's snippet); everything else through transformers
+        library_name="peft" if "peft" in tags else "transformers",
         pipeline_tag=pipeline_tag,
         tags=tags,
         eval_results=_eval_results(metrics, model_task=pipeline_tag,

@@ -234,3 +234,8 @@ def test_licence_is_inherited_from_a_known_base_model():
     assert build_model_card(**card_kwargs(license=None)).data.license == "apache-2.0"  # bundled MiniLM's
     assert build_model_card(**card_kwargs(license=None, base_model="org/unknown")).data.license is None
     assert build_model_card(**card_kwargs(license="mit")).data.license == "mit"
+
+
+def test_adapter_card_names_peft_as_its_library():
+    card = build_model_card(**{**card_kwargs(), "tags": ["peft", "adapter"]})
+    assert card.data.library_name == "peft" and "adapter" in card.data.tags
