@@ -125,14 +125,7 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
         return _qa_pipeline(model, AutoTokenizer.from_pretrained(source), folder, device, kwargs)
     if config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
-    run_config = folder / "run_config.yaml"
-    if run_config.is_file() and "max_length" not in kwargs:
-        import yaml
-
-        max_len = (yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}).get("max_seq_length")
-        if max_len:  # inputs are cut where training cut them
-            kwargs.setdefault("truncation", True)
-            kwargs["max_length"] = int(max_len)
+    _truncation(folder, kwargs)
     env = folder / "environment.json"
     if env.is_file():
         labels = json.loads(env.read_text(encoding="utf-8")).get("labels")
