@@ -80,6 +80,12 @@ class CompareArgs:
     learning_rates: list[str] = field(
         default_factory=lambda: list(_DEFAULT_LRS),
         metadata={"help": "Peak learning rate per trained strategy, as strategy=value."})
+    ulmfit_thaw_fraction: float = field(
+        default=0.5,
+        metadata={"help": "ULMFiT cells thaw one layer group every (steps x this / groups below the head) "
+                          "optimisation steps, so every group trains by this fraction of the run whatever the "
+                          "number of epochs. 0: the paper's one group per epoch (with few epochs the lower groups "
+                          "then never train)."})
     batch_size: int = field(default=16, metadata={"help": "Training batch size."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size for scoring the test split."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "Linear warm-up, as a fraction of the steps."})
@@ -140,6 +146,9 @@ class CompareArgs:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
             raise ValueError(f"prompt_test_samples={self.prompt_test_samples!r} must be positive (or unset).")
+        if not 0 <= self.ulmfit_thaw_fraction <= 1:
+            raise ValueError(f"ulmfit_thaw_fraction={self.ulmfit_thaw_fraction!r} must be in [0, 1] (0.5: every "
+                             "layer group trains by half-way; 0: one group per epoch as in the paper).")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio!r} must be in [0, 1).")
         if self.metric not in ("accuracy", "f1_macro"):
@@ -153,6 +162,22 @@ class CompareArgs:
         rates = parse_overrides(_DEFAULT_LRS, "learning_rates")
         rates.update(parse_overrides(self.learning_rates, "learning_rates"))
         return rates
+
+    def ulmfit_thaw_every(self, n_train: int, groups_below_head: int) -> int | None:
+        """Optimisation steps between ULMFiT thaws for ``n_train`` rows (None: one group per epoch).
+
+        Args:
+            n_train: Training rows of the cell.
+            groups_below_head: Layer groups that start frozen (every group but the head).
+
+        Returns:
+            The period that thaws the last group at ``ulmfit_thaw_fraction`` of the run, or None when that
+            fraction is 0.
+        """
+        if not self.ulmfit_thaw_fraction or groups_below_head < 1:
+            return None
+        steps = math.ceil(max(1, math.ceil(n_train / self.batch_size)) * self.epochs_for(n_train))
+        return max(1, math.floor(steps * self.ulmfit_thaw_fraction / groups_below_head))
 
     def epochs_for(self, n_train: int) -> float:
         """Epochs for a training set of ``n_train`` rows.

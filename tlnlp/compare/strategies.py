@@ -138,6 +138,8 @@ def _trained_settings(method: str) -> Callable[[CellContext, int | str], dict[st
                  "epochs": args.epochs_for(n_train), "batch_size": args.batch_size,
                  "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
                  "max_seq_length": ctx.data_args.max_seq_length}
+        if method == "ulmfit":
+            found["thaw_fraction"] = args.ulmfit_thaw_fraction
         if ctx.forgetting is not None and method != "from_scratch":
             found["forgetting"] = ctx.forgetting.settings()
         return found
@@ -152,6 +154,17 @@ def _load_model(ctx: CellContext, from_scratch: bool) -> tuple[Any, Any]:
     if from_scratch:
         model_args = dataclasses.replace(model_args, init_from_scratch=True)
     return load_classifier(model_args, labels=ctx.data.labels)
+
+
+def _spread_thaws(ctx: CellContext, method_args: Any, groups: Any, n_train: int) -> Any:
+    """ULMFiT's method args with thaws spaced so every group trains by ``ulmfit_thaw_fraction`` of the run."""
+    orders = [group.get("thaw_order", 0) for group in groups or []]
+    every = ctx.args.ulmfit_thaw_every(n_train, max(orders, default=0))
+    if every is None:
+        return method_args
+    logger.info("ULMFiT: one more layer group thaws every %d steps (%d groups below the head).", every,
+                max(orders, default=0))
+    return dataclasses.replace(method_args, unfreeze_every_steps=every)
 
 
 def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool) -> dict[str, Any]:
@@ -173,6 +186,8 @@ def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool
     params = count_parameters(model)
     full = ctx.tokenized(tokenizer)
     train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
+    if method == "ulmfit":
+        method_args = _spread_thaws(ctx, method_args, groups, len(train))
     tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
     lr = ctx.args.learning_rate_map()[cell.strategy]
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:

@@ -106,3 +106,25 @@ def test_baselines_zero_shot_once_few_shot_demos_capped(tiny_bert_folder, sentim
     assert rows[("zero_shot_embeddings", 0)]["seeds"] == 1 and rows[("zero_shot_embeddings", 0)]["n_test"] == 24
     assert rows[("few_shot", 4)]["n_test"] == 8 and rows[("few_shot", 4)]["n_train"] == 4  # 2 demos x 2 classes
     assert rows[("few_shot", 1)]["trainable_parameters"] == 0
+
+
+def test_ulmfit_cells_thaw_every_group_by_half_way(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
+    import tlnlp.training
+
+    real = tlnlp.training.build_trainer
+    built = []
+
+    def recording(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(tlnlp.training, "build_trainer", recording)
+    result = run_compare(*_args(tiny_bert_folder, tmp_path / "ulmfit", sentiment_csv, strategies=["ulmfit"],
+                                budgets=["4"], batch_size=2, min_train_steps=12, max_train_epochs=6))
+    assert result.cells_run == 1
+    trainer = built[0]
+    assert trainer.state.max_steps == 12  # 8 rows, batch 2, 3 epochs
+    thaws = sorted(set(trainer.lr_scheduler.thaw_steps))
+    # head, block_1, block_0, embeddings: one more group every 12 * 0.5 / 3 = 2 steps, the last at step 6 (one
+    # group per epoch would thaw at 0, 4, 8 and leave the embeddings frozen to the end)
+    assert thaws == [0, 2, 4, 6]
