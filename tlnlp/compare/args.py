@@ -10,7 +10,7 @@ __all__ = ["ALL", "CompareArgs", "parse_budget", "parse_overrides"]
 #: The budget that trains on every training row.
 ALL = "all"
 
-_DEFAULT_LRS = ["full=5e-5", "ulmfit=1e-4", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
+_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-4", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
 
 
 def parse_budget(value: str | int) -> int | str:
