@@ -31,7 +31,7 @@ from tlnlp.models.layers import find_blocks, unwrap_model
 if TYPE_CHECKING:
     from tlnlp.config.args import MethodArgs
 
-__all__ = ["AdaLoraBudgetCallback", "adapter_callbacks", "build_peft_config", "wrap_with_adapter"]
+__all__ = ["AdaLoraBudgetCallback", "adapter_callbacks", "build_peft_config", "needs_left_padding", "wrap_with_adapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,27 @@ def adapter_callbacks(model: Any) -> list[TrainerCallback]:
         The callbacks to add to the Trainer.
     """
     return [AdaLoraBudgetCallback()] if AdaLoraBudgetCallback._configs(model) else []
+
+
+def needs_left_padding(model: Any) -> bool:
+    """True for a decoder-only classifier under prompt tuning or P-tuning.
+
+    PEFT feeds such a model embeddings (virtual tokens + text), not token ids, so the classifier cannot find the
+    last real token and scores the last position; with right padding that is padding for every row but the longest.
+    Padding on the left puts the last real token there. (Prefix tuning keeps the ids and needs nothing.)
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    peft_config = getattr(model, "peft_config", None)
+    if not peft_config:
+        return False
+    config = next(iter(peft_config.values()))
+    if not getattr(config, "is_prompt_learning", False) or config.peft_type == "PREFIX_TUNING":
+        return False
+    if config.task_type != "SEQ_CLS":
+        return False
+    base = unwrap_model(model).config
+    return not getattr(base, "is_encoder_decoder", False) and base.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 def _method(name: str) -> Any:

@@ -218,9 +218,14 @@ def build_trainer(
     pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
     collator = data_collator or DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
     all_callbacks = list(callbacks or [])
-    from tlnlp.methods.adapters import adapter_callbacks  # e.g. AdaLoRA's rank budget, set at each optimizer step
+    # adapter callbacks: e.g. AdaLoRA's rank budget, set at each optimizer step
+    from tlnlp.methods.adapters import adapter_callbacks, needs_left_padding
 
     all_callbacks += adapter_callbacks(model)
+    if data_collator is None and needs_left_padding(model) and tokenizer.padding_side != "left":
+        logger.info("Prompt tuning on a decoder-only classifier: padding on the left, so that the position the "
+                    "classifier reads is the last real token (the tokenizer is saved that way).")
+        tokenizer.padding_side = "left"
     settings = method_args.ulmfit_settings() if hasattr(method_args, "ulmfit_settings") else None
     if settings is not None and settings.layerwise and param_groups is None:
         raise ValueError("Discriminative rates, gradual unfreezing and head warm-up need the layer-wise param "

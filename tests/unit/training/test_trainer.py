@@ -141,3 +141,23 @@ def test_predictions_keep_dataset_order_with_length_grouping(tmp_path, tiny_clas
     assert list(iter(trainer._get_eval_sampler(ds))) == list(range(40))
     out = trainer.predict(ds)
     assert list(out.label_ids) == [i % 2 for i in range(40)]  # row i's label comes back at position i
+
+
+@pytest.mark.parametrize(("arch", "method", "side"), [("gpt2", "prompt_tuning", "left"), ("llama", "p_tuning", "left"),
+                                                      ("gpt2", "prefix_tuning", "right"), ("gpt2", "lora", "right"),
+                                                      ("bert", "prompt_tuning", "right")])
+def test_prompt_tuned_decoder_classifiers_pad_on_the_left(arch, method, side, tmp_path, tiny_classifier, tokenizer):
+    import copy
+
+    from tlnlp.config import MethodArgs
+    from tlnlp.methods import apply_method
+
+    tok = copy.deepcopy(tokenizer)
+    model, groups = apply_method(tiny_classifier(arch, pad_token_id=tok.pad_token_id),
+                                 MethodArgs(method=method, num_virtual_tokens=3, lora_r=2))
+    trainer = build_trainer(model, tok, _tokenized(tok), _args(tmp_path), groups)
+    assert tok.padding_side == side
+    batch = trainer.data_collator([{"input_ids": tok("a rather longer film review")["input_ids"]},
+                                   {"input_ids": tok("short")["input_ids"]}])
+    # PEFT hands prompt-tuned decoders embeddings, so they score the last position: it must be a real token
+    assert bool(batch["attention_mask"][:, -1].all()) == (side == "left")
