@@ -70,8 +70,11 @@ def plot_cost_accuracy(rows: list[dict[str, Any]], path: str | Path, metric: str
         ys = [r[f"{metric}_mean"] for r in mine]
         ax.errorbar(xs, ys, yerr=[r[f"{metric}_std"] for r in mine], fmt=_MARKERS[i % len(_MARKERS)],
                     capsize=3, color=f"C{i}", label=name)
+        labels: dict[tuple[float, float], list[str]] = {}  # budgets that share a cell (few-shot's capped shots)
         for x, y, row in zip(xs, ys, mine, strict=True):
-            ax.annotate(str(row["budget"]), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+            labels.setdefault((x, y), []).append(str(row["budget"]))
+        for (x, y), budgets in labels.items():
+            ax.annotate(", ".join(budgets), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("compute seconds per cell: training + scoring the test split (log scale)")
     ax.set_ylabel(metric.replace("_", " "))
