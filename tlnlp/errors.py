@@ -12,11 +12,13 @@ __all__ = ["user_errors"]
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from tlnlp.assets import AssetError
     from tlnlp.data import DataError
+    from tlnlp.hub import HubTokenError
     from tlnlp.models import HubUnreachableError
     from tlnlp.registry import RegistryError
     from tlnlp.training import OutputDirError
+    from tlnlp.zeroshot import ZeroShotError
 
-    return (AssetError, DataError, HubUnreachableError, RegistryError, OutputDirError)
+    return (AssetError, DataError, HubTokenError, HubUnreachableError, RegistryError, OutputDirError, ZeroShotError)
 
 
 @contextmanager
