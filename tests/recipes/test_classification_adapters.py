@@ -117,6 +117,20 @@ def test_adalora_budget_follows_the_run(tiny_bert_dir, tmp_path):
     assert sum(kept) <= 2 * len(kept)  # pruned to the target budget on average
 
 
+def test_adalora_resume_matches_uninterrupted_run(tiny_bert_dir, tmp_path):
+    budget = ("--method", "adalora", "--adalora_init_r", "4", "--adalora_target_r", "2", "--adalora_tinit", "2",
+              "--adalora_tfinal", "4")
+    full = _run(tmp_path / "full", tiny_bert_dir, *budget)
+    ckpt = tmp_path / "full" / "checkpoint-12"  # killed half-way through the rank budgeting (steps 3 to 20 of 24)
+    resumed = _run(tmp_path / "resumed", tiny_bert_dir, *budget, "--resume_from_checkpoint", str(ckpt))
+    configs = [json.loads((tmp_path / name / "adapter_config.json").read_text()) for name in ("full", "resumed")]
+    assert configs[0]["rank_pattern"] == configs[1]["rank_pattern"]  # the same ranks pruned
+    a = load_file(str(tmp_path / "full" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "adapter_model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], rel=1e-6)
+
+
 def test_two_adapters_on_two_tasks_switch_in_one_model(lora_run, tiny_bert_dir, tmp_path):
     from tlnlp.models import AdapterSet
 

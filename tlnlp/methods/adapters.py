@@ -9,7 +9,10 @@ names them, and ``adapter_config.json`` names the base model by its public name 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,7 +34,11 @@ from tlnlp.models.layers import find_blocks, unwrap_model
 if TYPE_CHECKING:
     from tlnlp.config.args import MethodArgs
 
-__all__ = ["AdaLoraBudgetCallback", "adapter_callbacks", "build_peft_config", "needs_left_padding", "wrap_with_adapter"]
+__all__ = ["ADALORA_STATE_NAME", "AdaLoraBudgetCallback", "adalora_full_rank_save", "adapter_callbacks",
+           "build_peft_config", "load_adalora_state", "needs_left_padding", "wrap_with_adapter"]
+
+#: File in a checkpoint folder with AdaLoRA's rank pattern and importance statistics (for an exact resume).
+ADALORA_STATE_NAME = "adalora_state.safetensors"
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +223,94 @@ class AdaLoraBudgetCallback(TrainerCallback):
         """After each optimizer step (gradients still present): prune ranks towards the budget."""
         if self._configs(model):
             model.base_model.update_and_allocate(state.global_step + 1)
+
+
+_ALLOCATOR_STATS = ("ipt", "exp_avg_ipt", "exp_avg_unc")
+
+
+def _peft_of(model: Any) -> Any:
+    """``model`` without DDP or torch.compile wrappers (a PEFT model stays a PEFT model)."""
+    while True:
+        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+@contextlib.contextmanager
+def adalora_full_rank_save(model: Any, folder_of: Callable[[], str], write: bool = True) -> Iterator[None]:
+    """Around a Trainer checkpoint: save AdaLoRA's adapters at full rank, and its budgeting state beside them.
+
+    PEFT saves AdaLoRA weights cut to the current rank pattern, which a resumed run (whose adapters are still at
+    the initial rank until the pattern is restored) cannot load, and the rank allocator's importance averages are
+    not saved at all. Inside this context the pattern is hidden from the save, so the checkpoint keeps every rank
+    (pruned ones are masked to zero, as in training), and :data:`ADALORA_STATE_NAME` records the pattern and the
+    allocator's statistics for :func:`load_adalora_state`. Other models are saved as usual.
+
+    Args:
+        model: The model being checkpointed (possibly wrapped).
+        folder_of: Returns the checkpoint folder once it is written.
+        write: Whether this process writes files (the main process).
+    """
+    peft_model = _peft_of(model)
+    base = getattr(peft_model, "base_model", None)
+    configs = AdaLoraBudgetCallback._configs(peft_model)
+    if not configs or not hasattr(base, "rankallocator"):
+        yield
+        return
+    config = configs[0]
+    pattern = config.rank_pattern
+    config.rank_pattern = None
+    try:
+        yield
+    finally:
+        config.rank_pattern = pattern
+    if not write:
+        return
+    import json
+
+    from safetensors.torch import save_file
+
+    allocator = base.rankallocator
+    tensors = {f"{stat}::{name}": value.detach().contiguous().cpu()
+               for stat in _ALLOCATOR_STATS for name, value in getattr(allocator, stat).items()}
+    save_file(tensors, str(Path(folder_of()) / ADALORA_STATE_NAME),
+              metadata={"rank_pattern": json.dumps(pattern)})
+
+
+def load_adalora_state(model: Any, checkpoint: str | Path) -> bool:
+    """Restore the rank pattern and allocator statistics written by :func:`adalora_full_rank_save`.
+
+    Args:
+        model: The model the Trainer resumes (its adapters already loaded from ``checkpoint``).
+        checkpoint: The checkpoint folder.
+
+    Returns:
+        True when AdaLoRA state was restored; False for other models or a checkpoint without the file.
+    """
+    import json
+
+    from safetensors import safe_open
+
+    path = Path(checkpoint) / ADALORA_STATE_NAME
+    peft_model = _peft_of(model)
+    configs = AdaLoraBudgetCallback._configs(peft_model)
+    if not configs or not path.is_file():
+        return False
+    allocator = peft_model.base_model.rankallocator
+    device = next(peft_model.parameters()).device
+    with safe_open(str(path), framework="pt") as handle:
+        configs[0].rank_pattern = json.loads(handle.metadata()["rank_pattern"])
+        for stat in _ALLOCATOR_STATS:
+            setattr(allocator, stat, {})
+        for key in handle.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+            stat, name = key.split("::", 1)
+            getattr(allocator, stat)[name] = handle.get_tensor(key).to(device)
+    logger.info("Resumed AdaLoRA's rank budget from %s (%d ranked modules).", path,
+                len(configs[0].rank_pattern or {}))
+    return True
 
 
 def adapter_callbacks(model: Any) -> list[TrainerCallback]:

@@ -17,7 +17,7 @@ from transformers import (
     TrainingArguments,
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import get_last_checkpoint, has_length
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
 from tlnlp.training.unfreezing import (
     FrozenAwareAdamW,
@@ -90,6 +90,23 @@ class TlnlpTrainer(Trainer):
         if self._group_rates is not None and "learning_rate" in logs and self.ulmfit_settings.layerwise:
             logs.update({f"lr/{name}": rate for name, rate in self._group_rates.items()})
         super().log(logs, start_time)
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        """The Trainer's checkpoint; AdaLoRA adapters at full rank plus their budget state, for an exact resume."""
+        from tlnlp.methods.adapters import adalora_full_rank_save
+
+        def folder() -> str:
+            return str(Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+
+        with adalora_full_rank_save(self.model, folder, write=self.args.should_save):
+            super()._save_checkpoint(model, trial)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        """The Trainer's resume, plus AdaLoRA's rank pattern and importance statistics."""
+        from tlnlp.methods.adapters import load_adalora_state
+
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_adalora_state(self.model if model is None else model, resume_from_checkpoint)
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if eval_dataset is None or not has_length(eval_dataset):
