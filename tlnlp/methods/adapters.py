@@ -228,17 +228,6 @@ class AdaLoraBudgetCallback(TrainerCallback):
 _ALLOCATOR_STATS = ("ipt", "exp_avg_ipt", "exp_avg_unc")
 
 
-def _peft_of(model: Any) -> Any:
-    """``model`` without DDP or torch.compile wrappers (a PEFT model stays a PEFT model)."""
-    while True:
-        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
 @contextlib.contextmanager
 def adalora_full_rank_save(model: Any, folder_of: Callable[[], str], write: bool = True) -> Iterator[None]:
     """Around a Trainer checkpoint: save AdaLoRA's adapters at full rank, and its budgeting state beside them.
@@ -254,7 +243,7 @@ def adalora_full_rank_save(model: Any, folder_of: Callable[[], str], write: bool
         folder_of: Returns the checkpoint folder once it is written.
         write: Whether this process writes files (the main process).
     """
-    peft_model = _peft_of(model)
+    peft_model = unwrap_model(model, keep_peft=True)
     base = getattr(peft_model, "base_model", None)
     configs = AdaLoraBudgetCallback._configs(peft_model)
     if not configs or not hasattr(base, "rankallocator"):
@@ -295,7 +284,7 @@ def load_adalora_state(model: Any, checkpoint: str | Path) -> bool:
     from safetensors import safe_open
 
     path = Path(checkpoint) / ADALORA_STATE_NAME
-    peft_model = _peft_of(model)
+    peft_model = unwrap_model(model, keep_peft=True)
     configs = AdaLoraBudgetCallback._configs(peft_model)
     if not configs or not path.is_file():
         return False

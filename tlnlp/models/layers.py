@@ -77,19 +77,20 @@ LAYER_SPLITTERS: Registry[Callable[[torch.nn.Module], list[LayerGroup]]] = Regis
 )
 
 
-def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+def unwrap_model(model: torch.nn.Module, keep_peft: bool = False) -> torch.nn.Module:
     """The underlying transformers model of a PEFT, DDP or compiled wrapper (the model itself otherwise).
 
     Args:
         model: A transformers model, possibly wrapped.
+        keep_peft: Stop at a PEFT model (remove only DDP and torch.compile wrappers).
 
     Returns:
-        The innermost model that carries ``config``.
+        The innermost model that carries ``config`` (or the PEFT model, with ``keep_peft``).
     """
     seen: set[int] = set()
     while id(model) not in seen:
         seen.add(id(model))
-        if hasattr(model, "get_base_model") and callable(model.get_base_model):  # peft.PeftModel
+        if not keep_peft and hasattr(model, "get_base_model") and callable(model.get_base_model):  # peft.PeftModel
             model = model.get_base_model()
         elif isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
             model = model.module
