@@ -131,6 +131,31 @@ def test_adalora_resume_matches_uninterrupted_run(tiny_bert_dir, tmp_path):
     assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], rel=1e-6)
 
 
+def test_adalora_best_model_at_end_keeps_its_own_ranks(tiny_bert_dir, tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "best"
+    # the highest eval loss is "best": an early checkpoint, taken while the ranks were still being pruned
+    metrics = _run(out, tiny_bert_dir, "--method", "adalora", "--adalora_init_r", "4", "--adalora_target_r", "2",
+                   "--adalora_tinit", "2", "--adalora_tfinal", "4", "--eval_strategy", "epoch",
+                   "--load_best_model_at_end", "true", "--metric_for_best_model", "loss",
+                   "--greater_is_better", "true")
+    best = out / "checkpoint-12"
+    assert json.loads((out / "checkpoint-24" / "trainer_state.json").read_text())["best_model_checkpoint"] == str(best)
+    with safe_open(str(best / "adalora_state.safetensors"), framework="pt") as handle:
+        best_pattern = {name.removesuffix(".default"): mask  # in memory, names carry the adapter's name
+                        for name, mask in json.loads(handle.metadata()["rank_pattern"]).items()}
+    final_config = json.loads((out / "adapter_config.json").read_text())
+    assert final_config["rank_pattern"] == best_pattern  # the best model's ranks, not the last step's
+    full_rank = load_file(str(best / "adapter_model.safetensors"))
+    saved = load_file(str(out / "adapter_model.safetensors"))
+    for key, value in saved.items():  # the best checkpoint's weights, cut to its kept ranks
+        if "lora_E" in key:
+            kept = torch.tensor(best_pattern[key.removeprefix("base_model.model.").removesuffix(".weight")])
+            torch.testing.assert_close(value, full_rank[key][kept])
+    assert metrics["eval_loss"] > 0
+
+
 def test_two_adapters_on_two_tasks_switch_in_one_model(lora_run, tiny_bert_dir, tmp_path):
     from tlnlp.models import AdapterSet
 

@@ -34,7 +34,8 @@ from tlnlp.models.layers import find_blocks, unwrap_model
 if TYPE_CHECKING:
     from tlnlp.config.args import MethodArgs
 
-__all__ = ["ADALORA_STATE_NAME", "AdaLoraBudgetCallback", "adalora_full_rank_save", "adapter_callbacks",
+__all__ = ["ADALORA_STATE_NAME", "AdaLoraBudgetCallback", "adalora_checkpoint_load", "adalora_full_rank_save",
+           "adapter_callbacks",
            "build_peft_config", "load_adalora_state", "needs_left_padding", "wrap_with_adapter"]
 
 #: File in a checkpoint folder with AdaLoRA's rank pattern and importance statistics (for an exact resume).
@@ -267,6 +268,29 @@ def adalora_full_rank_save(model: Any, folder_of: Callable[[], str], write: bool
                for stat in _ALLOCATOR_STATS for name, value in getattr(allocator, stat).items()}
     save_file(tensors, str(Path(folder_of()) / ADALORA_STATE_NAME),
               metadata={"rank_pattern": json.dumps(pattern)})
+
+
+@contextlib.contextmanager
+def adalora_checkpoint_load(model: Any, checkpoint: str | Path) -> Iterator[None]:
+    """Around loading a checkpoint written with :func:`adalora_full_rank_save` (a resume, or the best model).
+
+    PEFT would first cut the in-memory adapters to the current rank pattern, and the full-rank checkpoint would
+    then not fit; inside this context the pattern is cleared, and afterwards the checkpoint's own pattern and
+    allocator statistics are restored (:func:`load_adalora_state`). Other models and checkpoints without the
+    state file load as usual.
+
+    Args:
+        model: The model being loaded into (possibly wrapped).
+        checkpoint: The checkpoint folder.
+    """
+    peft_model = unwrap_model(model, keep_peft=True)
+    configs = AdaLoraBudgetCallback._configs(peft_model)
+    if not configs or not (Path(checkpoint) / ADALORA_STATE_NAME).is_file():
+        yield
+        return
+    configs[0].rank_pattern = None  # the checkpoint holds every rank; its own pattern comes from the state file
+    yield
+    load_adalora_state(peft_model, checkpoint)
 
 
 def load_adalora_state(model: Any, checkpoint: str | Path) -> bool:

@@ -103,10 +103,17 @@ class TlnlpTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         """The Trainer's resume, plus AdaLoRA's rank pattern and importance statistics."""
-        from tlnlp.methods.adapters import load_adalora_state
+        from tlnlp.methods.adapters import adalora_checkpoint_load
 
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_adalora_state(self.model if model is None else model, resume_from_checkpoint)
+        with adalora_checkpoint_load(self.model if model is None else model, resume_from_checkpoint):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _load_best_model(self) -> None:
+        """The Trainer's ``load_best_model_at_end``, with the best checkpoint's own AdaLoRA rank pattern."""
+        from tlnlp.methods.adapters import adalora_checkpoint_load
+
+        with adalora_checkpoint_load(self.model, str(self.state.best_model_checkpoint or "")):
+            super()._load_best_model()
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if eval_dataset is None or not has_length(eval_dataset):
