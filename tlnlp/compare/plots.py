@@ -45,12 +45,7 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path, metric: s
         ax.set_xticks([x for x, _ in ticks], [f"{b}\n({x:.0f})" if b == "all" else str(b) for x, b in ticks])
         ax.minorticks_off()
     ax.set_xlabel("labelled training examples per class (log scale)")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or f"Transfer ladder: {metric} vs labels")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, ax, metric, title or f"Transfer ladder: {metric} vs labels", path)
 
 
 def plot_cost_accuracy(rows: list[dict[str, Any]], path: str | Path, metric: str = "accuracy",
@@ -77,8 +72,13 @@ def plot_cost_accuracy(rows: list[dict[str, Any]], path: str | Path, metric: str
             ax.annotate(", ".join(budgets), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("compute seconds per cell: training + scoring the test split (log scale)")
+    return _finish(fig, ax, metric, title or f"Cost vs {metric} (labels per class beside each point)", path)
+
+
+def _finish(fig: Any, ax: Any, metric: str, title: str, path: str | Path) -> Path:
+    """The y label, title, grid and legend both ladder plots share; saves the figure."""
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or f"Cost vs {metric} (labels per class beside each point)")
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()

@@ -158,12 +158,11 @@ def _load_model(ctx: CellContext, from_scratch: bool) -> tuple[Any, Any]:
 
 def _spread_thaws(ctx: CellContext, method_args: Any, groups: Any, n_train: int) -> Any:
     """ULMFiT's method args with thaws spaced so every group trains by ``ulmfit_thaw_fraction`` of the run."""
-    orders = [group.get("thaw_order", 0) for group in groups or []]
-    every = ctx.args.ulmfit_thaw_every(n_train, max(orders, default=0))
+    below_head = max((group.get("thaw_order", 0) for group in groups or []), default=0)
+    every = ctx.args.ulmfit_thaw_every(n_train, below_head)
     if every is None:
         return method_args
-    logger.info("ULMFiT: one more layer group thaws every %d steps (%d groups below the head).", every,
-                max(orders, default=0))
+    logger.info("ULMFiT: one more layer group thaws every %d steps (%d groups below the head).", every, below_head)
     return dataclasses.replace(method_args, unfreeze_every_steps=every)
 
 
