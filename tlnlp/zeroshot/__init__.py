@@ -8,6 +8,8 @@
   2019), so an entailment model can be trained offline from any encoder.
 * Embedding similarity (:func:`score_embeddings`): mean-pooled sentence embeddings of texts against label
   descriptions.
+* Scoring knobs (:class:`ScoringOptions`): batch size, truncation, multi-label, entailment index, temperature and
+  the progress bar, one frozen value shared by every scorer.
 * Specs (:data:`SPECS`, :func:`resolve_spec`): hypothesis templates and label descriptions as versioned data.
 
 Example:
@@ -22,6 +24,7 @@ from tlnlp.zeroshot.batching import resolve_device
 from tlnlp.zeroshot.embeddings import embed_texts, load_encoder, mean_pool, score_embeddings
 from tlnlp.zeroshot.entailment import build_entailment_pairs, entailment_task_data, is_entailment_model
 from tlnlp.zeroshot.nli import DEFAULT_TEMPLATE, entailment_id, load_nli_model, nli_logits, score_nli
+from tlnlp.zeroshot.options import ScoringOptions
 from tlnlp.zeroshot.scoring import (
     evaluate_zero_shot,
     load_zero_shot_model,
@@ -36,6 +39,7 @@ __all__ = [
     "ENTAILMENT_LABELS",
     "SPECS",
     "EntailmentArgs",
+    "ScoringOptions",
     "ZeroShotArgs",
     "ZeroShotError",
     "ZeroShotSpec",

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tlnlp.zeroshot.specs import check_template
+
 __all__ = ["ENTAILMENT_LABELS", "EntailmentArgs", "ZeroShotArgs", "ZeroShotError", "zero_shot_errors"]
 
 #: Class names of a trained label-entailment model (id 0 = entailment, as the transformers pipeline needs it named).
@@ -62,8 +64,6 @@ class ZeroShotArgs:
         if self.embedding_temperature <= 0:
             raise ValueError(f"embedding_temperature={self.embedding_temperature!r} must be positive.")
         if self.hypothesis_template:
-            from tlnlp.zeroshot.specs import check_template
-
             for template in self.hypothesis_template:
                 check_template(template)
 
@@ -111,6 +111,4 @@ class EntailmentArgs:
             raise ValueError(f"zero_shot_eval_datasets {sorted(seen)} are also in train_datasets; zero-shot "
                              "evaluation needs tasks whose labels the model never saw.")
         if self.hypothesis_template is not None:
-            from tlnlp.zeroshot.specs import check_template
-
             check_template(self.hypothesis_template)

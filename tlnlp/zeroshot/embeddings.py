@@ -16,7 +16,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 
+from tlnlp.config import ModelArgs
+from tlnlp.models import load_tokenizer, resolve_model_path
 from tlnlp.zeroshot.batching import resolve_device, run_sorted
+from tlnlp.zeroshot.options import ScoringOptions
 from tlnlp.zeroshot.specs import check_template
 
 __all__ = ["embed_texts", "load_encoder", "mean_pool", "score_embeddings"]
@@ -79,9 +82,7 @@ def score_embeddings(
     *,
     templates: str | Sequence[str] = "{}",
     label_descriptions: Mapping[str, str] | None = None,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    show_progress: bool = False,
+    options: ScoringOptions | None = None,
 ) -> np.ndarray:
     """Cosine similarity of each text to each label's description: shape ``(len(texts), len(labels))``.
 
@@ -93,9 +94,8 @@ def score_embeddings(
         templates: One or several templates with a ``{}`` slot that turn a description into the label's text;
             the similarities of the templates are averaged.
         label_descriptions: Class name -> description (default: the class name).
-        batch_size: Texts per forward pass.
-        max_length: Truncate texts to this many tokens (default: the tokenizer's maximum).
-        show_progress: Show a progress bar.
+        options: Reads ``batch_size`` (texts per forward pass), ``max_length`` (truncate texts to this many
+            tokens; default: the tokenizer's maximum) and ``show_progress`` (default: ``ScoringOptions()``).
 
     Returns:
         Similarities in [-1, 1] (higher = more likely); the arg-max over labels is the prediction.
@@ -109,9 +109,11 @@ def score_embeddings(
         check_template(template, "template")
     descriptions = label_descriptions or {}
     label_texts = [t.format(descriptions.get(label, label)) for t in templates for label in labels]
-    label_vectors = embed_texts(model, tokenizer, label_texts, batch_size=batch_size, max_length=max_length)
-    text_vectors = embed_texts(model, tokenizer, texts, batch_size=batch_size, max_length=max_length,
-                               show_progress=show_progress)
+    options = options or ScoringOptions()
+    label_vectors = embed_texts(model, tokenizer, label_texts, batch_size=options.batch_size,
+                                max_length=options.max_length)
+    text_vectors = embed_texts(model, tokenizer, texts, batch_size=options.batch_size,
+                               max_length=options.max_length, show_progress=options.show_progress)
     sims = text_vectors.astype(np.float64) @ label_vectors.astype(np.float64).T
     return sims.reshape(len(text_vectors), len(templates), len(labels)).mean(axis=1)
 
@@ -126,9 +128,6 @@ def load_encoder(
     trust_remote_code: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load an encoder (no task head) and its tokenizer for :func:`score_embeddings`; safetensors only."""
-    from tlnlp.config import ModelArgs
-    from tlnlp.models import load_tokenizer, resolve_model_path
-
     args = ModelArgs(model_name_or_path=model_name_or_path, revision=revision, cache_dir=cache_dir, token=token,
                      trust_remote_code=trust_remote_code)
     path = resolve_model_path(model_name_or_path, revision=revision, cache_dir=cache_dir, token=token)

@@ -7,6 +7,7 @@ cross-encoder trained on such pairs from a few datasets then scores labels it ne
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import datasets
 import numpy as np
 
+from tlnlp.config import DataArgs
+from tlnlp.data import TaskData, data_fingerprint, load_task_data
 from tlnlp.zeroshot.args import ENTAILMENT_LABELS, EntailmentArgs, ZeroShotError
 from tlnlp.zeroshot.specs import resolve_spec
 
@@ -95,8 +98,6 @@ def build_entailment_pairs(
 def source_data_args(source: str, *, max_train: int | None = None, max_eval: int | None = None,
                      seed: int = 42) -> Any:
     """``DataArgs`` for a source string: a local data file (by its suffix), else a dataset name."""
-    from tlnlp.config import DataArgs
-
     limits = {"max_train_samples": max_train, "max_eval_samples": max_eval, "max_predict_samples": max_eval,
               "split_seed": seed}
     if source.lower().endswith(_FILE_SUFFIXES):
@@ -105,9 +106,7 @@ def source_data_args(source: str, *, max_train: int | None = None, max_eval: int
 
 
 def load_source(source: str, **kwargs: Any) -> Any:
-    """Load one source as :class:`tlnlp.data.TaskData` (see :func:`source_data_args` for the arguments)."""
-    from tlnlp.data import load_task_data
-
+    """Load one source as classification ``TaskData`` (see :func:`source_data_args` for the arguments)."""
     data = load_task_data(source_data_args(source, **kwargs), task="classification")
     if data.has_text_pair:
         raise ZeroShotError(f"{source} holds text pairs; label-entailment training needs single-text "
@@ -128,11 +127,9 @@ def entailment_task_data(args: EntailmentArgs) -> tuple[Any, list[dict[str, Any]
     splits. Each source's label descriptions come from its spec (``spec_file`` first, then the built-ins).
 
     Returns:
-        A :class:`tlnlp.data.TaskData` of pairs (labels ``entailment`` / ``not_entailment``), and one record per
+        A classification ``TaskData`` of pairs (labels ``entailment`` / ``not_entailment``), and one record per
         source (name, version, labels, spec and version, hypotheses, pair counts) for the run's results.
     """
-    from tlnlp.data import TaskData, data_fingerprint
-
     max_eval = None if args.max_samples_per_dataset is None else max(1, args.max_samples_per_dataset // 8)
     columns: dict[str, dict[str, list[Any]]] = {}
     records, licences = [], []
@@ -168,8 +165,6 @@ def entailment_task_data(args: EntailmentArgs) -> tuple[Any, list[dict[str, Any]
 
 def is_entailment_model(folder: str | Path) -> bool:
     """Whether ``folder`` holds a saved model whose config names an entailment class."""
-    import json
-
     config = Path(folder) / "config.json"
     if not config.is_file():
         return False

@@ -18,8 +18,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 
+from tlnlp.config import ModelArgs
+from tlnlp.models import load_tokenizer, resolve_model_path
 from tlnlp.zeroshot.args import ZeroShotError
 from tlnlp.zeroshot.batching import resolve_device, run_sorted
+from tlnlp.zeroshot.options import ScoringOptions
 from tlnlp.zeroshot.specs import check_template
 
 __all__ = [
@@ -149,11 +152,7 @@ def score_nli(
     *,
     hypothesis_template: str | Sequence[str] = DEFAULT_TEMPLATE,
     label_descriptions: Mapping[str, str] | None = None,
-    multi_label: bool = False,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    entailment_index: int | None = None,
-    show_progress: bool = False,
+    options: ScoringOptions | None = None,
 ) -> np.ndarray:
     """Zero-shot scores of every text for every candidate label with an NLI model.
 
@@ -167,12 +166,11 @@ def score_nli(
         labels: Candidate class names, in the column order of the result.
         hypothesis_template: A template with a ``{}`` slot, or several: their scores are averaged.
         label_descriptions: Class name -> the words put into the template (default: the class name).
-        multi_label: Score each label on its own (entailment vs contradiction) instead of a softmax over labels.
-            One candidate label is always scored this way, as in the pipeline.
-        batch_size: Pairs per forward pass.
-        max_length: Truncate texts so each pair fits in this many tokens (default: the tokenizer's maximum).
-        entailment_index: Class id of entailment, for configs whose label names do not say it.
-        show_progress: Show a progress bar over the pairs.
+        options: Reads ``multi_label`` (score each label on its own, entailment vs contradiction, instead of a
+            softmax over labels; one candidate label is always scored this way, as in the pipeline),
+            ``batch_size`` (pairs per forward pass), ``max_length`` (truncate texts so each pair fits; default:
+            the tokenizer's maximum), ``entailment_index`` (class id of entailment, for configs whose label names
+            do not say it) and ``show_progress`` (default: ``ScoringOptions()``).
 
     Returns:
         ``(len(texts), len(labels))`` float64 scores: rows sum to 1 for single-label scoring; each entry is a
@@ -181,6 +179,7 @@ def score_nli(
     Raises:
         ValueError: No texts or labels, a template without ``{}``, or no entailment class in the config.
     """
+    options = options or ScoringOptions()
     templates = [hypothesis_template] if isinstance(hypothesis_template, str) else list(hypothesis_template)
     texts, labels = list(texts), list(labels)
     if not texts or not labels or not templates:
@@ -188,15 +187,15 @@ def score_nli(
                          f"{len(labels)} labels, {len(templates)} templates.")
     for template in templates:
         check_template(template)
-    entail = entailment_id(model.config) if entailment_index is None else int(entailment_index)
+    entail = entailment_id(model.config) if options.entailment_index is None else int(options.entailment_index)
     num_classes = model.config.num_labels
     if not 0 <= entail < num_classes:
         raise ValueError(f"entailment_index={entail} is outside the model's {num_classes} classes.")
     hypotheses = _hypotheses(labels, templates, label_descriptions)
-    logits = nli_logits(model, tokenizer, texts, hypotheses, batch_size=batch_size, max_length=max_length,
-                        show_progress=show_progress).astype(np.float64)
+    logits = nli_logits(model, tokenizer, texts, hypotheses, batch_size=options.batch_size,
+                        max_length=options.max_length, show_progress=options.show_progress).astype(np.float64)
     logits = logits.reshape(len(texts), len(templates), len(labels), num_classes)
-    if multi_label or len(labels) == 1:
+    if options.multi_label or len(labels) == 1:
         pair = logits[..., [contradiction_id(entail, num_classes), entail]]
         scores = _softmax(pair, axis=-1)[..., 1]
     else:
@@ -221,9 +220,6 @@ def load_nli_model(
     Raises:
         ZeroShotError: The model's config names no entailment class.
     """
-    from tlnlp.config import ModelArgs
-    from tlnlp.models import load_tokenizer, resolve_model_path
-
     args = ModelArgs(model_name_or_path=model_name_or_path, revision=revision, cache_dir=cache_dir, token=token,
                      trust_remote_code=trust_remote_code)
     path = resolve_model_path(model_name_or_path, revision=revision, cache_dir=cache_dir, token=token)

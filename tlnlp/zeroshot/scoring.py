@@ -5,13 +5,18 @@ Load the model a strategy needs, turn a spec into per-label probabilities for a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from tlnlp.tasks import classification_metrics
 from tlnlp.zeroshot.args import ZeroShotError
+from tlnlp.zeroshot.embeddings import load_encoder, score_embeddings
+from tlnlp.zeroshot.nli import load_nli_model, score_nli
+from tlnlp.zeroshot.options import ScoringOptions
 from tlnlp.zeroshot.specs import ZeroShotSpec
 
 __all__ = ["evaluate_zero_shot", "load_zero_shot_model", "similarity_probabilities", "zero_shot_probabilities"]
@@ -43,9 +48,6 @@ def load_zero_shot_model(strategy: str, model_args: Any, device: str = "auto") -
     Raises:
         ZeroShotError: ``nli`` with a model whose config names no entailment class (with the fix).
     """
-    from tlnlp.zeroshot.embeddings import load_encoder
-    from tlnlp.zeroshot.nli import load_nli_model
-
     common = {"device": device, "revision": model_args.revision, "cache_dir": model_args.cache_dir,
               "token": model_args.token, "trust_remote_code": model_args.trust_remote_code}
     if strategy == "embedding":
@@ -67,31 +69,25 @@ def zero_shot_probabilities(
     texts: Sequence[str],
     labels: Sequence[str],
     spec: ZeroShotSpec,
-    *,
-    multi_label: bool = False,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    entailment_index: int | None = None,
-    temperature: float = 0.05,
-    show_progress: bool = False,
+    options: ScoringOptions | None = None,
 ) -> np.ndarray:
     """Per-label probabilities ``(len(texts), len(labels))`` from either strategy and a spec.
 
     ``nli``: :func:`~tlnlp.zeroshot.nli.score_nli` (softmax over labels, or entailment vs contradiction per label
     when ``multi_label``). ``embedding``: :func:`~tlnlp.zeroshot.embeddings.score_embeddings` turned into
-    probabilities by :func:`similarity_probabilities`. Several templates are averaged in both.
+    probabilities by :func:`similarity_probabilities` (with ``options.temperature``). Several templates are
+    averaged in both. ``options`` (default: ``ScoringOptions()``) holds batch size, truncation, multi-label,
+    entailment index, temperature and the progress bar.
     """
-    from tlnlp.zeroshot.embeddings import score_embeddings
-    from tlnlp.zeroshot.nli import score_nli
-
-    common = {"label_descriptions": spec.label_descriptions, "batch_size": batch_size, "max_length": max_length,
-              "show_progress": show_progress}
+    options = options or ScoringOptions()
+    templates = list(spec.templates)
     if strategy == "nli":
-        return score_nli(model, tokenizer, texts, labels, hypothesis_template=list(spec.templates),
-                         multi_label=multi_label, entailment_index=entailment_index, **common)
+        return score_nli(model, tokenizer, texts, labels, hypothesis_template=templates,
+                         label_descriptions=spec.label_descriptions, options=options)
     if strategy == "embedding":
-        sims = score_embeddings(model, tokenizer, texts, labels, templates=list(spec.templates), **common)
-        return similarity_probabilities(sims, multi_label, temperature)
+        sims = score_embeddings(model, tokenizer, texts, labels, templates=templates,
+                                label_descriptions=spec.label_descriptions, options=options)
+        return similarity_probabilities(sims, options.multi_label, options.temperature)
     raise ValueError(f"strategy={strategy!r} is not valid; choose nli or embedding.")
 
 
@@ -101,21 +97,19 @@ def evaluate_zero_shot(
     tokenizer: Any,
     data: Any,
     spec: ZeroShotSpec,
+    options: ScoringOptions | None = None,
     *,
     split: str = "test",
     threshold: float = 0.5,
-    **kwargs: Any,
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Score one split of a :class:`tlnlp.data.TaskData` zero-shot; returns ``(metrics, probabilities)``.
+    """Score one split of a classification ``TaskData`` zero-shot; returns ``(metrics, probabilities)``.
 
     Metrics are those of a fine-tuned run (accuracy, macro F1, ... or the multi-label ones), without a prefix.
-    Keyword arguments go to :func:`zero_shot_probabilities`.
+    ``options`` go to :func:`zero_shot_probabilities`, with ``multi_label`` taken from ``data``.
     """
-    from tlnlp.tasks import classification_metrics
-
+    options = dataclasses.replace(options or ScoringOptions(), multi_label=data.multi_label)
     rows = data.splits[split]
-    probs = zero_shot_probabilities(strategy, model, tokenizer, rows["text"], data.labels, spec,
-                                    multi_label=data.multi_label, **kwargs)
+    probs = zero_shot_probabilities(strategy, model, tokenizer, rows["text"], data.labels, spec, options)
     if data.multi_label:
         gold = np.zeros((len(rows), data.num_labels), dtype=np.int64)
         for i, ids in enumerate(rows["label"]):

@@ -8,7 +8,14 @@ import torch
 from transformers import pipeline
 
 from tests.unit.zeroshot.conftest import HEADS, LABELS, TEXTS, make_nli_model
-from tlnlp.zeroshot import DEFAULT_TEMPLATE, ZeroShotError, entailment_id, load_nli_model, score_nli
+from tlnlp.zeroshot import (
+    DEFAULT_TEMPLATE,
+    ScoringOptions,
+    ZeroShotError,
+    entailment_id,
+    load_nli_model,
+    score_nli,
+)
 from tlnlp.zeroshot.nli import contradiction_id
 
 
@@ -30,8 +37,8 @@ def pipes(nli_dir):
 def test_scores_equal_the_transformers_pipeline(pipes, head, multi_label, template):
     pipe = pipes[head]
     expected = pipeline_scores(pipe, TEXTS, LABELS, multi_label=multi_label, hypothesis_template=template)
-    got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, multi_label=multi_label,
-                    hypothesis_template=template, batch_size=3)
+    got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, hypothesis_template=template,
+                    options=ScoringOptions(multi_label=multi_label, batch_size=3))
     assert got.shape == (len(TEXTS), len(LABELS))
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
     assert expected.std() > 0.01  # the scores really differ between texts and labels, so the check has teeth
@@ -59,10 +66,11 @@ def test_several_templates_are_averaged(pipes):
     pipe = pipes["3way"]
     templates = ["This example is {}.", "This text is about {}.", "{}"]
     for multi_label in (False, True):
-        each = [score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, hypothesis_template=t, multi_label=multi_label)
+        options = ScoringOptions(multi_label=multi_label)
+        each = [score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, hypothesis_template=t, options=options)
                 for t in templates]
         together = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, hypothesis_template=templates,
-                             multi_label=multi_label)
+                             options=options)
         np.testing.assert_allclose(together, np.mean(each, axis=0), atol=1e-6)  # batches differ
         assert np.abs(each[0] - each[1]).max() > 1e-3  # the templates do give different scores
 
@@ -85,10 +93,10 @@ def test_a_config_without_an_entailment_class_is_refused_with_the_fix(tokenizer)
     # the class id can be given instead; scores then equal those of the same weights with a named class
     named = make_nli_model("3way")
     model.load_state_dict(named.state_dict())
-    np.testing.assert_allclose(score_nli(model, tokenizer, TEXTS, LABELS, entailment_index=2),
+    np.testing.assert_allclose(score_nli(model, tokenizer, TEXTS, LABELS, options=ScoringOptions(entailment_index=2)),
                                score_nli(named, tokenizer, TEXTS, LABELS), atol=1e-9)
     with pytest.raises(ValueError, match="outside"):
-        score_nli(model, tokenizer, TEXTS, LABELS, entailment_index=5)
+        score_nli(model, tokenizer, TEXTS, LABELS, options=ScoringOptions(entailment_index=5))
 
 
 @pytest.mark.parametrize("template", ["This example is positive.", "About {label}.", ""])
@@ -112,7 +120,7 @@ def test_pairs_run_length_sorted_with_dynamic_padding_and_linear_cost(tokenizer)
     try:
         for num_labels in (2, 4):
             shapes.clear()
-            score_nli(model, tokenizer, TEXTS, LABELS[:num_labels], batch_size=4)
+            score_nli(model, tokenizer, TEXTS, LABELS[:num_labels], options=ScoringOptions(batch_size=4))
             pairs = len(TEXTS) * num_labels
             assert len(shapes) == -(-pairs // 4)  # one forward pass per batch of pairs: cost linear in labels
             assert sum(rows for rows, _ in shapes) == pairs
@@ -126,8 +134,8 @@ def test_pairs_run_length_sorted_with_dynamic_padding_and_linear_cost(tokenizer)
 def test_batch_size_does_not_change_scores_and_model_mode_is_restored(tokenizer):
     model = make_nli_model()
     model.train()
-    one = score_nli(model, tokenizer, TEXTS, LABELS, batch_size=1)
-    many = score_nli(model, tokenizer, TEXTS, LABELS, batch_size=64)
+    one = score_nli(model, tokenizer, TEXTS, LABELS, options=ScoringOptions(batch_size=1))
+    many = score_nli(model, tokenizer, TEXTS, LABELS, options=ScoringOptions(batch_size=64))
     np.testing.assert_allclose(one, many, atol=1e-5, rtol=0)
     assert model.training  # scoring ran in eval mode and put the model back as it was
     assert torch.is_grad_enabled()
@@ -138,12 +146,13 @@ def test_max_length_truncates_the_text_only(tokenizer):
     shapes = []
     handle = model.register_forward_hook(lambda mod, args, kwargs, out: shapes.append(kwargs["input_ids"].shape[1]),
                                          with_kwargs=True)
-    score_nli(model, tokenizer, TEXTS, ["a question about people"], max_length=16)
+    score_nli(model, tokenizer, TEXTS, ["a question about people"], options=ScoringOptions(max_length=16))
     handle.remove()
     assert max(shapes) == 16
     # a hypothesis longer than max_length cannot keep the text only: it is truncated longest-first, not an error
     long_label = "a very long description of a label that takes up far more than sixteen tokens by itself alone"
-    assert score_nli(model, tokenizer, TEXTS[:2], [long_label, "x"], max_length=16).shape == (2, 2)
+    short = ScoringOptions(max_length=16)
+    assert score_nli(model, tokenizer, TEXTS[:2], [long_label, "x"], options=short).shape == (2, 2)
 
 
 def test_load_nli_model_reads_a_folder_and_checks_the_head(nli_dir, tiny_bert_dir_plain):
