@@ -9,6 +9,7 @@ import pytest
 import yaml
 from transformers import pipeline
 
+from tests.hub_server import local_hub_fixture
 from tests.recipes.conftest import ROOT, load_recipe
 from tlnlp.config import MethodArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.zeroshot import EntailmentArgs, entailment_id, score_nli
@@ -37,6 +38,11 @@ def _args(model_dir, out, *extra):
             "--output_dir", str(out), "--max_steps", "6", "--per_device_train_batch_size", "16",
             "--per_device_eval_batch_size", "32", "--learning_rate", "1e-3", "--report_to", "none",
             "--save_strategy", "no", "--dataloader_num_workers", "0", *extra]
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    yield from local_hub_fixture(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +95,45 @@ def test_saved_model_names_entailment_and_the_pipeline_gives_the_same_scores(tra
         expected = np.array([[r["scores"][r["labels"].index(label)] for label in LABELS] for r in rows])
         got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, multi_label=multi_label)
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def _rates(out) -> dict[int, dict[str, float]]:
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    return {e["step"]: {k: v for k, v in e.items() if k == "learning_rate" or k.startswith("lr/")}
+            for e in history if "learning_rate" in e}
+
+
+def test_ulmfit_method_gets_the_slanted_schedule_and_gradual_unfreezing(tmp_path, tiny_bert_dir):
+    # the ULMFiT options reach the entailment trainer, not only its discriminative param groups
+    out = tmp_path / "ulmfit"
+    load_recipe("train_entailment").main(*parse_args(*TYPES, args=_args(
+        tiny_bert_dir, out, "--method", "ulmfit", "--gradual_unfreezing", "steps", "--unfreeze_every_steps", "2",
+        "--cut_frac", "0.2", "--max_steps", "10", "--logging_steps", "1", "--zero_shot_max_samples", "4")))
+    assert (out / "learning_rates.png").is_file()
+    rates = _rates(out)
+    assert sorted(rates) == list(range(1, 11))
+    head = [rates[step]["learning_rate"] for step in range(1, 11)]
+    # slanted triangular: from peak / stlr_ratio (32), rises for cut = 10 x 0.2 = 2 steps to the peak, then falls
+    assert head[0] == pytest.approx(1e-3 / 32) and head[0] < head[1] < head[2] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(head[2:], head[3:]))
+    # gradual unfreezing every 2 steps: block_1 thaws at step 2, block_0 at 4, the embeddings at 6
+    assert rates[2]["lr/block_1"] == 0 and rates[3]["lr/block_1"] == pytest.approx(1e-3 / 2.6)  # discriminative
+    assert rates[4]["lr/block_0"] == 0 and rates[5]["lr/block_0"] > 0
+    assert rates[6]["lr/embeddings"] == 0 and rates[7]["lr/embeddings"] > 0
+
+
+def test_push_to_hub_pushes_once_with_every_output(local_hub, tiny_bert_dir, tmp_path):
+    out = tmp_path / "entail-tiny"
+    load_recipe("train_entailment").main(*parse_args(*TYPES, args=_args(
+        tiny_bert_dir, out, "--push_to_hub", "--zero_shot_max_samples", "4")))
+    repo_id = "tlnlp-tester/entail-tiny"
+    messages = local_hub.commit_messages(repo_id)
+    assert messages.count("End of training (tlnlp)") == 1, messages
+    files = local_hub.files(repo_id)
+    assert {"entailment_sources.json", "zero_shot_results.json", "all_results.json", "README.md"} <= set(files)
+    assert "zeroshot_movie_sentiment_accuracy" in json.loads(files["all_results.json"])
+    card = files["README.md"].decode()
+    assert "Label-entailment training" in card and "recipes/train_entailment.py" in card
 
 
 def test_pairs_of_each_split_come_from_that_split_only(tmp_path):
