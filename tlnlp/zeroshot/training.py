@@ -28,6 +28,7 @@ def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batc
         ``{dataset: {"accuracy": ..., "f1_macro": ..., ..., "samples": n, "spec": name, "spec_version": v,
         "chance_accuracy": ...}}``.
     """
+    from tlnlp.zeroshot.options import ScoringOptions
     from tlnlp.zeroshot.scoring import evaluate_zero_shot
     from tlnlp.zeroshot.specs import resolve_spec
 
@@ -35,8 +36,8 @@ def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batc
     for source in args.zero_shot_eval_datasets:
         data = load_source(source, max_eval=args.zero_shot_max_samples, seed=args.split_seed)
         spec = resolve_spec("auto", data.name, "nli", args.spec_file)
-        metrics, _ = evaluate_zero_shot("nli", model, tokenizer, data, spec, batch_size=batch_size,
-                                        max_length=args.max_seq_length, show_progress=show_progress)
+        options = ScoringOptions(batch_size=batch_size, max_length=args.max_seq_length, show_progress=show_progress)
+        metrics, _ = evaluate_zero_shot("nli", model, tokenizer, data, spec, options)
         gold = data.splits["test"]["label"]
         majority = max(gold.count(c) for c in set(gold)) / len(gold) if not data.multi_label else None
         results[source] = {**metrics, "samples": len(gold), "spec": spec.name, "spec_version": spec.version,
@@ -114,11 +115,16 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
         tokenized = tokenize_classification(data, tokenizer, entail_args.max_seq_length)
     trainer = build_trainer(model, tokenizer, tokenized, train_args, param_groups,
                             compute_metrics=make_compute_metrics(len(ENTAILMENT_LABELS)),
-                            early_stopping_patience=getattr(method_args, "early_stopping_patience", None))
+                            early_stopping_patience=getattr(method_args, "early_stopping_patience", None),
+                            method_args=method_args)
     train_result = trainer.train(resume_from_checkpoint=resume)
     data_args = source_data_args(entail_args.train_datasets[0])
     data_args.max_seq_length = entail_args.max_seq_length
-    metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)
+    push, train_args.push_to_hub = train_args.push_to_hub, False  # one push, below, once every output exists
+    try:
+        metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)
+    finally:
+        train_args.push_to_hub = push
     if not trainer.is_world_process_zero():
         return metrics
     unseen = evaluate_unseen_tasks(trainer.model, tokenizer, entail_args, train_args.per_device_eval_batch_size)
@@ -128,7 +134,7 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
                         if isinstance(v, float) and k != "majority_class_accuracy"})
     _write_entailment_outputs(Path(train_args.output_dir), (model_args, entail_args, method_args, train_args),
                               records, unseen, metrics)
-    # --push_to_hub: finish_run pushed before the unseen-task results existed; this push adds them
+    # --push_to_hub: the run's only push, with the unseen-task results and the entailment card section
     from tlnlp.hub.push import push_run_from_args
 
     push_run_from_args(train_args, hub_model_id=getattr(trainer, "hub_model_id", None))
