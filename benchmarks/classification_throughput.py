@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs
+from tlnlp.config import DataArgs, ModelArgs
 from tlnlp.data import load_task_data, tokenize_classification
-from tlnlp.methods import apply_method
+from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
 from tlnlp.tasks import make_compute_metrics
 from tlnlp.training import build_trainer

@@ -125,7 +125,8 @@ def postprocess_benchmark(n: int, seed: int) -> dict:
 
 
 def _qa_args(config: str, out: Path, extra: list[str]):
-    from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+    from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+    from tlnlp.methods import MethodArgs
     from tlnlp.config.qa_args import QAArgs
 
     types = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from transformers import set_seed
 
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 from tlnlp.data.text import load_text_data
 from tlnlp.errors import user_errors
 from tlnlp.models.lm import LM_OBJECTIVES

@@ -16,11 +16,11 @@ from __future__ import annotations
 import datasets
 from transformers import set_seed
 
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.data.qa import load_qa_data
 from tlnlp.errors import user_errors
-from tlnlp.methods import apply_method
+from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_question_answerer
 from tlnlp.models.qa import fix_peft_question_answering
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa

@@ -16,7 +16,8 @@ import torch
 
 from tests.conftest import tiny_config
 from tests.recipes.conftest import load_recipe
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 #: TLNLP_GPU_TEST_DEVICE=cpu dry-runs these checks on a machine without CUDA (slowly, bf16 on the CPU).
 DEVICE = os.environ.get("TLNLP_GPU_TEST_DEVICE", "cuda")

@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from tests.recipes.conftest import ROOT, load_recipe, recipe_args
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
 CONFIGS = sorted((ROOT / "recipes" / "configs" / "classification").glob("*.yaml"))

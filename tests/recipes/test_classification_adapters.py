@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from tests.recipes.conftest import ROOT, load_recipe, recipe_args
 from tests.recipes.test_classification import _free_port
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
 ADAPTER = ("--method", "lora", "--lora_r", "4", "--learning_rate", "5e-3", "--train_sampling_strategy", "sequential")

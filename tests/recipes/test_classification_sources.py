@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from tests.recipes.conftest import load_recipe
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
 FAST = ["--max_seq_length", "32", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",

@@ -11,7 +11,8 @@ from transformers import AutoModelForCausalLM
 
 from tests.conftest import tiny_config
 from tests.recipes.conftest import ROOT, load_recipe
-from tlnlp.config import ConfigError, DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import ConfigError, DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 CONFIGS = sorted((ROOT / "recipes" / "configs" / "lm_adaptation").glob("*.yaml"))
 

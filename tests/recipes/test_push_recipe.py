@@ -11,7 +11,8 @@ from huggingface_hub import ModelCard
 
 from tests.hub_server import PLANTED_TOKEN, local_hub_fixture
 from tests.recipes.conftest import load_recipe, recipe_args
-from tlnlp.config import ConfigError, DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import ConfigError, DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
 TEXTS = ["a wonderful, moving film", "dull and far too long", "an average evening at the cinema"]

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from tests.recipes.conftest import ROOT, load_recipe
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 from tlnlp.config.qa_args import QAArgs
 
 TYPES = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)

@@ -11,7 +11,8 @@ from transformers import pipeline
 
 from tests.hub_server import local_hub_fixture
 from tests.recipes.conftest import ROOT, load_recipe
-from tlnlp.config import MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 from tlnlp.zeroshot import EntailmentArgs, entailment_id, score_nli
 
 TYPES = (ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs)

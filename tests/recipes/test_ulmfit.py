@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from tests.recipes.conftest import ROOT, load_recipe, recipe_args
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
 
 CONFIGS = sorted((ROOT / "recipes" / "configs" / "ulmfit").glob("*.yaml"))
 CLS_TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)

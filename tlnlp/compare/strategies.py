@@ -172,8 +172,7 @@ def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool
     from transformers import PrinterCallback, set_seed
 
     from tlnlp.compare.measure import PeakMemory
-    from tlnlp.config import MethodArgs
-    from tlnlp.methods import apply_method
+    from tlnlp.methods import MethodArgs, apply_method
     from tlnlp.methods.adapters import adapter_callbacks
     from tlnlp.models import count_parameters
     from tlnlp.training import build_trainer

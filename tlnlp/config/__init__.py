@@ -1,6 +1,7 @@
-"""Configuration: argument dataclasses and the ``--config`` YAML + flags parser."""
+"""Configuration: argument dataclasses and the ``--config`` YAML + flags parser (method flags: tlnlp.methods)."""
 
-from tlnlp.config.args import DataArgs, EvaluationArgs, MethodArgs, ModelArgs, TrainingArgs
+from tlnlp.config.args import DataArgs, EvaluationArgs, ModelArgs, TrainingArgs
+from tlnlp.config.hub_token import HubTokenError, require_token
 from tlnlp.config.parser import (
     TLNLP_TRAINING_DEFAULTS,
     ConfigError,
@@ -15,11 +16,12 @@ __all__ = [
     "ConfigError",
     "DataArgs",
     "EvaluationArgs",
-    "MethodArgs",
+    "HubTokenError",
     "ModelArgs",
     "QAArgs",
     "TrainingArgs",
     "parse_args",
+    "require_token",
     "resolved_config",
     "write_run_config",
 ]

@@ -1,4 +1,7 @@
-"""Argument dataclasses shared by the recipes. Every field is a flag (``--name``) and a YAML key."""
+"""Argument dataclasses shared by the recipes. Every field is a flag (``--name``) and a YAML key.
+
+The transfer method's flags are :class:`tlnlp.methods.MethodArgs`, composed from the registered methods.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from tlnlp.config.adapter_args import AdapterOptions
-from tlnlp.config.ulmfit_args import UlmfitOptions
+from tlnlp.config.hub_token import require_token
 
-__all__ = ["DataArgs", "EvaluationArgs", "MethodArgs", "ModelArgs", "TrainingArgs"]
+__all__ = ["DataArgs", "EvaluationArgs", "ModelArgs", "TrainingArgs"]
 
 
 def _check_choice(field_name: str, value: object, choices: list[str]) -> None:
@@ -105,36 +107,6 @@ class DataArgs:
 
 
 @dataclass
-class MethodArgs(UlmfitOptions, AdapterOptions):
-    """The transfer strategy: which parameters train, and how.
-
-    The ULMFiT options live in :class:`~tlnlp.config.ulmfit_args.UlmfitOptions` and the adapter options in
-    :class:`~tlnlp.config.adapter_args.AdapterOptions`; each is a flag and a YAML key like the fields below.
-    """
-
-    method: str = field(
-        default="full",
-        metadata={"help": "Transfer method: full (fine-tune everything) or feature_extraction (frozen backbone, "
-                          "trained head). Later methods register themselves here."},
-    )
-    early_stopping_patience: int | None = field(
-        default=None, metadata={"help": "Stop after N evaluations without improvement of metric_for_best_model "
-                                        "(needs eval_strategy and load_best_model_at_end)."})
-
-    def __post_init__(self) -> None:
-        from tlnlp.methods import METHODS  # lazy: methods import models and torch
-        from tlnlp.registry import RegistryError
-
-        try:
-            METHODS.get(self.method)
-        except RegistryError as err:
-            raise ValueError(f"method={self.method!r}: {err}") from None
-        _check_positive("early_stopping_patience", self.early_stopping_patience)
-        self._check_ulmfit()
-        self._check_adapter()
-
-
-@dataclass
 class TrainingArgs(TrainingArguments):
     """``transformers.TrainingArguments`` unchanged, plus the output-folder safety flag of the HF example scripts.
 
@@ -151,8 +123,6 @@ class TrainingArgs(TrainingArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.push_to_hub:  # refuse before any work, not after training (HubTokenError is a ValueError)
-            from tlnlp.hub.push import require_token
-
             require_token(self.hub_token)
 
     def __getstate__(self) -> dict:

@@ -98,7 +98,8 @@ def parse_args(*types: type, args: Sequence[str] | None = None,
     stderr, then raised.
 
     Args:
-        *types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArgs``.
+        *types: Dataclass types, e.g. ``ModelArgs, DataArgs, MethodArgs, TrainingArgs`` (``MethodArgs`` from
+            :mod:`tlnlp.methods`).
         args: Command line (default ``sys.argv[1:]``).
         defaults: Extra recipe-specific defaults (lowest priority).
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tlnlp.config.hub_token import HubTokenError, require_token
+
 __all__ = ["HubTokenError", "PushResult", "push_run", "push_run_from_args", "require_token"]
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,6 @@ IGNORE_PATTERNS = ["checkpoint-*", "*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle"
 DELETE_PATTERNS = ["training_args.bin", "pytorch_model.bin", "adapter_model.bin"]
 _SCAN_LIMIT_BYTES = 20_000_000  # weights are not scanned for the token; every text-sized file is
 _PEFT_TAG = "peft"
-
-
-class HubTokenError(ValueError):
-    """No Hugging Face token is available for a push."""
 
 
 @dataclass(frozen=True)
@@ -63,29 +61,6 @@ class PushResult:
     adapter: bool
     base_model: str | None
     files: tuple[str, ...]
-
-
-def require_token(token: str | None = None) -> str:
-    """The token to push with: ``token`` if given, else ``HF_TOKEN`` or the saved login.
-
-    Args:
-        token: An explicit token (e.g. ``--hub_token``), or None.
-
-    Returns:
-        The token.
-
-    Raises:
-        HubTokenError: No token is available; the message says how to provide one.
-    """
-    from huggingface_hub import get_token
-
-    found = token or get_token()
-    if not found:
-        raise HubTokenError(
-            "push_to_hub needs a Hugging Face token with write access, and none was found. Set the HF_TOKEN "
-            "environment variable or run `hf auth login` once (tlnlp reads the token from there and never "
-            "writes it to any file), or drop --push_to_hub.")
-    return found
 
 
 def _run_config(folder: Path) -> dict[str, Any]:

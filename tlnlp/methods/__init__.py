@@ -1,11 +1,50 @@
-"""Transfer methods: how a loaded model is prepared for training (which parameters train, at what rate).
+"""Transfer methods: how a loaded model is prepared and trained (which parameters train, at what rate, with what).
 
-Pick one with ``--method``; :data:`METHODS` lists them. Importing this package registers the built-in methods.
+Pick one with ``--method``; :data:`METHODS` lists them. A method is a :class:`Method` with hooks that the
+trainer and the output pipeline call; it lives in one module (:mod:`~tlnlp.methods.simple`) or one folder
+(:mod:`~tlnlp.methods.ulmfit`, :mod:`~tlnlp.methods.adapters`) and registers itself with
+:func:`register_method`. Importing this package registers the built-in methods and the installed plugins
+(:mod:`~tlnlp.methods.plugins`), then composes :class:`MethodArgs` from their options.
 """
 
-from tlnlp.methods import simple as _simple  # noqa: E402, F401, I001  (registers "full", "feature_extraction")
-from tlnlp.methods import adapters as _adapters  # noqa: E402, F401, I001  (registers lora, dora, ia3, ...)
-from tlnlp.methods import ulmfit as _ulmfit  # noqa: E402, F401, I001  (registers "ulmfit")
-from tlnlp.methods.base import METHODS, MethodFn, MethodResult, ParamGroup, apply_method, log_trainable
+from tlnlp.methods.base import (
+    METHODS,
+    TASK_HEADS,
+    CardParts,
+    Method,
+    MethodResult,
+    ParamGroup,
+    active_methods,
+    apply_method,
+    log_trainable,
+    register_method,
+    reload_run,
+)
+from tlnlp.methods.optim import build_optimizer
+from tlnlp.methods.plugins import MethodPluginError, load_method_plugins
+from tlnlp.methods import simple as _simple  # noqa: I001  (registers "full" and "feature_extraction")
+from tlnlp.methods import ulmfit as _ulmfit  # (registers "ulmfit")
+from tlnlp.methods import adapters as _adapters  # (registers lora, dora, adalora, ia3, ...)
 
-__all__ = ["METHODS", "MethodFn", "MethodResult", "ParamGroup", "apply_method", "log_trainable"]
+load_method_plugins()
+
+from tlnlp.methods.args import MethodArgs, method_args_class  # noqa: E402  (composed from every method above)
+
+__all__ = [
+    "METHODS",
+    "TASK_HEADS",
+    "CardParts",
+    "Method",
+    "MethodArgs",
+    "MethodPluginError",
+    "MethodResult",
+    "ParamGroup",
+    "active_methods",
+    "apply_method",
+    "build_optimizer",
+    "load_method_plugins",
+    "log_trainable",
+    "method_args_class",
+    "register_method",
+    "reload_run",
+]

@@ -5,21 +5,11 @@ from tlnlp.training.lm_run import finish_lm_run, run_lm_adaptation
 from tlnlp.training.logs import setup_logging
 from tlnlp.training.outputs import environment_info, format_metrics_table, reproduce_command, write_predictions
 from tlnlp.training.run import finish_run
-from tlnlp.training.trainer import (
-    OutputDirError,
-    TlnlpTrainer,
-    build_optimizer,
-    build_trainer,
-    prepare_output_dir,
-)
-from tlnlp.training.unfreezing import FrozenAwareAdamW, LayerRatesCallback
+from tlnlp.training.trainer import OutputDirError, TlnlpTrainer, build_trainer, prepare_output_dir
 
 __all__ = [
-    "FrozenAwareAdamW",
-    "LayerRatesCallback",
     "OutputDirError",
     "TlnlpTrainer",
-    "build_optimizer",
     "build_trainer",
     "environment_info",
     "finish_evaluation",

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, write_run_config
+from tlnlp.config import DataArgs, ModelArgs, write_run_config
+from tlnlp.methods import MethodArgs
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.hub.push import push_run_from_args
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, QAPredictions, postprocess_qa_predictions, squad_metrics

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from transformers import Trainer, TrainingArguments
 
-from tlnlp.config import DataArgs, MethodArgs, ModelArgs, write_run_config
+from tlnlp.config import DataArgs, ModelArgs, write_run_config
+from tlnlp.methods import MethodArgs
 from tlnlp.hub.push import push_run_from_args
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json, write_predictions
 

@@ -1,8 +1,14 @@
-"""Build a transformers ``Trainer`` for a tlnlp task: collator, metrics, optimizer groups, callbacks, resume."""
+"""Build a transformers ``Trainer`` for a prepared model: collator, the methods' hooks, early stopping, resume.
+
+The Trainer here knows no method by name: whatever a method changes in training (optimizer, scheduler,
+callbacks, clipping, logs, checkpoint state) comes through the hooks of :class:`tlnlp.methods.Method`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +17,6 @@ from torch.utils.data import SequentialSampler
 from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
@@ -19,15 +24,9 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
-from tlnlp.training.unfreezing import (
-    FrozenAwareAdamW,
-    LayerRatesCallback,
-    build_layerwise_scheduler,
-    layer_rates,
-    zero_frozen_grads,
-)
+from tlnlp.methods import Method, MethodResult, build_optimizer
 
-__all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "build_optimizer", "prepare_output_dir"]
+__all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,13 @@ class OutputDirError(FileExistsError):
 
 
 class TlnlpTrainer(Trainer):
-    """A ``Trainer`` with process-count-independent length grouping and order-keeping evaluation.
+    """A ``Trainer`` that runs the methods' hooks, with process-count-independent length grouping and in-order eval.
+
+    Methods: every hook of the run's active methods (``prepared.methods``, the chosen one first) runs at its
+    point of the loop: the scheduler (:meth:`~tlnlp.methods.Method.create_scheduler`; the first method that
+    gives one wins), gradient clipping (``before_clip``), the logged ``learning_rate`` and extra log keys,
+    and extra checkpoint state around saving and loading checkpoints. Hooks may keep per-run state in
+    :attr:`method_state`.
 
     Training: the stock sampler groups by the per-process batch, so 2 processes with half the batch see other
     global batches than 1 process. Grouping by the global batch (per-device batch x processes x accumulation
@@ -50,70 +55,91 @@ class TlnlpTrainer(Trainer):
     ``predict`` then returns predictions in that order, not the dataset's; here evaluation stays sequential so
     prediction ``i`` belongs to row ``i``.
 
-    ULMFiT options (``ulmfit_settings``, set by :func:`build_trainer`): the scheduler is the slanted triangular
-    or Trainer schedule times each layer group's thaw mask; frozen groups' gradients are zeroed before clipping;
-    ``learning_rate`` in the logs is the top group's rate and ``lr/<group>`` gives every group's (TensorBoard).
+    Attributes:
+        prepared: What :func:`tlnlp.methods.apply_method` returned (method arguments and active methods).
+        method_state: Per-run state of the methods' hooks, by method name.
+        steps_per_epoch: Optimisation steps per epoch, once training has started.
     """
 
-    ulmfit_settings: Any = None
-    _steps_per_epoch: int | None = None
-    _group_rates: dict[str, float] | None = None
+    prepared: MethodResult | None = None
+    steps_per_epoch: int | None = None
+
+    def __init__(self, *args: Any, prepared: MethodResult | None = None, **kwargs: Any) -> None:
+        self.prepared = prepared
+        self.method_state: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _methods(self) -> tuple[Method, ...]:
+        return self.prepared.methods if self.prepared is not None else ()
+
+    @property
+    def _method_args(self) -> Any:
+        return self.prepared.method_args if self.prepared is not None else None
 
     def set_initial_training_values(self, args: TrainingArguments, dataloader: Any) -> tuple[Any, ...]:
-        """The Trainer's step counts; keeps the optimisation steps per epoch for epoch-wise unfreezing."""
+        """The Trainer's step counts; keeps the optimisation steps per epoch (e.g. for epoch-wise schedules)."""
         values = super().set_initial_training_values(args, dataloader)
-        self._steps_per_epoch = int(values[1])  # optimisation steps per epoch, for --gradual_unfreezing epoch
+        self.steps_per_epoch = int(values[1])
         return values
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
-        """The Trainer's scheduler, or the ULMFiT one (slanted triangular / thaw masks) when options ask for it."""
-        if self.ulmfit_settings is None or self.lr_scheduler is not None or not self.ulmfit_settings.active:
-            return super().create_scheduler(num_training_steps, optimizer)
-        self.lr_scheduler = build_layerwise_scheduler(optimizer or self.optimizer, self.ulmfit_settings, self.args,
-                                                      num_training_steps, self._steps_per_epoch)
-        self._created_lr_scheduler = True
-        return self.lr_scheduler
+        """The first scheduler a method gives (``create_scheduler`` hook), else the Trainer's own."""
+        if self.lr_scheduler is None:
+            for method in self._methods:
+                scheduler = method.create_scheduler(self, self._method_args, optimizer or self.optimizer,
+                                                    num_training_steps)
+                if scheduler is not None:
+                    self.lr_scheduler = scheduler
+                    self._created_lr_scheduler = True
+                    return scheduler
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def _clip_grad_norm(self, model: torch.nn.Module) -> Any:
-        if self.ulmfit_settings is not None:
-            zero_frozen_grads(self.optimizer)  # the norm (and clipping) of the groups that train, as if frozen
+        for method in self._methods:
+            method.before_clip(self, self._method_args)
         return super()._clip_grad_norm(model)
 
     def _get_learning_rate(self) -> float:
-        if self.ulmfit_settings is None or not self.ulmfit_settings.active:
-            return super()._get_learning_rate()
-        self._group_rates = layer_rates(self.optimizer)  # called after optimizer.step: this step's rates
-        return max(self._group_rates.values())
+        for method in self._methods:
+            rate = method.learning_rate(self, self._method_args)
+            if rate is not None:
+                return rate
+        return super()._get_learning_rate()
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """``Trainer.log`` plus ``lr/<group>`` (each layer group's rate at the logged step) for TensorBoard."""
-        if self._group_rates is not None and "learning_rate" in logs and self.ulmfit_settings.layerwise:
-            logs.update({f"lr/{name}": rate for name, rate in self._group_rates.items()})
+        """``Trainer.log`` plus the keys the methods add (``log_values`` hook, e.g. ``lr/<group>``)."""
+        for method in self._methods:
+            method.log_values(self, self._method_args, logs)
         super().log(logs, start_time)
 
     def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
-        """The Trainer's checkpoint; AdaLoRA adapters at full rank plus their budget state, for an exact resume."""
-        from tlnlp.methods.adapters import adalora_full_rank_save
+        """The Trainer's checkpoint, inside each method's ``checkpoint_save`` context (extra state)."""
 
         def folder() -> str:
             return str(Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
 
-        with adalora_full_rank_save(self.model, folder, write=self.args.should_save):
+        with contextlib.ExitStack() as stack:
+            for method in self._methods:
+                stack.enter_context(method.checkpoint_save(self, self._method_args, self.model, folder))
             super()._save_checkpoint(model, trial)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
-        """The Trainer's resume, plus AdaLoRA's rank pattern and importance statistics."""
-        from tlnlp.methods.adapters import adalora_checkpoint_load
-
-        with adalora_checkpoint_load(self.model if model is None else model, resume_from_checkpoint):
+        """The Trainer's resume, inside each method's ``checkpoint_load`` context."""
+        with self._loading(self.model if model is None else model, resume_from_checkpoint):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
 
     def _load_best_model(self) -> None:
-        """The Trainer's ``load_best_model_at_end``, with the best checkpoint's own AdaLoRA rank pattern."""
-        from tlnlp.methods.adapters import adalora_checkpoint_load
-
-        with adalora_checkpoint_load(self.model, str(self.state.best_model_checkpoint or "")):
+        """The Trainer's ``load_best_model_at_end``, inside each method's ``checkpoint_load`` context."""
+        with self._loading(self.model, str(self.state.best_model_checkpoint or "")):
             super()._load_best_model()
+
+    @contextlib.contextmanager
+    def _loading(self, model: Any, checkpoint: str) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for method in self._methods:
+                stack.enter_context(method.checkpoint_load(self, self._method_args, model, checkpoint))
+            yield
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if eval_dataset is None or not has_length(eval_dataset):
@@ -166,33 +192,6 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
     return None
 
 
-def build_optimizer(train_args: TrainingArguments, param_groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    """AdamW over explicit parameter groups (each may carry its own ``lr``; ``name`` is kept for logging).
-
-    Biases and LayerNorm weights get no weight decay, as the Trainer's default optimizer does. A group's
-    ``lr_scale`` (ULMFiT's discriminative rates) multiplies ``--learning_rate``; groups that a scheduler marks
-    ``"frozen"`` are skipped entirely (:class:`~tlnlp.training.unfreezing.FrozenAwareAdamW`).
-    """
-    groups = []
-    for group in param_groups:
-        params = [p for p in group["params"] if p.requires_grad]
-        if not params:
-            continue
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
-        base = {k: v for k, v in group.items() if k != "params"}
-        if "lr_scale" in base and "lr" not in base:
-            base["lr"] = train_args.learning_rate * base["lr_scale"]
-        base.setdefault("lr", train_args.learning_rate)
-        wd = base.pop("weight_decay", train_args.weight_decay)
-        if decay:
-            groups.append({**base, "params": decay, "weight_decay": wd})
-        if no_decay:
-            groups.append({**base, "params": no_decay, "weight_decay": 0.0})
-    return FrozenAwareAdamW(groups, lr=train_args.learning_rate, betas=(train_args.adam_beta1, train_args.adam_beta2),
-                             eps=train_args.adam_epsilon)
-
-
 def _configure_early_stopping(train_args: TrainingArguments, patience: int) -> EarlyStoppingCallback:
     if train_args.eval_strategy == "no":
         raise ValueError("early_stopping_patience needs evaluation during training: set --eval_strategy epoch "
@@ -208,64 +207,71 @@ def _configure_early_stopping(train_args: TrainingArguments, patience: int) -> E
     return EarlyStoppingCallback(early_stopping_patience=patience)
 
 
+def _optimizer(train_args: TrainingArguments, prepared: MethodResult) -> torch.optim.Optimizer | None:
+    """The first optimizer a method builds (``create_optimizer`` hook), else AdamW over explicit groups, else None."""
+    for method in prepared.methods:
+        optimizer = method.create_optimizer(train_args, prepared.method_args, prepared.param_groups)
+        if optimizer is not None:
+            return optimizer
+    if prepared.param_groups is None:
+        return None  # the Trainer's default optimizer over the trainable parameters
+    return build_optimizer(train_args, prepared.param_groups)
+
+
 def build_trainer(
-    model: PreTrainedModel,
+    prepared: MethodResult,
     tokenizer: PreTrainedTokenizerBase,
     datasets: Any,
     train_args: TrainingArguments,
-    param_groups: list[dict[str, Any]] | None = None,
     *,
     compute_metrics: Any = None,
-    early_stopping_patience: int | None = None,
     callbacks: list[Any] | None = None,
-    method_args: Any = None,
     data_collator: Any = None,
-) -> Trainer:
-    """A ``Trainer`` with dynamic padding, offline metrics, optional explicit parameter groups and early stopping.
+) -> TlnlpTrainer:
+    """A Trainer for a prepared model: dynamic padding, the methods' hooks, early stopping, offline metrics.
+
+    Everything a method needs comes from ``prepared`` (the result of :func:`tlnlp.methods.apply_method`): its
+    callbacks, its optimizer over the method's parameter groups (or AdamW over them, or the Trainer's default
+    when there are none), its scheduler and the other hooks (:class:`TlnlpTrainer`), and
+    ``--early_stopping_patience``.
 
     Args:
-        model: The model to train.
-        tokenizer: Its tokenizer; pads each batch to its longest row (length-grouped batches keep that short).
-        datasets: Tokenized ``DatasetDict`` with ``train`` and ``validation`` (``test`` is used by finish_run).
+        prepared: What ``apply_method`` returned: the model, its parameter groups, the method arguments and the
+            active methods.
+        tokenizer: The model's tokenizer; pads each batch to its longest row (length-grouped batches keep that
+            short).
+        datasets: Tokenized ``DatasetDict`` with ``train`` and optionally ``validation`` (evaluated during
+            training).
         train_args: ``TrainingArguments`` as parsed.
-        param_groups: Optimizer groups from a method (``None``: the Trainer's default AdamW).
         compute_metrics: Metrics function for evaluation.
-        early_stopping_patience: Stop after this many evaluations without improvement.
         callbacks: Extra ``TrainerCallback``s.
-        method_args: The run's ``MethodArgs``: its ULMFiT options (slanted triangular schedule, gradual unfreezing,
-            per-group rates in the logs and ``learning_rates.png``) apply to whatever the method.
         data_collator: Replaces the padding collator (e.g. a language-modelling collator).
 
+    Returns:
+        The Trainer.
+
     Raises:
-        ValueError: Gradual unfreezing or a head warm-up without the layer-wise param groups of ``apply_method``.
+        TypeError: ``prepared`` is not what ``apply_method`` returned.
+        ValueError: Options a method cannot honour with these arguments (e.g. gradual unfreezing without
+            layer-wise parameter groups, early stopping without evaluation).
     """
+    if not isinstance(prepared, MethodResult):
+        raise TypeError("build_trainer takes what tlnlp.methods.apply_method returned (model, parameter groups and "
+                        f"method arguments), not {type(prepared).__name__}: prepared = apply_method(model, "
+                        "method_args); build_trainer(prepared, tokenizer, datasets, train_args).")
     pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
     collator = data_collator or DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
     all_callbacks = list(callbacks or [])
-    # adapter callbacks: e.g. AdaLoRA's rank budget, set at each optimizer step
-    from tlnlp.methods.adapters import adapter_callbacks, needs_left_padding
-
-    all_callbacks += adapter_callbacks(model)
-    if data_collator is None and needs_left_padding(model) and tokenizer.padding_side != "left":
-        logger.info("Prompt tuning on a decoder-only classifier: padding on the left, so that the position the "
-                    "classifier reads is the last real token (the tokenizer is saved that way).")
-        tokenizer.padding_side = "left"
-    settings = method_args.ulmfit_settings() if hasattr(method_args, "ulmfit_settings") else None
-    if settings is not None and settings.layerwise and param_groups is None:
-        raise ValueError("Discriminative rates, gradual unfreezing and head warm-up need the layer-wise param "
-                         "groups: pass the param_groups returned by tlnlp.methods.apply_method to build_trainer.")
-    if settings is not None and settings.active:
-        all_callbacks.append(LayerRatesCallback(title=f"Learning rate per layer group ({method_args.method})"))
-    if early_stopping_patience:
-        all_callbacks.append(_configure_early_stopping(train_args, early_stopping_patience))
+    for method in prepared.methods:
+        all_callbacks += method.callbacks(prepared.model, prepared.method_args)
+    patience = getattr(prepared.method_args, "early_stopping_patience", None)
+    if patience:
+        all_callbacks.append(_configure_early_stopping(train_args, patience))
     if "validation" not in datasets and train_args.eval_strategy != "no":
         logger.warning("No validation split: evaluation during training is turned off.")
         train_args.eval_strategy = "no"
-    optimizers: tuple[Any, Any] = (None, None)
-    if param_groups is not None:
-        optimizers = (build_optimizer(train_args, param_groups), None)
     trainer = TlnlpTrainer(
-        model=model,
+        model=prepared.model,
         args=train_args,
         data_collator=collator,
         train_dataset=datasets["train"],
@@ -273,7 +279,9 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         callbacks=all_callbacks,
-        optimizers=optimizers,
+        optimizers=(_optimizer(train_args, prepared), None),
+        prepared=prepared,
     )
-    trainer.ulmfit_settings = settings if settings is not None and settings.active else None
+    for method in prepared.methods:
+        method.setup_trainer(trainer, prepared.method_args)
     return trainer

@@ -167,7 +167,8 @@ def load_or_train_entailment_model(
     """
     import dataclasses
 
-    from tlnlp.config import MethodArgs, ModelArgs, TrainingArgs
+    from tlnlp.config import ModelArgs, TrainingArgs
+    from tlnlp.methods import MethodArgs
     from tlnlp.zeroshot.nli import load_nli_model
 
     folder = Path(output_dir)

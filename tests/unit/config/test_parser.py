@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import yaml
 
-from tlnlp.config import ConfigError, DataArgs, MethodArgs, ModelArgs, TrainingArgs, parse_args, write_run_config
+from tlnlp.config import ConfigError, DataArgs, ModelArgs, TrainingArgs, parse_args, write_run_config
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
 

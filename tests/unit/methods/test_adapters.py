@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_config
-from tlnlp.config import MethodArgs
-from tlnlp.methods import apply_method
+from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import AdapterSet, load_adapter_model, merge_adapter
 from tlnlp.models.adapter_io import save_task_config, set_base_model_name
 

@@ -10,8 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tlnlp.config import MethodArgs
-from tlnlp.methods import METHODS, MethodResult, apply_method
+from tlnlp.methods import METHODS, MethodArgs, MethodResult, apply_method
 from tlnlp.models import count_parameters, get_layer_groups
 from tlnlp.registry import RegistryError
 

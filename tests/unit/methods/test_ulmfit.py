@@ -7,11 +7,10 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import TrainingArguments
 
-from tlnlp.config import MethodArgs
-from tlnlp.methods import apply_method
+from tlnlp.methods import MethodArgs, MethodResult, apply_method, build_optimizer
 from tlnlp.models import get_layer_groups
-from tlnlp.training import build_optimizer, build_trainer
-from tlnlp.training.unfreezing import FrozenAwareAdamW, zero_frozen_grads
+from tlnlp.training import build_trainer
+from tlnlp.methods.ulmfit.unfreezing import FrozenAwareAdamW, zero_frozen_grads
 
 LR = 1e-3
 
@@ -126,9 +125,9 @@ def _tokenized(tokenizer, rows=32):
 def _train(tmp_path, tiny_classifier, tokenizer, method_args, **train_kw):
     model = tiny_classifier("bert", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     start = {name: p.detach().clone() for name, p in model.named_parameters()}
-    model, groups = apply_method(model, method_args)
-    trainer = build_trainer(model, tokenizer, _tokenized(tokenizer), _args(tmp_path, **train_kw), groups,
-                            method_args=method_args)
+    prepared = apply_method(model, method_args)
+    model = prepared.model
+    trainer = build_trainer(prepared, tokenizer, _tokenized(tokenizer), _args(tmp_path, **train_kw))
     trainer.train()
     return model, start, trainer
 
@@ -181,8 +180,8 @@ def test_slanted_triangular_alone_keeps_the_default_optimizer(tmp_path, tiny_cla
 
 def test_unfreezing_without_layerwise_groups_is_refused(tmp_path, tiny_classifier, tokenizer):
     with pytest.raises(ValueError, match="apply_method"):
-        build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), _args(tmp_path), None,
-                      method_args=MethodArgs(method="ulmfit"))
+        build_trainer(MethodResult(tiny_classifier("bert"), None, MethodArgs(method="ulmfit")), tokenizer,
+                      _tokenized(tokenizer), _args(tmp_path))
 
 
 def test_per_group_rates_reach_tensorboard(tmp_path, tiny_classifier, tokenizer):

@@ -7,10 +7,10 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import TrainingArguments
 
-from tlnlp.config import MethodArgs, ModelArgs
-from tlnlp.methods import apply_method
+from tlnlp.config import ModelArgs
+from tlnlp.methods import MethodArgs, MethodResult, apply_method, build_optimizer
 from tlnlp.models import get_layer_groups, load_classifier
-from tlnlp.training import build_optimizer, build_trainer
+from tlnlp.training import build_trainer
 
 LR = 1e-3
 pytestmark = pytest.mark.slow
@@ -37,8 +37,8 @@ def _train_few_steps(tmp_path, model, tokenizer, method_args, groups, steps):
     texts = ["What is the capital of France ?", "Who wrote Hamlet ?", "How far is the moon ?",
              "When did the war end ?"] * 2
     ds = Dataset.from_dict({**tokenizer(texts), "labels": [0, 1, 2, 1] * 2})
-    trainer = build_trainer(model, tokenizer, DatasetDict(train=ds), _args(tmp_path, max_steps=steps), groups,
-                            method_args=method_args)
+    trainer = build_trainer(MethodResult(model, groups, method_args), tokenizer, DatasetDict(train=ds),
+                            _args(tmp_path, max_steps=steps))
     trainer.train()
     return trainer
 

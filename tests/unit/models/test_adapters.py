@@ -116,8 +116,8 @@ def test_bundled_minilm_targets(bundled_minilm_dir):
 @pytest.mark.slow
 def test_bundled_smollm2_targets_and_lora_forward():
     from tlnlp.assets import AssetError
-    from tlnlp.config import MethodArgs, ModelArgs
-    from tlnlp.methods import apply_method
+    from tlnlp.config import ModelArgs
+    from tlnlp.methods import MethodArgs, apply_method
     from tlnlp.models import load_classifier
 
     try:

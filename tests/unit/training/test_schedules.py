@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tlnlp.training.schedules import (
+from tlnlp.methods.ulmfit.schedules import (
     LayerwiseLR,
     discriminative_scales,
     slanted_triangular,

@@ -9,6 +9,7 @@ import pytest
 from datasets import Dataset, DatasetDict
 from transformers import TrainingArguments
 
+from tlnlp.methods import MethodArgs, MethodResult, apply_method
 from tlnlp.training import (
     OutputDirError,
     build_trainer,
@@ -63,8 +64,9 @@ def test_param_groups_build_adamw_with_their_own_rates(tmp_path, tiny_classifier
     model = tiny_classifier("bert")
     head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
     body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
-    trainer = build_trainer(model, tokenizer, _tokenized(tokenizer), _args(tmp_path),
-                            [{"params": body, "lr": 1e-5, "name": "body"}, {"params": head, "name": "head"}])
+    groups = [{"params": body, "lr": 1e-5, "name": "body"}, {"params": head, "name": "head"}]
+    trainer = build_trainer(MethodResult(model, groups, MethodArgs()), tokenizer, _tokenized(tokenizer),
+                            _args(tmp_path))
     groups = trainer.optimizer.param_groups
     assert {g["name"] for g in groups} == {"body", "head"}
     assert all(g["lr"] == 1e-5 for g in groups if g["name"] == "body")
@@ -74,13 +76,13 @@ def test_param_groups_build_adamw_with_their_own_rates(tmp_path, tiny_classifier
 
 def test_early_stopping_turns_on_best_model_tracking(tmp_path, tiny_classifier, tokenizer):
     args = _args(tmp_path, num_train_epochs=20)
-    trainer = build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), args, None,
-                            early_stopping_patience=1)
+    trainer = build_trainer(apply_method(tiny_classifier("bert"), MethodArgs(early_stopping_patience=1)), tokenizer,
+                            _tokenized(tokenizer), args)
     assert args.load_best_model_at_end and args.metric_for_best_model == "loss"
     assert any(type(cb).__name__ == "EarlyStoppingCallback" for cb in trainer.callback_handler.callbacks)
     with pytest.raises(ValueError, match="eval_strategy"):
-        build_trainer(tiny_classifier("bert"), tokenizer, _tokenized(tokenizer), _args(tmp_path, eval_strategy="no"),
-                      None, early_stopping_patience=1)
+        build_trainer(apply_method(tiny_classifier("bert"), MethodArgs(early_stopping_patience=1)), tokenizer,
+                      _tokenized(tokenizer), _args(tmp_path, eval_strategy="no"))
 
 
 def test_reproduce_command_hides_tokens():
@@ -121,7 +123,7 @@ def test_length_grouped_global_batches_do_not_depend_on_world_size(tmp_path, tin
         monkeypatch.setattr(TrainingArguments, "world_size", property(lambda self: world_size))
         args = _args(tmp_path, per_device_train_batch_size=per_device, train_sampling_strategy="group_by_length",
                      eval_strategy="no")
-        trainer = build_trainer(tiny_classifier("bert"), tokenizer, data, args)
+        trainer = build_trainer(apply_method(tiny_classifier("bert"), MethodArgs()), tokenizer, data, args)
         sampler = (trainer._get_train_sampler() if strategy_owner == "tlnlp"
                    else super(type(trainer), trainer)._get_train_sampler())
         torch.manual_seed(0)
@@ -137,7 +139,7 @@ def test_predictions_keep_dataset_order_with_length_grouping(tmp_path, tiny_clas
     texts = [" ".join(["word"] * (1 + (i * 7) % 23)) for i in range(40)]
     ds = Dataset.from_dict({**tokenizer(texts), "labels": [i % 2 for i in range(40)]})
     args = _args(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4)
-    trainer = build_trainer(tiny_classifier("bert"), tokenizer, DatasetDict(train=ds), args)
+    trainer = build_trainer(apply_method(tiny_classifier("bert"), MethodArgs()), tokenizer, DatasetDict(train=ds), args)
     assert list(iter(trainer._get_eval_sampler(ds))) == list(range(40))
     out = trainer.predict(ds)
     assert list(out.label_ids) == [i % 2 for i in range(40)]  # row i's label comes back at position i
@@ -149,13 +151,10 @@ def test_predictions_keep_dataset_order_with_length_grouping(tmp_path, tiny_clas
 def test_prompt_tuned_decoder_classifiers_pad_on_the_left(arch, method, side, tmp_path, tiny_classifier, tokenizer):
     import copy
 
-    from tlnlp.config import MethodArgs
-    from tlnlp.methods import apply_method
-
     tok = copy.deepcopy(tokenizer)
-    model, groups = apply_method(tiny_classifier(arch, pad_token_id=tok.pad_token_id),
-                                 MethodArgs(method=method, num_virtual_tokens=3, lora_r=2))
-    trainer = build_trainer(model, tok, _tokenized(tok), _args(tmp_path), groups)
+    prepared = apply_method(tiny_classifier(arch, pad_token_id=tok.pad_token_id),
+                            MethodArgs(method=method, num_virtual_tokens=3, lora_r=2))
+    trainer = build_trainer(prepared, tok, _tokenized(tok), _args(tmp_path))
     assert tok.padding_side == side
     batch = trainer.data_collator([{"input_ids": tok("a rather longer film review")["input_ids"]},
                                    {"input_ids": tok("short")["input_ids"]}])

@@ -1,4 +1,10 @@
-"""The outputs of an adapter run: base-model name, label config, the merged model, and the card's adapter parts."""
+"""What an adapter run leaves behind: the merged model and its logit check, the card's adapter parts, the reload.
+
+An adapter run's folder holds the adapter (``adapter_model.safetensors`` with the head, ``adapter_config.json``
+naming the base model by its public name), ``task_config.json`` (labels, problem type) and the tokenizer; with
+``--merge_adapter`` also ``merged/``, a full model with the adapter folded in. The files themselves are written by
+:mod:`tlnlp.models.adapter_io`; this module decides what an adapter run writes and how the card describes it.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +15,16 @@ from typing import Any
 
 import torch
 
-from tlnlp.models.adapter_io import ADAPTER_CONFIG, merge_adapter, save_task_config, set_base_model_name
-from tlnlp.training.resources import resources_section
+from tlnlp.models.adapter_io import ADAPTER_CONFIG, is_adapter_dir, load_adapter_model, merge_adapter
 
-__all__ = [
-    "ADAPTER_DESCRIPTIONS",
-    "adapter_card_parts",
-    "is_peft_model",
-    "prepare_adapter_save",
-    "save_adapter_extras",
-    "write_merged",
-]
+__all__ = ["MERGE_TOLERANCE", "adapter_facts", "adapter_usage", "is_peft_model", "reload_adapter", "write_merged"]
 
 logger = logging.getLogger(__name__)
 
+#: Largest logit difference between the adapter model and the merged model that passes without a warning.
 MERGE_TOLERANCE = 1e-4
 _MERGE_ROWS = 32
-
-_HEAD = " The backbone stays frozen; the task head is trained in full and saved with the adapter."
-#: Card text for each adapter method.
-ADAPTER_DESCRIPTIONS = {
-    "lora": "LoRA (Hu et al. 2021): trainable low-rank updates B·A are added to the chosen projection weights." + _HEAD,
-    "dora": "DoRA (Liu et al. 2024): LoRA on the direction of each weight plus a trainable magnitude vector." + _HEAD,
-    "adalora": "AdaLoRA (Zhang et al. 2023): low-rank updates in SVD form whose ranks are pruned during training "
-               "towards a budget, keeping rank where it matters most." + _HEAD,
-    "ia3": "IA3 (Liu et al. 2022): learned vectors rescale the attention keys and values and the feed-forward "
-           "activations." + _HEAD,
-    "prompt_tuning": "Prompt tuning (Lester et al. 2021): trainable virtual-token embeddings are prepended to the "
-                     "input." + _HEAD,
-    "prefix_tuning": "Prefix tuning (Li & Liang 2021): trainable key/value prefixes are prepended in every attention "
-                     "layer." + _HEAD,
-    "p_tuning": "P-tuning (Liu et al. 2021): virtual-token embeddings produced by a small prompt encoder are "
-                "prepended to the input." + _HEAD,
-    "loha": "LoHa: low-rank Hadamard-product updates of the chosen projection weights." + _HEAD,
-    "lokr": "LoKr: low-rank Kronecker-product updates of the chosen projection weights." + _HEAD,
-}
+_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def is_peft_model(model: Any) -> bool:
@@ -51,49 +32,45 @@ def is_peft_model(model: Any) -> bool:
     return bool(getattr(model, "peft_config", None)) and hasattr(model, "get_base_model")
 
 
-def prepare_adapter_save(model: Any, base_name: str) -> None:
-    """Before saving: record the base model under its public name (a bundled model's Hub id)."""
-    set_base_model_name(model, base_name)
-
-
-def save_adapter_extras(model: Any, out: Path) -> None:
-    """After saving the adapter: write ``task_config.json`` (labels, problem type) next to it."""
-    save_task_config(model, out)
-
-
-def _sample_batch(trainer: Any, tokenized: Any) -> tuple[dict[str, torch.Tensor], int]:
-    split = next(s for s in ("test", "validation", "train") if s in tokenized)
-    rows = tokenized[split].select(range(min(_MERGE_ROWS, len(tokenized[split]))))
-    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in rows.column_names]
+def _sample_batch(trainer: Any, datasets: Any) -> tuple[dict[str, torch.Tensor], int]:
+    split = next(s for s in ("test", "validation", "train") if s in datasets)
+    rows = datasets[split].select(range(min(_MERGE_ROWS, len(datasets[split]))))
+    keys = [k for k in _INPUT_KEYS if k in rows.column_names]
     batch = trainer.data_collator([{k: row[k] for k in keys} for row in rows])
     device = next(trainer.model.parameters()).device
     return {k: v.to(device) for k, v in batch.items() if k in keys}, len(rows)
 
 
-def write_merged(trainer: Any, tokenized: Any, out: Path) -> dict[str, float]:
+def _logits(output: Any) -> list[torch.Tensor]:
+    """Every logits tensor of a model output (``logits``; ``start_logits`` and ``end_logits`` for QA)."""
+    return [value.float() for key, value in output.items() if key.endswith("logits") and torch.is_tensor(value)]
+
+
+def write_merged(trainer: Any, datasets: Any, out: Path) -> dict[str, float]:
     """Merge the adapter into the model (in place), save it to ``out/merged`` and check it predicts the same.
 
-    Call it last: ``trainer.model`` is merged afterwards. The adapter model's and merged model's logits on up to
-    32 rows are compared; the largest absolute difference is returned (and written to ``merge_results.json``
-    and ``all_results.json``), with a warning above 1e-4.
+    Call it last: ``trainer.model`` is merged afterwards. The adapter model's and merged model's logits (every
+    ``*logits`` output: class logits, or a QA model's start and end logits) on up to 32 rows of the first of the
+    test, validation and train splits are compared; the largest absolute difference is returned (and written to
+    ``merge_results.json`` and ``all_results.json``), with a warning above 1e-4.
 
     Args:
         trainer: The Trainer of the finished adapter run.
-        tokenized: The tokenized splits.
+        datasets: The tokenized splits.
         out: The run's output folder.
 
     Returns:
         ``{"merge_max_abs_logit_diff": float, "merge_checked_rows": int}``.
     """
-    batch, rows = _sample_batch(trainer, tokenized)
+    batch, rows = _sample_batch(trainer, datasets)
     model = trainer.model
     model.eval()
     with torch.no_grad():
-        before = model(**batch).logits.float()
+        before = _logits(model(**batch))
         merged = merge_adapter(model)
         merged.eval()
-        after = merged(**batch).logits.float()
-    diff = float((before - after).abs().max())
+        after = _logits(merged(**batch))
+    diff = max(float((b - a).abs().max()) for b, a in zip(before, after, strict=True))
     folder = out / "merged"
     merged.save_pretrained(folder)
     if trainer.processing_class is not None:
@@ -107,7 +84,8 @@ def write_merged(trainer: Any, tokenized: Any, out: Path) -> dict[str, float]:
     return result
 
 
-def _adapter_summary(out: Path) -> dict[str, Any]:
+def adapter_facts(out: Path) -> dict[str, Any]:
+    """The saved adapter's settings for the card (PEFT type, base model, ranks, targets...); empty without one."""
     path = out / ADAPTER_CONFIG
     if not path.is_file():
         return {}
@@ -120,7 +98,8 @@ def _adapter_summary(out: Path) -> dict[str, Any]:
     return summary
 
 
-def _usage(out: Path) -> str:
+def adapter_usage(out: Path) -> str:
+    """The card's "Using this adapter" section: what the folder holds and how to load it."""
     name = out.name
     return (
         "This folder holds the adapter, not a full model: `adapter_model.safetensors` (adapter and task head), "
@@ -133,26 +112,21 @@ def _usage(out: Path) -> str:
     )
 
 
-def adapter_card_parts(out: Path, method_args: Any, metrics: dict[str, Any], params: dict[str, Any],
-                       description: str | None) -> tuple[str, dict[str, Any], dict[str, str], list[str] | None]:
-    """Method description, parameter facts, extra sections and tags for the card of any run.
+def reload_adapter(folder: Path) -> tuple[Any, Any] | None:
+    """The runnable model and tokenizer of a saved adapter run, or None when ``folder`` holds no adapter.
+
+    LoRA-family adapters live inside the base model's layers, so the plain transformers model (adapter and
+    trained head in place, label names from ``task_config.json``) runs them; prompt-learning adapters need the
+    PEFT wrapper, which prepends the virtual tokens.
 
     Args:
-        out: The run's output folder.
-        method_args: The run's ``MethodArgs``.
-        metrics: All metrics of the run (the resource figures among them).
-        params: Parameter counts of the trained model.
-        description: The method's description when the method is not an adapter.
+        folder: A local folder.
 
     Returns:
-        ``(method_description, trainable_parameters, extra_sections, tags)``; every run gets a Resources
-        section, adapter runs also the adapter's settings and how to load it.
+        ``(model, tokenizer)`` in eval mode, or None.
     """
-    method = method_args.method
-    sections = {"Resources": resources_section(metrics)}
-    adapter = (out / ADAPTER_CONFIG).is_file()
-    if not adapter:
-        return description or method, params, sections, None
-    sections["Using this adapter"] = _usage(out)
-    facts = {**params, **_adapter_summary(out)}
-    return ADAPTER_DESCRIPTIONS.get(method, description or method), facts, sections, ["peft", "adapter"]
+    if not is_adapter_dir(folder):
+        return None
+    model, tokenizer = load_adapter_model(folder)
+    runnable = model if model.active_peft_config.is_prompt_learning else model.get_base_model()
+    return runnable, tokenizer

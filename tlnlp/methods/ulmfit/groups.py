@@ -1,31 +1,24 @@
-"""ULMFiT (Howard & Ruder 2018) for any Hugging Face model: discriminative rates per layer group, gradual unfreezing.
+"""ULMFiT's layer-wise parameter groups: one optimizer group per layer group, with its rate scale and thaw order.
 
-``--method ulmfit`` fine-tunes every weight with the paper's defaults: each lower layer group's learning rate is
-the rate of the group above divided by 2.6, the slanted triangular schedule, and gradual unfreezing from the head
-down, one more group each epoch. Each part is also available to every other method through the ULMFiT flags
-(:class:`tlnlp.config.ulmfit_args.UlmfitOptions`): :func:`tlnlp.methods.apply_method` turns the trainable
-parameters of any method (full, LoRA, ...) into layer-wise optimizer groups with :func:`layerwise_param_groups`.
-
-Layer groups come from :func:`tlnlp.models.get_layer_groups` (embeddings, one group per transformer block, head),
-so encoders and decoders alike are covered, PEFT-wrapped models included.
+:func:`layerwise_param_groups` turns the trainable parameters of any method (full, LoRA, ...) into these groups
+when the ULMFiT options ask for discriminative rates, gradual unfreezing or a head warm-up. Layer groups come from
+:func:`tlnlp.models.get_layer_groups` (embeddings, one group per transformer block, head), so encoders and
+decoders alike are covered, PEFT-wrapped models included.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from tlnlp.methods.base import METHODS, MethodResult, ParamGroup, log_trainable
+from tlnlp.methods.base import ParamGroup
+from tlnlp.methods.ulmfit.options import UlmfitSettings
+from tlnlp.methods.ulmfit.schedules import discriminative_scales
 from tlnlp.models.layers import EMBEDDINGS, HEAD, LayerGroup, get_layer_groups
-from tlnlp.training.schedules import discriminative_scales
 
-if TYPE_CHECKING:
-    from tlnlp.config.args import MethodArgs
-    from tlnlp.config.ulmfit_args import UlmfitSettings
-
-__all__ = ["describe_param_groups", "layerwise_param_groups", "merge_block_groups", "ulmfit"]
+__all__ = ["describe_param_groups", "layerwise_param_groups", "merge_block_groups"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,26 +142,3 @@ def describe_param_groups(param_groups: list[ParamGroup]) -> str:
             details.append(f"thaw {group['thaw_order']}")
         parts.append(f"{group['name']} ({', '.join(details)})")
     return ", ".join(parts)
-
-
-def ulmfit(model: torch.nn.Module, method_args: MethodArgs) -> MethodResult:
-    """ULMFiT fine-tuning: every weight trains, with the paper's defaults for the ULMFiT options.
-
-    The discriminative rates, the slanted triangular schedule and gradual unfreezing are applied by
-    :func:`tlnlp.methods.apply_method` (param groups) and :func:`tlnlp.training.build_trainer` (scheduler), as
-    for any method that sets the ULMFiT flags; "frozen" groups keep ``requires_grad=True`` and get rate 0.
-
-    Args:
-        model: The model to train.
-        method_args: The method name and the ULMFiT options.
-
-    Returns:
-        The model with every parameter trainable, and None (apply_method builds the layer-wise groups).
-    """
-    for param in model.parameters():
-        param.requires_grad_(True)
-    log_trainable(model, method_args.method)
-    return MethodResult(model, None)
-
-
-METHODS.register("ulmfit", ulmfit)

@@ -1,4 +1,4 @@
-"""ULMFiT options of ``MethodArgs``: discriminative learning rates, the LR schedule and gradual unfreezing.
+"""ULMFiT's flags: discriminative learning rates, the LR schedule and gradual unfreezing.
 
 Each option also works with other methods (e.g. discriminative rates with ``--method full`` or ``--method lora``).
 Options left unset take the method's defaults: the ULMFiT paper's values (Howard & Ruder 2018) for
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["LR_SCHEDULES", "ULMFIT_METHODS", "UNFREEZING_MODES", "UlmfitOptions", "UlmfitSettings"]
+__all__ = ["LR_SCHEDULES", "ULMFIT_METHODS", "UNFREEZING_MODES", "UlmfitOptions", "UlmfitSettings", "check_ulmfit_options"]
 
 #: ``--lr_schedule`` choices: the slanted triangular schedule, or the Trainer's ``--lr_scheduler_type``.
 LR_SCHEDULES = ("slanted_triangular", "trainer")
@@ -56,7 +56,7 @@ class UlmfitSettings:
 
 @dataclass
 class UlmfitOptions:
-    """ULMFiT flags, mixed into :class:`tlnlp.config.MethodArgs`."""
+    """ULMFiT flags, part of :class:`tlnlp.methods.MethodArgs` (the options of the ``ulmfit`` method)."""
 
     discriminative_factor: float | None = field(
         default=None,
@@ -109,28 +109,33 @@ class UlmfitOptions:
             blocks_per_group=int(self.blocks_per_group),
         )
 
-    def _check_ulmfit(self) -> None:
-        """Validate the ULMFiT options; called from ``MethodArgs.__post_init__``."""
-        if self.discriminative_factor is not None and not self.discriminative_factor > 0:
-            raise ValueError(f"discriminative_factor={self.discriminative_factor!r} must be > 0 (the paper uses "
-                             "2.6; 1 gives every layer group the same rate).")
-        for name, value, choices in (("lr_schedule", self.lr_schedule, LR_SCHEDULES),
-                                     ("gradual_unfreezing", self.gradual_unfreezing, UNFREEZING_MODES)):
-            if value is not None and value not in choices:
-                raise ValueError(f"{name}={value!r} is not valid; choose one of: {', '.join(choices)}.")
-        if not 0 < self.cut_frac < 1:
-            raise ValueError(f"cut_frac={self.cut_frac!r} must be in (0, 1); the paper uses 0.1.")
-        if not self.stlr_ratio >= 1:
-            raise ValueError(f"stlr_ratio={self.stlr_ratio!r} must be >= 1; the paper uses 32.")
-        for name in ("unfreeze_every_steps", "blocks_per_group"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name}={value!r} must be a positive whole number.")
-        if self.head_warmup_steps < 0:
-            raise ValueError(f"head_warmup_steps={self.head_warmup_steps!r} must be >= 0.")
-        if self.gradual_unfreezing == "steps" and not self.unfreeze_every_steps:
-            raise ValueError("gradual_unfreezing='steps' needs --unfreeze_every_steps N (steps between thaws).")
-        if self.unfreeze_every_steps and self.gradual_unfreezing in ("epoch", "off"):
-            raise ValueError(f"unfreeze_every_steps={self.unfreeze_every_steps} only applies to "
-                             f"--gradual_unfreezing steps, but gradual_unfreezing={self.gradual_unfreezing!r}. "
-                             "Drop one of the two.")
+
+def check_ulmfit_options(options: UlmfitOptions) -> None:
+    """Validate the ULMFiT options of a ``MethodArgs``.
+
+    Raises:
+        ValueError: An option out of range or two options that contradict each other; the message names them.
+    """
+    if options.discriminative_factor is not None and not options.discriminative_factor > 0:
+        raise ValueError(f"discriminative_factor={options.discriminative_factor!r} must be > 0 (the paper uses "
+                         "2.6; 1 gives every layer group the same rate).")
+    for name, value, choices in (("lr_schedule", options.lr_schedule, LR_SCHEDULES),
+                                 ("gradual_unfreezing", options.gradual_unfreezing, UNFREEZING_MODES)):
+        if value is not None and value not in choices:
+            raise ValueError(f"{name}={value!r} is not valid; choose one of: {', '.join(choices)}.")
+    if not 0 < options.cut_frac < 1:
+        raise ValueError(f"cut_frac={options.cut_frac!r} must be in (0, 1); the paper uses 0.1.")
+    if not options.stlr_ratio >= 1:
+        raise ValueError(f"stlr_ratio={options.stlr_ratio!r} must be >= 1; the paper uses 32.")
+    for name in ("unfreeze_every_steps", "blocks_per_group"):
+        value = getattr(options, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    if options.head_warmup_steps < 0:
+        raise ValueError(f"head_warmup_steps={options.head_warmup_steps!r} must be >= 0.")
+    if options.gradual_unfreezing == "steps" and not options.unfreeze_every_steps:
+        raise ValueError("gradual_unfreezing='steps' needs --unfreeze_every_steps N (steps between thaws).")
+    if options.unfreeze_every_steps and options.gradual_unfreezing in ("epoch", "off"):
+        raise ValueError(f"unfreeze_every_steps={options.unfreeze_every_steps} only applies to "
+                         f"--gradual_unfreezing steps, but gradual_unfreezing={options.gradual_unfreezing!r}. "
+                         "Drop one of the two.")

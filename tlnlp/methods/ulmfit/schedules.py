@@ -144,10 +144,10 @@ def _masked(base: Callable[[int], float], thaw_at: int) -> Callable[[int], float
 class LayerwiseLR(LambdaLR):
     """A ``LambdaLR`` whose per-group multiplier is a base schedule times the group's thaw mask.
 
-    Before its thaw step a group's rate is 0 and its ``"frozen"`` key is True, which the optimizer from
-    :func:`tlnlp.training.build_optimizer` reads to skip the group entirely (no update, no weight decay, no
-    Adam state), so frozen weights stay bit-identical on every process; when it thaws, its Adam moments start
-    from zero as for a freshly added group. The state dict holds the step and the thaw steps only (plain
+    Before its thaw step a group's rate is 0 and its ``"frozen"`` key is True, which
+    :class:`~tlnlp.methods.ulmfit.unfreezing.FrozenAwareAdamW` reads to skip the group entirely (no update, no
+    weight decay, no Adam state), so frozen weights stay bit-identical on every process; when it thaws, its
+    Adam moments start from zero as for a freshly added group. The state dict holds the step and the thaw steps only (plain
     data), so it reloads with ``torch.load(weights_only=True)``.
 
     Args:

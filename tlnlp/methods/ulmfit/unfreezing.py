@@ -10,7 +10,7 @@ all-reduced as usual) and a frozen layer group is an optimizer param group with 
 * :func:`zero_frozen_grads` clears their gradients before clipping, so the global gradient norm (and hence
   clipping) is that of the groups that train.
 
-The rates and the thaw state are pure functions of the global step (:class:`~tlnlp.training.schedules.LayerwiseLR`),
+The rates and the thaw state are pure functions of the global step (:class:`~tlnlp.methods.ulmfit.schedules.LayerwiseLR`),
 so a resumed run continues exactly where an uninterrupted one would be.
 """
 
@@ -18,30 +18,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
-from transformers import TrainerCallback, TrainingArguments, get_scheduler
+from transformers import TrainingArguments, get_scheduler
 
-from tlnlp.config.ulmfit_args import UlmfitSettings
-from tlnlp.training.schedules import FROZEN_KEY, LayerwiseLR, slanted_triangular_lambda, thaw_steps
+from tlnlp.methods.ulmfit.options import UlmfitSettings
+from tlnlp.methods.ulmfit.schedules import FROZEN_KEY, LayerwiseLR, slanted_triangular_lambda, thaw_steps
 
 __all__ = [
-    "LR_PLOT_NAME",
+    "THAW_ORDER_KEY",
     "FrozenAwareAdamW",
-    "LayerRatesCallback",
     "build_layerwise_scheduler",
     "layer_rates",
-    "rate_curves",
     "zero_frozen_grads",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: File name of the per-group learning-rate plot in a run's output folder.
-LR_PLOT_NAME = "learning_rates.png"
 #: Param-group key set by the ULMFiT param groups: 0 for the top group, 1 for the one below, ...
 THAW_ORDER_KEY = "thaw_order"
 
@@ -118,7 +113,7 @@ def build_layerwise_scheduler(optimizer: torch.optim.Optimizer, settings: Ulmfit
         steps_per_epoch: Optimisation steps per epoch (for ``--gradual_unfreezing epoch``).
 
     Returns:
-        A :class:`~tlnlp.training.schedules.LayerwiseLR`, or the Trainer's own scheduler when no group is ever
+        A :class:`~tlnlp.methods.ulmfit.schedules.LayerwiseLR`, or the Trainer's own scheduler when no group is ever
         frozen and the schedule is the Trainer's.
 
     Raises:
@@ -144,59 +139,3 @@ def build_layerwise_scheduler(optimizer: torch.optim.Optimizer, settings: Ulmfit
                          "--lr_schedule slanted_triangular, another --lr_scheduler_type (linear, cosine, "
                          "constant, ...) or --gradual_unfreezing off.")
     return LayerwiseLR(optimizer, list(stock.lr_lambdas), thaws)
-
-
-def rate_curves(optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
-                total_steps: int) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """Each layer group's learning rate at every step, and its thaw step, from the scheduler's functions.
-
-    Args:
-        optimizer: The optimizer (param groups named as in :func:`layer_rates`).
-        scheduler: A ``LambdaLR`` (e.g. :class:`~tlnlp.training.schedules.LayerwiseLR`).
-        total_steps: Number of optimisation steps.
-
-    Returns:
-        ``(name -> rates for steps 0..total_steps-1, name -> thaw step)`` (thaw steps only for a
-        ``LayerwiseLR``).
-
-    Raises:
-        TypeError: The scheduler is not a ``LambdaLR``.
-    """
-    if not isinstance(scheduler, LambdaLR):
-        raise TypeError(f"{type(scheduler).__name__} has no per-step rate functions to plot.")
-    curves: dict[str, list[float]] = {}
-    thaws: dict[str, int] = {}
-    for index, (group, base, fn) in enumerate(zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
-                                                  strict=True)):
-        name = str(group.get("name", f"group_{index}"))
-        if name in curves:
-            continue
-        curves[name] = [base * fn(step) for step in range(total_steps)]
-        if isinstance(scheduler, LayerwiseLR):
-            thaws[name] = scheduler.thaw_steps[index]
-    return curves, thaws
-
-
-class LayerRatesCallback(TrainerCallback):
-    """At the end of training, write ``learning_rates.png``: each group's rate over the steps, thaws marked.
-
-    Only the main process writes. Per-group rates also reach TensorBoard through the Trainer's logs
-    (``lr/<group>``, see :class:`tlnlp.training.TlnlpTrainer`).
-
-    Args:
-        title: Figure title.
-    """
-
-    def __init__(self, title: str | None = None) -> None:
-        self.title = title
-
-    def on_train_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        """Write the plot into ``args.output_dir``."""
-        from tlnlp.report.schedule_plot import plot_layer_rates
-
-        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
-        if not state.is_world_process_zero or optimizer is None or not isinstance(scheduler, LambdaLR):
-            return
-        curves, thaws = rate_curves(optimizer, scheduler, max(int(state.max_steps), 1))
-        path = plot_layer_rates(curves, Path(args.output_dir) / LR_PLOT_NAME, thaw_steps=thaws, title=self.title)
-        logger.info("Per-group learning rates plotted in %s", path)
