@@ -126,8 +126,8 @@ def postprocess_benchmark(n: int, seed: int) -> dict:
 
 def _qa_args(config: str, out: Path, extra: list[str]):
     from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-    from tlnlp.methods import MethodArgs
     from tlnlp.config.qa_args import QAArgs
+    from tlnlp.methods import MethodArgs
 
     types = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)
     args = ["--config", str(ROOT / "recipes/configs/question_answering" / config), "--output_dir", str(out),
@@ -148,9 +148,9 @@ def _scores(metrics: dict, seconds: float) -> dict:
 def untrained(work: Path) -> dict:
     """The bundled MiniLM with a fresh span head, answering validation and test without any training."""
     import datasets
+    from tlnlp.data.qa import load_qa_data
     from transformers import set_seed
 
-    from tlnlp.data.qa import load_qa_data
     from tlnlp.models import load_question_answerer
     from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
     from tlnlp.training import build_trainer

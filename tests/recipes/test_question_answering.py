@@ -16,8 +16,8 @@ import yaml
 
 from tests.recipes.conftest import ROOT, load_recipe
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-from tlnlp.methods import MethodArgs
 from tlnlp.config.qa_args import QAArgs
+from tlnlp.methods import MethodArgs
 
 TYPES = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)
 CONFIGS = sorted((ROOT / "recipes" / "configs" / "question_answering").glob("*.yaml"))

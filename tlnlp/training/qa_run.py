@@ -15,9 +15,9 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from tlnlp.config import DataArgs, ModelArgs, write_run_config
-from tlnlp.methods import MethodArgs
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.hub.push import push_run_from_args
+from tlnlp.methods import MethodArgs
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, QAPredictions, postprocess_qa_predictions, squad_metrics
 from tlnlp.tasks.qa import write_qa_predictions as write_answers
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json

@@ -10,8 +10,8 @@ import numpy as np
 from transformers import Trainer, TrainingArguments
 
 from tlnlp.config import DataArgs, ModelArgs, write_run_config
-from tlnlp.methods import MethodArgs
 from tlnlp.hub.push import push_run_from_args
+from tlnlp.methods import MethodArgs
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json, write_predictions
 
 __all__ = ["finish_run"]
