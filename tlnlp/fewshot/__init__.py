@@ -1,10 +1,10 @@
 """Few-shot prompting with causal LMs: prompt specs as data, k-shot sampling, scoring, calibration.
 
 Example:
-    >>> from tlnlp.fewshot import SPECS, evaluate_few_shot, load_causal_lm
+    >>> from tlnlp.fewshot import SPECS, FewShotOptions, evaluate_few_shot, load_causal_lm
     >>> model, tokenizer = load_causal_lm(ModelArgs(model_name_or_path="bundled:smollm2"))
     >>> report = evaluate_few_shot(model, tokenizer, SPECS.get("sentiment"), data.splits["train"],
-    ...                            data.splits["test"], shots=4, seeds=[0, 1, 2], orders=2)
+    ...                            data.splits["test"], FewShotOptions(shots=4, seeds=[0, 1, 2], orders=2))
     >>> report.summary()["sum_calibrated"]["accuracy"]  # mean, std, min, max over the 6 runs
 """
 
@@ -17,6 +17,7 @@ from tlnlp.fewshot.calibration import (
 )
 from tlnlp.fewshot.evaluate import METRICS, FewShotReport, FewShotRun, evaluate_few_shot, variant_name
 from tlnlp.fewshot.lm import load_causal_lm
+from tlnlp.fewshot.options import FewShotOptions
 from tlnlp.fewshot.prompts import EncodedPrompts, encode_prompts, render_prefix, render_prompt, render_query
 from tlnlp.fewshot.sampling import sample_demonstrations
 from tlnlp.fewshot.scoring import score_continuations
@@ -36,6 +37,7 @@ __all__ = [
     "NORMALIZATIONS",
     "SPECS",
     "EncodedPrompts",
+    "FewShotOptions",
     "FewShotReport",
     "FewShotRun",
     "PromptSpec",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tlnlp.fewshot.calibration import DEFAULT_CONTENT_FREE, NORMALIZATIONS
+from tlnlp.fewshot.options import FewShotOptions
 
 __all__ = ["FewShotArgs"]
 
@@ -50,3 +51,9 @@ class FewShotArgs:
         if self.calibrate and not self.content_free:
             raise ValueError("calibrate=True needs content-free inputs; give --content_free 'N/A' or --calibrate "
                              "false.")
+
+    def options(self, batch_size: int, show_progress: bool = True) -> FewShotOptions:
+        """These flags as the :class:`FewShotOptions` of ``evaluate_few_shot`` (``--split`` is the caller's)."""
+        return FewShotOptions(shots=self.shots, seeds=self.seeds, orders=self.orders, calibrate=self.calibrate,
+                              content_free=self.content_free, normalization=self.length_normalization,
+                              batch_size=batch_size, shared_prefix=self.shared_prefix, show_progress=show_progress)

@@ -9,7 +9,7 @@ and max across runs.
 
 Example:
     >>> report = evaluate_few_shot(model, tokenizer, SPECS.get("sentiment"), data.splits["train"],
-    ...                            data.splits["test"], shots=4, seeds=[0, 1, 2], orders=2)
+    ...                            data.splits["test"], FewShotOptions(shots=4, seeds=[0, 1, 2], orders=2))
     >>> report.summary()["sum_calibrated"]["accuracy"]["mean"]
 """
 
@@ -22,19 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from tlnlp.fewshot.calibration import (
-    DEFAULT_CONTENT_FREE,
-    NORMALIZATIONS,
-    contextual_calibration,
-    label_log_scores,
-    softmax,
-)
+from tlnlp.fewshot.calibration import NORMALIZATIONS, contextual_calibration, label_log_scores, softmax
+from tlnlp.fewshot.options import FewShotOptions
 from tlnlp.fewshot.prompts import encode_prompts
 from tlnlp.fewshot.runcache import load_run, run_key, save_run
 from tlnlp.fewshot.sampling import sample_demonstrations
 from tlnlp.fewshot.scoring import score_continuations
 from tlnlp.fewshot.spec import PromptSpec, PromptSpecError
+from tlnlp.tasks import classification_metrics
 
 __all__ = ["METRICS", "FewShotReport", "FewShotRun", "evaluate_few_shot", "variant_name"]
 
@@ -147,19 +144,20 @@ def _check_single_label(train_rows: Any, eval_rows: Any) -> None:
                                   "supported. Use a single-label dataset.")
 
 
-def _check_inputs(spec: PromptSpec, eval_rows: Any, labels: list[str], normalization: str,
-                  calibrate: bool, content_free: Sequence[str]) -> None:
+def _check_inputs(spec: PromptSpec, eval_rows: Any, labels: list[str], options: FewShotOptions) -> None:
     spec.check_fits(labels, eval_rows.column_names)
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization={normalization!r} is not valid; choose one of: {', '.join(NORMALIZATIONS)}.")
-    if calibrate and not content_free:
+    if options.normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization={options.normalization!r} is not valid; choose one of: "
+                         f"{', '.join(NORMALIZATIONS)}.")
+    if options.calibrate and not options.content_free:
         raise ValueError("calibrate=True needs at least one content-free input (e.g. 'N/A'); give content_free or "
                          "set calibrate=False.")
+    if not options.seeds or options.orders < 1 or options.shots < 0:
+        raise ValueError(f"seeds={list(options.seeds)!r}, orders={options.orders!r} and shots={options.shots!r}: "
+                         "give at least one seed, orders >= 1 and shots >= 0.")
 
 
 def _run_metrics(probs: dict[str, np.ndarray], gold: np.ndarray, num_labels: int) -> dict[str, dict[str, float]]:
-    from tlnlp.tasks import classification_metrics
-
     out = {}
     for variant, matrix in probs.items():
         values = classification_metrics(gold, matrix.argmax(axis=1), num_labels)
@@ -168,13 +166,13 @@ def _run_metrics(probs: dict[str, np.ndarray], gold: np.ndarray, num_labels: int
 
 
 def _one_run(model: Any, tokenizer: Any, spec: PromptSpec, demos: list[tuple[dict[str, Any], str]],
-             rows: list[dict[str, Any]], labels: list[str], content_free: Sequence[str], batch_size: int,
-             shared_prefix: bool, bar: Any) -> tuple[dict[str, np.ndarray], dict[str, list[float]], int]:
+             rows: list[dict[str, Any]], labels: list[str], options: FewShotOptions,
+             bar: Any) -> tuple[dict[str, np.ndarray], dict[str, list[float]], int]:
     """Score one prompt; returns variant -> probabilities, content-free means, and the prefix length."""
-    empty_rows = [{name: text for name in spec.fields} for text in content_free]
+    empty_rows = [{name: text for name in spec.fields} for text in options.content_free]
     encoded = encode_prompts(tokenizer, spec, demos, rows + empty_rows, labels)
     word_ll = score_continuations(model, encoded.prefix, encoded.contexts, encoded.continuations,
-                                  batch_size=batch_size, shared_prefix=shared_prefix, progress=bar)
+                                  batch_size=options.batch_size, shared_prefix=options.shared_prefix, progress=bar)
     lengths = [len(c) for c in encoded.continuations]
     probs: dict[str, np.ndarray] = {}
     cf_means: dict[str, list[float]] = {}
@@ -194,17 +192,9 @@ def evaluate_few_shot(
     spec: PromptSpec,
     train_rows: Any,
     eval_rows: Any,
+    options: FewShotOptions,
     *,
-    shots: int,
-    seeds: Sequence[int] = (0,),
-    orders: int = 1,
     labels: Sequence[str] | None = None,
-    calibrate: bool = True,
-    content_free: Sequence[str] = DEFAULT_CONTENT_FREE,
-    normalization: str = "sum",
-    batch_size: int = 16,
-    shared_prefix: bool = True,
-    show_progress: bool = True,
     run_dir: str | Path | None = None,
 ) -> FewShotReport:
     """Evaluate in-context few-shot classification of ``eval_rows`` with demonstrations from ``train_rows``.
@@ -215,18 +205,9 @@ def evaluate_few_shot(
         spec: The prompt spec (checked against the data's fields and labels here).
         train_rows: ``datasets.Dataset`` the demonstrations come from (``text``, ``label``, maybe ``text_pair``).
         eval_rows: ``datasets.Dataset`` to classify, same columns.
-        shots: Demonstrations per class (balanced); 0 for zero-shot prompting (one run: seeds and orders would
-            all give the same prompt).
-        seeds: One demonstration sample per seed.
-        orders: Permutations of each sample.
+        options: Shots per class, seeds, orders, calibration, content-free inputs, normalization, batch size,
+            shared-prefix scoring and the progress bar (see :class:`~tlnlp.fewshot.options.FewShotOptions`).
         labels: Class names in id order (default: the names of the ``label`` column's ClassLabel).
-        calibrate: Use the calibrated probabilities as the primary prediction (raw ones are always reported).
-        content_free: Content-free inputs for calibration (Zhao et al. 2021), written into every template field.
-        normalization: Primary scoring of multi-token words: ``sum`` of token log-likelihoods, or ``mean``
-            (length-normalised). Both are always reported.
-        batch_size: Sequences per forward pass.
-        shared_prefix: Reuse the prefix's key/value cache (False: naive full sequences; same numbers, slower).
-        show_progress: Show a progress bar per run.
         run_dir: Folder where each finished run is stored; a later call with the same settings reuses the
             stored runs (an interrupted evaluation resumes).
 
@@ -237,15 +218,11 @@ def evaluate_few_shot(
         PromptSpecError: The spec does not fit the data (missing field or label), or the data is multi-label.
         ValueError: Bad arguments.
     """
-    from tqdm.auto import tqdm
-
     _check_single_label(train_rows, eval_rows)
     names = _label_names(eval_rows, labels)
-    _check_inputs(spec, eval_rows, names, normalization, calibrate, content_free)
-    if not seeds or orders < 1 or shots < 0:
-        raise ValueError(f"seeds={list(seeds)!r}, orders={orders!r} and shots={shots!r}: give at least one seed, "
-                         "orders >= 1 and shots >= 0.")
-    plan = [(seeds[0], 0)] if shots == 0 else [(seed, order) for seed in seeds for order in range(orders)]
+    _check_inputs(spec, eval_rows, names, options)
+    shots, seeds, content_free = options.shots, options.seeds, options.content_free
+    plan = [(seeds[0], 0)] if shots == 0 else [(seed, order) for seed in seeds for order in range(options.orders)]
     rows, train = _rows(eval_rows, spec.fields), _rows(train_rows, spec.fields)
     gold = np.asarray(eval_rows["label"])
     train_labels = list(train_rows["label"])
@@ -259,9 +236,8 @@ def evaluate_few_shot(
             probs, cf_means, plen = stored["probabilities"], stored["content_free"], stored["prefix_tokens"]
         else:
             with tqdm(total=len(rows) + len(content_free), desc=f"{shots}-shot seed {seed} order {order}",
-                      unit="ex", disable=not show_progress, leave=False) as bar:
-                probs, cf_means, plen = _one_run(model, tokenizer, spec, demos, rows, names, content_free,
-                                                 batch_size, shared_prefix, bar)
+                      unit="ex", disable=not options.show_progress, leave=False) as bar:
+                probs, cf_means, plen = _one_run(model, tokenizer, spec, demos, rows, names, options, bar)
             save_run(run_dir, seed, order, key, {"probabilities": probs, "content_free": cf_means,
                                                  "prefix_tokens": plen})
         metrics = _run_metrics(probs, gold, len(names))
@@ -269,5 +245,5 @@ def evaluate_few_shot(
                                content_free=cf_means, prefix_tokens=plen))
         logger.info("%d-shot seed %d order %d (%d prefix tokens): %s", shots, seed, order, plen,
                     ", ".join(f"{v} acc {m['accuracy']:.4f}" for v, m in metrics.items()))
-    return FewShotReport(spec=spec, labels=names, shots=shots, normalization=normalization, calibrate=calibrate,
-                         content_free_inputs=list(content_free), runs=runs)
+    return FewShotReport(spec=spec, labels=names, shots=shots, normalization=options.normalization,
+                         calibrate=options.calibrate, content_free_inputs=list(content_free), runs=runs)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tlnlp.config.args import ModelArgs
+import torch
+from transformers import AutoModelForCausalLM
+
+from tlnlp.config import ModelArgs
+from tlnlp.models import load_tokenizer, resolve_model_path
 
 __all__ = ["load_causal_lm"]
 
@@ -29,11 +33,6 @@ def load_causal_lm(model_args: ModelArgs, device: str = "cpu") -> tuple[Any, Any
         OSError: No safetensors weights, or the model cannot be found.
         HubUnreachableError: A Hub id that is neither cached nor bundled while offline.
     """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from tlnlp.models.loading import load_tokenizer, resolve_model_path
-
     if model_args.init_from_scratch:
         raise ValueError("init_from_scratch=True: a randomly initialised language model cannot be prompted; "
                          "drop --init_from_scratch for few-shot evaluation.")

@@ -1,8 +1,10 @@
+import dataclasses
+
 import datasets
 import numpy as np
 import pytest
 
-from tlnlp.fewshot import PromptSpecError, evaluate_few_shot, spec_from_dict
+from tlnlp.fewshot import FewShotOptions, PromptSpecError, evaluate_few_shot, spec_from_dict
 from tlnlp.fewshot.report import report_extras
 
 LABELS = ["negative", "positive"]
@@ -17,8 +19,8 @@ def table(n, offset=0):
 
 
 def test_runs_over_seeds_and_orders_with_summary(tiny_lm, bpe_tokenizer):
-    report = evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(20), table(9, 100), shots=2,
-                               seeds=[0, 1], orders=2, show_progress=False)
+    report = evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(20), table(9, 100),
+                               FewShotOptions(shots=2, seeds=[0, 1], orders=2, show_progress=False))
     assert [(r.seed, r.order) for r in report.runs] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert report.labels == LABELS and report.primary == "sum_calibrated"
     assert set(report.variants) == {"sum_raw", "sum_calibrated", "mean_raw", "mean_calibrated"}
@@ -45,8 +47,9 @@ def test_runs_over_seeds_and_orders_with_summary(tiny_lm, bpe_tokenizer):
 def test_shared_prefix_and_naive_give_the_same_probabilities(tiny_lm, bpe_tokenizer):
     model = tiny_lm("gpt2")
     kwargs = dict(shots=1, seeds=[3], show_progress=False, normalization="mean", calibrate=False)
-    shared = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(6, 50), **kwargs)
-    naive = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(6, 50), shared_prefix=False, **kwargs)
+    shared = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(6, 50), FewShotOptions(**kwargs))
+    naive = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(6, 50),
+                              FewShotOptions(shared_prefix=False, **kwargs))
     assert shared.primary == "mean_raw"
     for variant in shared.variants:
         np.testing.assert_allclose(shared.runs[0].probabilities[variant], naive.runs[0].probabilities[variant],
@@ -54,8 +57,9 @@ def test_shared_prefix_and_naive_give_the_same_probabilities(tiny_lm, bpe_tokeni
 
 
 def test_zero_shot_is_one_run_and_calibration_uses_content_free_inputs(tiny_lm, bpe_tokenizer):
-    report = evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(10), table(5), shots=0,
-                               seeds=[0, 1, 2], orders=3, content_free=["N/A"], show_progress=False)
+    report = evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(10), table(5),
+                               FewShotOptions(shots=0, seeds=[0, 1, 2], orders=3, content_free=["N/A"],
+                                              show_progress=False))
     assert len(report.runs) == 1 and report.runs[0].demonstrations == []
     run = report.runs[0]
     cf = np.array(run.content_free["sum"])
@@ -64,34 +68,36 @@ def test_zero_shot_is_one_run_and_calibration_uses_content_free_inputs(tiny_lm, 
 
 
 def test_spec_that_does_not_fit_and_multi_label_data_fail_clearly(tiny_lm, bpe_tokenizer):
+    one_shot = FewShotOptions(shots=1, show_progress=False)
     other = spec_from_dict({"version": "1", "template": "{text} => {label}", "verbalizer": {"ham": "no",
                                                                                           "spam": "yes"}}, "sms")
     with pytest.raises(PromptSpecError, match=r"no words for label\(s\) \['negative', 'positive'\]"):
-        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, other, table(4), table(4), shots=1, show_progress=False)
+        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, other, table(4), table(4), one_shot)
     features = datasets.Features({"text": datasets.Value("string"),
                                   "label": datasets.List(datasets.ClassLabel(names=LABELS))})
     multi = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [[0], [0, 1]]}, features=features)
     with pytest.raises(PromptSpecError, match="multi-label data is not supported"):
-        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, multi, multi, shots=1, show_progress=False)
+        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, multi, multi, one_shot)
     with pytest.raises(ValueError, match="calibrate=True needs"):
-        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(4), table(4), shots=1, content_free=[],
-                          show_progress=False)
+        evaluate_few_shot(tiny_lm("llama"), bpe_tokenizer, SPEC, table(4), table(4),
+                          FewShotOptions(shots=1, content_free=[], show_progress=False))
 
 
 def test_stored_runs_are_reused_only_with_the_same_settings(tiny_lm, bpe_tokenizer, tmp_path, monkeypatch):
     import tlnlp.fewshot.evaluate as evaluate_mod
 
     model = tiny_lm("llama")
-    kwargs = dict(shots=1, seeds=[0, 1], show_progress=False, run_dir=tmp_path)
-    first = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), **kwargs)
+    options = FewShotOptions(shots=1, seeds=[0, 1], show_progress=False)
+    first = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), options, run_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run_seed0_order0.json", "run_seed1_order0.json"]
 
     def fail(*args, **kwargs):
         raise AssertionError("a stored run should have been reused")
 
     monkeypatch.setattr(evaluate_mod, "_one_run", fail)
-    again = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), **kwargs)
+    again = evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), options, run_dir=tmp_path)
     assert [r.metrics for r in again.runs] == [r.metrics for r in first.runs]
     np.testing.assert_allclose(again.probabilities(), first.probabilities())
     with pytest.raises(AssertionError, match="should have been reused"):  # other settings: scored again
-        evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5), content_free=["N/A"], **kwargs)
+        evaluate_few_shot(model, bpe_tokenizer, SPEC, table(10), table(5),
+                          dataclasses.replace(options, content_free=["N/A"]), run_dir=tmp_path)

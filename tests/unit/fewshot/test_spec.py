@@ -27,7 +27,7 @@ def test_builtin_specs_load_with_versions_and_cover_their_datasets():
 @pytest.mark.parametrize("name", ["trec6", "bbc_news"])
 def test_fits_bundled_data(name):
     from tlnlp.config import DataArgs
-    from tlnlp.data import load_task_data
+    from tlnlp.tasks import load_task_data
 
     data = load_task_data(DataArgs(dataset_name=f"bundled:{name}", max_train_samples=8, max_eval_samples=4,
                                    max_predict_samples=4))
