@@ -69,15 +69,16 @@ def test_nli_run_writes_the_outputs_of_a_finetuned_run_with_the_spec_version(nli
 
 def test_predictions_are_the_scorers_probabilities_in_row_order(nli_run, nli_model_dir):
     from tlnlp.config import DataArgs as Data
-    from tlnlp.data import load_task_data
-    from tlnlp.zeroshot import load_nli_model, score_nli
+    from tlnlp.tasks import load_task_data
+    from tlnlp.zeroshot import ScoringOptions, load_nli_model, score_nli
 
     out, _ = nli_run
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     data = load_task_data(Data(dataset_name="bundled:movie_sentiment", max_predict_samples=24))
     model, tokenizer = load_nli_model(str(nli_model_dir), device="cpu")
-    expected = score_nli(model, tokenizer, data.splits["test"]["text"], data.labels, max_length=48,
-                         hypothesis_template=["This example is {}.", "It is {}."])
+    expected = score_nli(model, tokenizer, data.splits["test"]["text"], data.labels,
+                         hypothesis_template=["This example is {}.", "It is {}."],
+                         options=ScoringOptions(max_length=48))
     got = np.array([[r["scores"][label] for label in data.labels] for r in rows])
     assert [r["text"] for r in rows] == data.splits["test"]["text"]
     np.testing.assert_allclose(got, expected, atol=2e-6)

@@ -17,7 +17,8 @@ import datasets
 import numpy as np
 
 from tlnlp.config import DataArgs
-from tlnlp.data import TaskData, data_fingerprint, load_task_data
+from tlnlp.tasks import load_task_data
+from tlnlp.tasks.classification.data import TaskData, data_fingerprint
 from tlnlp.zeroshot.args import ENTAILMENT_LABELS, EntailmentArgs, ZeroShotError
 from tlnlp.zeroshot.specs import resolve_spec
 
