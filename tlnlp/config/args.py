@@ -159,7 +159,7 @@ class EvaluationArgs:
         """The device to run on: ``device``, with ``auto`` resolved to CUDA (then MPS) when available, else CPU."""
         if self.device != "auto":
             return self.device
-        import torch
+        import torch  # deferred: torch is heavy; only this method needs it
 
         if torch.cuda.is_available():
             return "cuda"

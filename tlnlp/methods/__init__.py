@@ -7,6 +7,7 @@ trainer and the output pipeline call; it lives in one module (:mod:`~tlnlp.metho
 (:mod:`~tlnlp.methods.plugins`), then composes :class:`MethodArgs` from their options.
 """
 
+from tlnlp.methods import adapters, simple, ulmfit  # noqa: F401  (importing them registers the built-in methods)
 from tlnlp.methods.base import (
     METHODS,
     TASK_HEADS,
@@ -22,9 +23,6 @@ from tlnlp.methods.base import (
 )
 from tlnlp.methods.optim import build_optimizer
 from tlnlp.methods.plugins import MethodPluginError, load_method_plugins
-from tlnlp.methods import simple as _simple  # noqa: I001  (registers "full" and "feature_extraction")
-from tlnlp.methods import ulmfit as _ulmfit  # (registers "ulmfit")
-from tlnlp.methods import adapters as _adapters  # (registers lora, dora, adalora, ia3, ...)
 
 load_method_plugins()
 

@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoTokenizer
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from tlnlp.models.adapters import fix_prefix_tuning, public_base_name
 from tlnlp.models.layers import unwrap_model
+from tlnlp.models.loading import quiet_load_report, resolve_model_path
 
 __all__ = [
     "ADAPTER_CONFIG",
@@ -80,8 +85,6 @@ def set_base_model_name(model: Any, name_or_path: str) -> str:
 
 
 def _auto_class(task_type: str | None) -> Any:
-    import transformers
-
     names = {"SEQ_CLS": "AutoModelForSequenceClassification", "QUESTION_ANS": "AutoModelForQuestionAnswering",
              "TOKEN_CLS": "AutoModelForTokenClassification", "CAUSAL_LM": "AutoModelForCausalLM",
              "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM", "FEATURE_EXTRACTION": "AutoModel"}
@@ -89,9 +92,6 @@ def _auto_class(task_type: str | None) -> Any:
 
 
 def _task_config(folder: Path, base_path: str) -> Any:
-    from transformers import AutoConfig
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
     path = folder / TASK_CONFIG
     if not path.is_file():
         logger.warning("%s has no %s; using the base model's config (label names may be generic).",
@@ -128,10 +128,7 @@ def load_adapter_model(folder: str | Path, *, adapter_name: str = "default", bas
         FileNotFoundError: No adapter in ``folder``.
         OSError: No safetensors adapter weights.
     """
-    from peft import PeftConfig, PeftModel
-    from transformers import AutoTokenizer
-
-    from tlnlp.models.loading import _quiet_load_report, resolve_model_path
+    from peft import PeftConfig, PeftModel  # deferred: peft is heavy; imported when an adapter is used
 
     folder = Path(folder)
     _check_adapter_folder(folder)
@@ -142,7 +139,7 @@ def load_adapter_model(folder: str | Path, *, adapter_name: str = "default", bas
                          "base_model=...")
     path = resolve_model_path(base_name, token=token)
     config = _task_config(folder, path)
-    with _quiet_load_report():
+    with quiet_load_report():
         base = _auto_class(peft_config.task_type).from_pretrained(
             path, config=config, use_safetensors=True, ignore_mismatched_sizes=True, token=token)
     model = PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name, is_trainable=is_trainable)
@@ -175,7 +172,7 @@ def merge_adapter(model: Any) -> Any:
 
 def _resize_heads(model: Any, name: str, state: Mapping[str, torch.Tensor]) -> None:
     """Give the new adapter's copy of each saved head the shapes stored in its weights (other label counts)."""
-    from peft.utils import ModulesToSaveWrapper
+    from peft.utils import ModulesToSaveWrapper  # deferred: peft is heavy; imported when an adapter is used
 
     for module_name, module in model.named_modules():
         if not isinstance(module, ModulesToSaveWrapper) or name not in module.modules_to_save:
@@ -224,9 +221,8 @@ class AdapterSet:
         Raises:
             ValueError: No folders, or adapters over different base models or of different PEFT types.
         """
-        from peft import PeftConfig
+        from peft import PeftConfig  # deferred: peft is heavy; imported when an adapter is used
         from peft.utils import set_peft_model_state_dict
-        from safetensors.torch import load_file
 
         named = dict(folders) if isinstance(folders, Mapping) else {Path(f).name: f for f in folders}
         if not named:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.pytorch_utils import Conv1D
 
+from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_model_path
 from tlnlp.models.layers import find_blocks, unwrap_model
 
 __all__ = [
@@ -70,8 +72,6 @@ def peft_task_type(model: torch.nn.Module) -> str | None:
 
 
 def _is_linear(module: torch.nn.Module) -> bool:
-    from transformers.pytorch_utils import Conv1D
-
     return isinstance(module, (torch.nn.Linear, Conv1D))
 
 
@@ -110,7 +110,7 @@ def _leaf(name: str) -> str:
 
 
 def _peft_table(method: str, model_type: str | None) -> list[str] | None:
-    from peft.utils import constants
+    from peft.utils import constants  # deferred: peft is heavy; imported when an adapter is used
 
     table_name = "IA3" if method == "ia3" else "LORA"
     table = getattr(constants, f"TRANSFORMERS_MODELS_TO_{table_name}_TARGET_MODULES_MAPPING", {})
@@ -168,7 +168,7 @@ def find_feedforward_modules(model: torch.nn.Module, targets: list[str] | None =
     Returns:
         Module names (suffixes).
     """
-    from peft.utils import constants
+    from peft.utils import constants  # deferred: peft is heavy; imported when an adapter is used
 
     _, blocks = _blocks(model)
     linears = linear_module_names(model)
@@ -256,8 +256,6 @@ def public_base_name(name_or_path: str) -> str:
         The Hub id of a bundled model (``bundled:minilm`` and its folder both give
         ``sentence-transformers/all-MiniLM-L6-v2``); anything else unchanged.
     """
-    from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_model_path
-
     name = str(name_or_path)
     if name.startswith(BUNDLED_PREFIX) and name[len(BUNDLED_PREFIX):] in BUNDLED_MODELS:
         return BUNDLED_MODELS[name[len(BUNDLED_PREFIX):]].hub_id

@@ -8,9 +8,9 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainingArguments
 
 from tlnlp.methods import MethodArgs, MethodResult, apply_method, build_optimizer
+from tlnlp.methods.ulmfit.unfreezing import FrozenAwareAdamW, zero_frozen_grads
 from tlnlp.models import get_layer_groups
 from tlnlp.training import build_trainer
-from tlnlp.methods.ulmfit.unfreezing import FrozenAwareAdamW, zero_frozen_grads
 
 LR = 1e-3
 

@@ -87,7 +87,12 @@ def _check_module_types(model: torch.nn.Module, method: str) -> None:
 
 
 def _low_rank(model: torch.nn.Module, args: Any, method: str) -> Any:
-    from peft import AdaLoraConfig, LoHaConfig, LoKrConfig, LoraConfig  # deferred: peft is imported only when an adapter is used
+    from peft import (  # deferred: peft is heavy; imported when an adapter is used
+        AdaLoraConfig,
+        LoHaConfig,
+        LoKrConfig,
+        LoraConfig,
+    )
 
     _check_module_types(model, method)
     common = {**_common(model, args), "target_modules": _targets(model, args, method)}
@@ -107,7 +112,7 @@ def _low_rank(model: torch.nn.Module, args: Any, method: str) -> Any:
 
 
 def _ia3(model: torch.nn.Module, args: Any) -> Any:
-    from peft import IA3Config  # deferred: peft is imported only when an adapter is used
+    from peft import IA3Config  # deferred: peft is heavy; imported when an adapter is used
 
     targets = _targets(model, args, "ia3")
     if args.ia3_feedforward_modules:
@@ -126,7 +131,11 @@ def _ia3(model: torch.nn.Module, args: Any) -> Any:
 
 
 def _prompt(model: torch.nn.Module, args: Any, method: str) -> Any:
-    from peft import PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig  # deferred: peft is imported only when an adapter is used
+    from peft import (  # deferred: peft is heavy; imported when an adapter is used
+        PrefixTuningConfig,
+        PromptEncoderConfig,
+        PromptTuningConfig,
+    )
 
     common = {**_common(model, args), **_prompt_dims(model), "num_virtual_tokens": args.num_virtual_tokens}
     if method == "prompt_tuning":
@@ -173,7 +182,7 @@ def wrap_with_adapter(model: torch.nn.Module, method_args: Any) -> torch.nn.Modu
     Returns:
         The PEFT model (the Trainer's default optimizer covers its trainable parameters).
     """
-    from peft import get_peft_model  # deferred: peft is imported only when an adapter is used
+    from peft import get_peft_model  # deferred: peft is heavy; imported when an adapter is used
 
     base_name = str(getattr(unwrap_model(model), "name_or_path", "") or "")
     config = build_peft_config(model, method_args)

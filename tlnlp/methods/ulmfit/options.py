@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["LR_SCHEDULES", "ULMFIT_METHODS", "UNFREEZING_MODES", "UlmfitOptions", "UlmfitSettings", "check_ulmfit_options"]
+__all__ = [
+    "LR_SCHEDULES",
+    "ULMFIT_METHODS",
+    "UNFREEZING_MODES",
+    "UlmfitOptions",
+    "UlmfitSettings",
+    "check_ulmfit_options",
+]
 
 #: ``--lr_schedule`` choices: the slanted triangular schedule, or the Trainer's ``--lr_scheduler_type``.
 LR_SCHEDULES = ("slanted_triangular", "trainer")

@@ -64,7 +64,7 @@ def plot_layer_rates(curves: Mapping[str, Sequence[float]], path: str | os.PathL
         ValueError: ``curves`` is empty.
     """
     from matplotlib import colormaps  # deferred: matplotlib is only needed to plot
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: as above
 
     if not curves:
         raise ValueError("curves is empty: no layer group to plot.")

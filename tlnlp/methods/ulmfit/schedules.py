@@ -147,8 +147,8 @@ class LayerwiseLR(LambdaLR):
     Before its thaw step a group's rate is 0 and its ``"frozen"`` key is True, which
     :class:`~tlnlp.methods.ulmfit.unfreezing.FrozenAwareAdamW` reads to skip the group entirely (no update, no
     weight decay, no Adam state), so frozen weights stay bit-identical on every process; when it thaws, its
-    Adam moments start from zero as for a freshly added group. The state dict holds the step and the thaw steps only (plain
-    data), so it reloads with ``torch.load(weights_only=True)``.
+    Adam moments start from zero as for a freshly added group. The state dict holds the step and the thaw steps
+    only (plain data), so it reloads with ``torch.load(weights_only=True)``.
 
     Args:
         optimizer: The optimizer; each param group's ``lr`` is its peak (base) rate.

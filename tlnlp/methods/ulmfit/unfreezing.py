@@ -10,8 +10,9 @@ all-reduced as usual) and a frozen layer group is an optimizer param group with 
 * :func:`zero_frozen_grads` clears their gradients before clipping, so the global gradient norm (and hence
   clipping) is that of the groups that train.
 
-The rates and the thaw state are pure functions of the global step (:class:`~tlnlp.methods.ulmfit.schedules.LayerwiseLR`),
-so a resumed run continues exactly where an uninterrupted one would be.
+The rates and the thaw state are pure functions of the global step
+(:class:`~tlnlp.methods.ulmfit.schedules.LayerwiseLR`), so a resumed run continues exactly where an uninterrupted
+one would be.
 """
 
 from __future__ import annotations
