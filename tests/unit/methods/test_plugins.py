@@ -157,3 +157,13 @@ def test_build_trainer_refuses_a_bare_model(tmp_path, tiny_classifier, tokenizer
 
 def test_reload_run_ignores_plain_folders(tmp_path):
     assert reload_run(tmp_path) is None
+
+
+def test_help_lists_every_method_flag(capsys):
+    from tlnlp.config import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(MethodArgs, args=["--help"])
+    text = capsys.readouterr().out
+    missing = [f.name for f in dataclasses.fields(MethodArgs) if f"--{f.name}" not in text]
+    assert not missing
