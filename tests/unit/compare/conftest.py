@@ -51,3 +51,33 @@ def record(accuracy: float, f1: float | None = None, **extra):
     return {"metrics": {"accuracy": accuracy, "f1_macro": accuracy if f1 is None else f1}, "n_train": 16,
             "n_test": 100, "num_labels": 2, "train_time_s": 2.0, "inference_s_per_example": 0.001,
             "trainable_parameters": 1000, "peak_memory_mb": 500.0, "memory_kind": "rss", **extra}
+
+
+def ladder_args(model_dir, out, data_dir, **overrides):
+    """``(ModelArgs, DataArgs, CompareArgs)`` of a fast ladder on the toy csv files (no forgetting check)."""
+    from tlnlp.compare import CompareArgs
+    from tlnlp.config import DataArgs, ModelArgs
+
+    model_args = ModelArgs(model_name_or_path=str(model_dir))
+    data_args = DataArgs(train_file=str(data_dir / "train.csv"), test_file=str(data_dir / "test.csv"),
+                         max_seq_length=16)
+    settings = {"output_dir": str(out), "strategies": ["feature_extraction", "from_scratch"], "budgets": ["2", "4"],
+                "seeds": [0], "min_train_steps": 2, "max_train_epochs": 2, "batch_size": 4, "eval_batch_size": 32,
+                "check_forgetting": False, **overrides}
+    return model_args, data_args, CompareArgs(**settings)
+
+
+@pytest.fixture
+def built_trainers(monkeypatch):
+    """Every Trainer a trained cell builds, in order (``build_trainer`` as the ladder calls it, recorded)."""
+    from tlnlp.compare import strategies
+
+    real = strategies.build_trainer
+    built = []
+
+    def recording(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(strategies, "build_trainer", recording)
+    return built

@@ -2,19 +2,9 @@ import json
 
 import pytest
 
-from tlnlp.compare import CompareArgs, run_compare
-from tlnlp.config import DataArgs, ModelArgs
+from tests.unit.compare.conftest import ladder_args as _args
+from tlnlp.compare import run_compare
 from tlnlp.training import OutputDirError
-
-
-def _args(model_dir, out, data_dir, **overrides):
-    model_args = ModelArgs(model_name_or_path=str(model_dir))
-    data_args = DataArgs(train_file=str(data_dir / "train.csv"), test_file=str(data_dir / "test.csv"),
-                         max_seq_length=16)
-    settings = {"output_dir": str(out), "strategies": ["feature_extraction", "from_scratch"], "budgets": ["2", "4"],
-                "seeds": [0], "min_train_steps": 2, "max_train_epochs": 2, "batch_size": 4, "eval_batch_size": 32,
-                "check_forgetting": False, **overrides}
-    return model_args, data_args, CompareArgs(**settings)
 
 
 def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
@@ -108,21 +98,11 @@ def test_baselines_zero_shot_once_few_shot_demos_capped(tiny_bert_folder, sentim
     assert rows[("few_shot", 1)]["trainable_parameters"] == 0
 
 
-def test_ulmfit_cells_thaw_every_group_by_half_way(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
-    import tlnlp.training
-
-    real = tlnlp.training.build_trainer
-    built = []
-
-    def recording(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(tlnlp.training, "build_trainer", recording)
+def test_ulmfit_cells_thaw_every_group_by_half_way(tiny_bert_folder, sentiment_csv, tmp_path, built_trainers):
     result = run_compare(*_args(tiny_bert_folder, tmp_path / "ulmfit", sentiment_csv, strategies=["ulmfit"],
                                 budgets=["4"], batch_size=2, min_train_steps=12, max_train_epochs=6))
     assert result.cells_run == 1
-    trainer = built[0]
+    trainer = built_trainers[0]
     assert trainer.state.max_steps == 12  # 8 rows, batch 2, 3 epochs
     thaws = sorted(set(trainer.lr_scheduler.thaw_steps))
     # head, block_1, block_0, embeddings: one more group every 12 * 0.5 / 3 = 2 steps, the last at step 6 (one
