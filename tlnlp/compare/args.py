@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ALL", "CompareArgs", "parse_budget", "parse_overrides"]
+from tlnlp.compare.budgets import ALL
+from tlnlp.compare.strategies import TRAINED_KINDS, get_strategy
+from tlnlp.registry import RegistryError
 
-#: The budget that trains on every training row.
-ALL = "all"
+__all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
 _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-4", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
 
@@ -58,8 +59,9 @@ class CompareArgs:
                                          "own folder is always resumed: finished cells are read from its cache."})
     strategies: list[str] = field(
         default_factory=lambda: ["zero_shot_embeddings", "feature_extraction", "full", "from_scratch"],
-        metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, feature_extraction, "
-                          "lora, ulmfit, full, from_scratch."})
+        metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, from_scratch, or any "
+                          "--method of the recipes (full, feature_extraction, lora, ulmfit, the other adapters, "
+                          "installed plugins); a method without a default rate needs --learning_rates NAME=RATE."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
         metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "
@@ -79,7 +81,8 @@ class CompareArgs:
     max_train_epochs: float = field(default=40.0, metadata={"help": "Upper bound on epochs for small budgets."})
     learning_rates: list[str] = field(
         default_factory=lambda: list(_DEFAULT_LRS),
-        metadata={"help": "Peak learning rate per trained strategy, as strategy=value."})
+        metadata={"help": "Peak learning rate per trained strategy, as strategy=value (added to the defaults "
+                          f"{' '.join(_DEFAULT_LRS)}; every other trained strategy needs one)."})
     ulmfit_thaw_fraction: float = field(
         default=0.5,
         metadata={"help": "ULMFiT cells thaw one layer group every (steps x this / groups below the head) "
@@ -122,24 +125,12 @@ class CompareArgs:
     metric: str = field(default="accuracy", metadata={"help": "Metric of the plots and flags: accuracy or f1_macro."})
 
     def __post_init__(self) -> None:
-        from tlnlp.compare import STRATEGIES  # lazy: strategies import torch
-        from tlnlp.registry import RegistryError
-
-        if not self.strategies:
-            raise ValueError("strategies is empty; name at least one, e.g. --strategies full feature_extraction.")
-        for name in self.strategies:
-            try:
-                STRATEGIES.get(name)
-            except RegistryError as err:
-                raise ValueError(f"strategies: {err}") from None
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ValueError(f"strategies={self.strategies!r} names a strategy twice.")
+        self._check_strategies()
         if not self.budgets:
             raise ValueError("budgets is empty; give e.g. --budgets 8 32 all.")
         self.budgets = [str(parse_budget(b)) for b in self.budgets]
         if not self.seeds:
             raise ValueError("seeds is empty; give e.g. --seeds 0 1 2.")
-        self.learning_rate_map()
         for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
                      "forgetting_max_length", "num_train_epochs", "max_train_epochs"):
             if getattr(self, name) <= 0:
@@ -157,11 +148,38 @@ class CompareArgs:
             raise ValueError("strategies includes zero_shot_nli but nli_model is not set: give an NLI model (Hub id "
                              "or a folder from recipes/train_entailment.py) with --nli_model.")
 
+    def _check_strategies(self) -> None:
+        """Every strategy is known, named once, and has a learning rate when it trains."""
+        if not self.strategies:
+            raise ValueError("strategies is empty; name at least one, e.g. --strategies full feature_extraction.")
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies={self.strategies!r} names a strategy twice.")
+        rates = self.learning_rate_map()
+        for name in self.strategies:
+            try:
+                strategy = get_strategy(name)
+            except RegistryError as err:
+                raise ValueError(f"strategies: {err}") from None
+            if strategy.kind in TRAINED_KINDS and name not in rates:
+                raise ValueError(f"strategies: {name!r} trains but has no learning rate; set one with "
+                                 f"--learning_rates {name}=5e-5 (YAML: learning_rates: [{name}=5e-5]).")
+
     def learning_rate_map(self) -> dict[str, float]:
         """Strategy -> peak learning rate (defaults for the trained strategies, then ``learning_rates``)."""
         rates = parse_overrides(_DEFAULT_LRS, "learning_rates")
         rates.update(parse_overrides(self.learning_rates, "learning_rates"))
         return rates
+
+    def learning_rate(self, strategy: str) -> float:
+        """The peak learning rate of a trained strategy (its ``learning_rates`` entry, else the default).
+
+        Raises:
+            ValueError: No rate for ``strategy``; the message names the flag that sets one.
+        """
+        rates = self.learning_rate_map()
+        if strategy not in rates:
+            raise ValueError(f"learning_rates has no rate for {strategy!r}; add --learning_rates {strategy}=5e-5.")
+        return rates[strategy]
 
     def ulmfit_thaw_every(self, n_train: int, groups_below_head: int) -> int | None:
         """Optimisation steps between ULMFiT thaws for ``n_train`` rows (None: one group per epoch).

@@ -10,7 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tlnlp.compare.budgets import effective_shots
+from tlnlp.compare.measure import PeakMemory
 from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, test_metrics
+from tlnlp.fewshot import FewShotOptions, evaluate_few_shot, load_causal_lm
+from tlnlp.fewshot import resolve_spec as resolve_fewshot_spec
+from tlnlp.models import count_parameters
+from tlnlp.zeroshot import ScoringOptions, load_zero_shot_model, resolve_spec, zero_shot_probabilities
 
 if TYPE_CHECKING:
     from tlnlp.compare.cells import Cell
@@ -33,8 +38,6 @@ def _zero_shot_rows(ctx: CellContext, name: str) -> Any:
 
 
 def _spec(ctx: CellContext, name: str) -> Any:
-    from tlnlp.zeroshot import resolve_spec
-
     return resolve_spec(ctx.args.zero_shot_spec, ctx.data.name, _ZERO_SHOT_KIND[name])
 
 
@@ -50,19 +53,14 @@ def _zero_shot_settings(name: str) -> Any:
 
 def _zero_shot_run(name: str) -> Any:
     def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
-        from tlnlp.compare.measure import PeakMemory
-        from tlnlp.models import count_parameters
-        from tlnlp.zeroshot import load_zero_shot_model, zero_shot_probabilities
-
         kind = _ZERO_SHOT_KIND[name]
         rows = _zero_shot_rows(ctx, name)
         spec = _spec(ctx, name)
         model, tokenizer = load_zero_shot_model(kind, _zero_shot_model_args(ctx, name), ctx.device)
+        options = ScoringOptions(batch_size=ctx.args.eval_batch_size, max_length=ctx.data_args.max_seq_length)
         with PeakMemory(ctx.device) as memory:
             start = time.perf_counter()
-            probs = zero_shot_probabilities(kind, model, tokenizer, rows["text"], ctx.data.labels, spec,
-                                            batch_size=ctx.args.eval_batch_size,
-                                            max_length=ctx.data_args.max_seq_length)
+            probs = zero_shot_probabilities(kind, model, tokenizer, rows["text"], ctx.data.labels, spec, options)
             seconds = time.perf_counter() - start
         return {"metrics": test_metrics(rows["label"], probs, ctx.data.num_labels), "n_train": 0,
                 "n_test": len(rows), "train_time_s": 0.0, "inference_s_per_example": seconds / max(1, len(rows)),
@@ -87,8 +85,6 @@ STRATEGIES.register("zero_shot_embeddings", zero_shot_strategy(
 
 def _few_shot_model(ctx: CellContext) -> tuple[Any, Any]:
     """The prompting LM, loaded once per run and kept on the context."""
-    from tlnlp.fewshot import load_causal_lm
-
     cached = ctx.loaded.get("few_shot_model")
     if cached is None:
         model_args = dataclasses.replace(ctx.model_args, model_name_or_path=ctx.args.fewshot_model,
@@ -99,9 +95,7 @@ def _few_shot_model(ctx: CellContext) -> tuple[Any, Any]:
 
 
 def _few_shot_settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
-    from tlnlp.fewshot import resolve_spec
-
-    spec = resolve_spec(ctx.args.fewshot_spec, ctx.data.name)
+    spec = resolve_fewshot_spec(ctx.args.fewshot_spec, ctx.data.name)
     # demonstrations = the nested k-shot rows for k = min(budget, fewshot_shots): budgets above the cap share a cell
     return {"budget": effective_shots(budget, ctx.args.fewshot_shots), "fewshot_model": ctx.args.fewshot_model,
             "spec": spec.name, "spec_version": spec.version, "calibrate": True, "normalization": "sum",
@@ -109,19 +103,16 @@ def _few_shot_settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
 
 
 def _few_shot_run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
-    from tlnlp.compare.measure import PeakMemory
-    from tlnlp.fewshot import evaluate_few_shot, resolve_spec
-    from tlnlp.models import count_parameters
-
-    spec = resolve_spec(ctx.args.fewshot_spec, ctx.data.name)
+    spec = resolve_fewshot_spec(ctx.args.fewshot_spec, ctx.data.name)
     model, tokenizer = _few_shot_model(ctx)
     shots = int(cell.config["budget"])
     rows = ctx.prompt_test
+    options = FewShotOptions(shots=shots, seeds=[cell.seed], orders=1, calibrate=True,
+                             batch_size=ctx.args.eval_batch_size, show_progress=False)
     with PeakMemory(ctx.device) as memory:
         start = time.perf_counter()
-        report = evaluate_few_shot(model, tokenizer, spec, ctx.data.splits["train"], rows, shots=shots,
-                                   seeds=[cell.seed], orders=1, labels=ctx.data.labels, calibrate=True,
-                                   batch_size=ctx.args.eval_batch_size, show_progress=False)
+        report = evaluate_few_shot(model, tokenizer, spec, ctx.data.splits["train"], rows, options,
+                                   labels=ctx.data.labels)
         seconds = time.perf_counter() - start
     return {"metrics": test_metrics(rows["label"], report.probabilities(), ctx.data.num_labels),
             "n_train": shots * ctx.data.num_labels, "n_test": len(rows), "train_time_s": 0.0,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tlnlp.compare.args import ALL
 from tlnlp.data.splits import sample_per_class
 
-__all__ = ["budget_train_set", "budget_sort_key", "effective_shots"]
+__all__ = ["ALL", "budget_sort_key", "budget_train_set", "effective_shots"]
+
+#: The budget that trains on every training row.
+ALL = "all"
 
 
 def budget_train_set(train: Any, budget: int | str, seed: int) -> Any:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tlnlp.compare.args import CompareArgs
-    from tlnlp.config import DataArgs, ModelArgs
+import datasets
+import transformers
+
+from tlnlp.compare.args import CompareArgs
+from tlnlp.compare.runner import run_compare
+from tlnlp.compare.summary import format_forgetting
+from tlnlp.config import DataArgs, ModelArgs, parse_args
+from tlnlp.errors import user_errors
+from tlnlp.training import setup_logging
 
 __all__ = ["compare_and_print", "compare_command"]
 
 
 def compare_and_print(model_args: ModelArgs, data_args: DataArgs, compare_args: CompareArgs) -> dict[str, float]:
     """Run or resume the ladder and print its table; returns ``{strategy}/{budget}/{metric}_{mean,std}``."""
-    import datasets
-    import transformers
-
-    from tlnlp.compare.runner import run_compare
-    from tlnlp.compare.summary import format_forgetting
-    from tlnlp.training import setup_logging
-
     setup_logging()
     datasets.disable_progress_bars()  # one progress bar: the cells'
     transformers.utils.logging.disable_progress_bar()
@@ -43,10 +41,6 @@ def compare_and_print(model_args: ModelArgs, data_args: DataArgs, compare_args: 
 
 def compare_command(argv: Sequence[str]) -> int:
     """Parse ``--config FILE`` and flags like ``recipes/compare.py`` and run; returns the exit status."""
-    from tlnlp.compare.args import CompareArgs
-    from tlnlp.config import DataArgs, ModelArgs, parse_args
-    from tlnlp.errors import user_errors
-
     with user_errors():
         compare_and_print(*parse_args(ModelArgs, DataArgs, CompareArgs, args=list(argv)))
     return 0

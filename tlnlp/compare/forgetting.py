@@ -19,6 +19,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import (
+    MODEL_FOR_MASKED_LM_MAPPING,
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    DataCollatorForLanguageModeling,
+)
+
+from tlnlp.assets import BUNDLED_FILES, BUNDLED_PREFIX, asset_path
+from tlnlp.tasks.language_modeling.scoring import perplexity, pseudo_perplexity
 
 __all__ = ["ForgettingProbe", "general_texts"]
 
@@ -35,8 +45,6 @@ def general_texts(source: str, seed: int = 0) -> list[str]:
     Raises:
         ValueError: Unknown source or too few usable lines.
     """
-    from tlnlp.assets import BUNDLED_FILES, BUNDLED_PREFIX, asset_path
-
     if source == BUNDLED_PREFIX + "movie_dialog":
         raw = asset_path(BUNDLED_FILES["movie_dialog"]).read_text(encoding="utf-8", errors="replace")
         lines = [part for line in raw.splitlines() for part in line.split("\t")]
@@ -57,15 +65,13 @@ def general_texts(source: str, seed: int = 0) -> list[str]:
 
 
 def _is_masked_lm(config: Any) -> bool:
-    from transformers import MODEL_FOR_MASKED_LM_MAPPING
-
     return type(config) in MODEL_FOR_MASKED_LM_MAPPING
 
 
 def _backbone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """State dict of a classifier's backbone (adapters merged into a copy first)."""
     try:
-        from peft import PeftModel
+        from peft import PeftModel  # deferred: peft is imported only when a backbone is measured
     except ImportError:  # pragma: no cover - peft is a dependency
         PeftModel = ()  # noqa: N806
     if isinstance(model, PeftModel):
@@ -88,8 +94,6 @@ class ForgettingProbe:
 
     def __init__(self, model_path: str, tokenizer: Any, texts: list[str], samples: int, max_length: int,
                  device: str = "cpu", cache_dir: str | os.PathLike[str] | None = None) -> None:
-        from transformers import AutoConfig
-
         self.model_path = model_path
         self.tokenizer = tokenizer
         self.eval_texts = texts[:samples]
@@ -121,8 +125,6 @@ class ForgettingProbe:
         return {"measure": self.measure_name, "texts": digest, "max_length": self.max_length, "head_fit": _HEAD_FIT}
 
     def _load_lm(self) -> Any:
-        from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
-
         auto = AutoModelForMaskedLM if self.masked else AutoModelForCausalLM
         model, info = auto.from_pretrained(self.model_path, output_loading_info=True, use_safetensors=True)
         model.to(self.device).eval()
@@ -188,8 +190,6 @@ class ForgettingProbe:
 
         Cheap: the backbone runs once over the fitting texts; only the head runs in the training loop.
         """
-        from transformers import DataCollatorForLanguageModeling
-
         prefix = model.base_model_prefix
         children = [m for name, m in model.named_children() if name != prefix]
         if len(children) != 1:
@@ -218,8 +218,6 @@ class ForgettingProbe:
             param.requires_grad_(False)
 
     def _score(self) -> float:
-        from tlnlp.tasks.language_modeling import perplexity, pseudo_perplexity
-
         score = pseudo_perplexity if self.masked else perplexity
         return score(self._lm, self.tokenizer, self.eval_texts, max_length=self.max_length, device=self.device)
 

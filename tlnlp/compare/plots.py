@@ -25,7 +25,7 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path, metric: s
     Strategies that use no labels (zero-shot) are drawn as horizontal dashed lines. The x axis is logarithmic;
     the ``all`` budget sits at its real number of rows per class.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib loads only when a plot is drawn
 
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.add_subplot()
@@ -54,7 +54,7 @@ def plot_cost_accuracy(rows: list[dict[str, Any]], path: str | Path, metric: str
 
     Marker per strategy, the budget written next to each point, error bars = std over seeds, log-scaled x.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib loads only when a plot is drawn
 
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.add_subplot()

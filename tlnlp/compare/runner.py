@@ -9,9 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlnlp.compare.args import ALL, CompareArgs, parse_budget
+from tqdm.auto import tqdm
+
+from tlnlp.compare.args import CompareArgs, parse_budget
+from tlnlp.compare.budgets import ALL
 from tlnlp.compare.cells import Cell, CellCache
-from tlnlp.compare.strategies import STRATEGIES, CellContext
+from tlnlp.compare.forgetting import ForgettingProbe, general_texts
+from tlnlp.compare.measure import resolve_device
+from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
+from tlnlp.compare.strategies import CellContext, get_strategy
+from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
+from tlnlp.config import write_run_config
+from tlnlp.data import DataError, seeded_subset
+from tlnlp.models import load_tokenizer, resolve_model_path
+from tlnlp.tasks import load_task_data
+from tlnlp.training import OutputDirError, environment_info
+from tlnlp.training.outputs import write_json
 
 if TYPE_CHECKING:
     from tlnlp.config import DataArgs, ModelArgs
@@ -59,7 +72,7 @@ def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int |
     for budget in budgets:
         for seed in args.seeds:
             for name in args.strategies:
-                strategy = STRATEGIES.get(name)
+                strategy = get_strategy(name)
                 if not strategy.uses_labels and budget != budgets[0]:
                     continue
                 cell_budget = budget if strategy.uses_labels else 0
@@ -76,8 +89,6 @@ def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int |
 
 
 def _prepare(out: Path, args: CompareArgs) -> None:
-    from tlnlp.training import OutputDirError
-
     if out.is_dir() and any(out.iterdir()) and not (out / _MARKER).is_file() and not args.overwrite_output_dir:
         raise OutputDirError(f"output_dir={str(out)!r} already exists, is not empty and holds no compare run. "
                              "Choose another --output_dir, or add --overwrite_output_dir to write into it.")
@@ -85,9 +96,6 @@ def _prepare(out: Path, args: CompareArgs) -> None:
 
 
 def _context(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> CellContext:
-    from tlnlp.compare.measure import resolve_device
-    from tlnlp.data import DataError, load_task_data, seeded_subset
-
     data = load_task_data(data_args, task="classification")
     if data.multi_label:
         raise DataError(f"{data.name} is multi-label; the compare ladder handles single-label classification only. "
@@ -96,16 +104,13 @@ def _context(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> C
     prompt_test = seeded_subset(test, args.prompt_test_samples, data_args.split_seed)
     ctx = CellContext(data=data, test=test, prompt_test=prompt_test, model_args=model_args, data_args=data_args,
                       args=args, device=resolve_device(args.device))
-    trained = [n for n in args.strategies if STRATEGIES.get(n).kind == "trained"]
+    trained = [n for n in args.strategies if get_strategy(n).kind == "trained"]
     if args.check_forgetting and trained:
         ctx.forgetting = _probe(ctx, args)
     return ctx
 
 
 def _probe(ctx: CellContext, args: CompareArgs) -> Any:
-    from tlnlp.compare.forgetting import ForgettingProbe, general_texts
-    from tlnlp.models import load_tokenizer, resolve_model_path
-
     margs = ctx.model_args
     path = resolve_model_path(margs.model_name_or_path, revision=margs.revision, cache_dir=margs.cache_dir,
                               token=margs.token)
@@ -115,8 +120,6 @@ def _probe(ctx: CellContext, args: CompareArgs) -> Any:
 
 
 def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[dict[str, dict[str, Any]], int]:
-    from tqdm.auto import tqdm
-
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for cell in cells:
@@ -135,7 +138,7 @@ def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[d
         bar.set_postfix_str(f"{cell.label} ({len(todo) - i} left)")
         logger.info("Cell %d/%d: %s", len(records) + 1, len(cells), cell.label)
         start = time.perf_counter()
-        record = STRATEGIES.get(cell.strategy).run(ctx, cell)
+        record = get_strategy(cell.strategy).run(ctx, cell)
         record.update({"strategy": cell.strategy, "budget": cell.budget, "seed": cell.config["seed"],
                        "num_labels": ctx.data.num_labels, "config": cell.config, "device": ctx.device,
                        "cell_seconds": time.perf_counter() - start})
@@ -156,13 +159,6 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     Raises:
         OutputDirError: ``output_dir`` holds other files and ``overwrite_output_dir`` is not set.
     """
-    from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
-    from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
-    from tlnlp.config import write_run_config
-    from tlnlp.data import DataError
-    from tlnlp.training import environment_info
-    from tlnlp.training.outputs import write_json
-
     out = Path(args.output_dir)
     _prepare(out, args)
     ctx = _context(model_args, data_args, args)
@@ -185,7 +181,7 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
         row["labels_per_class"] = per_class_all if row["budget"] == ALL else float(row["budget"])
     warnings = flag_negative_transfer(rows, args.metric, args.negative_transfer_margin)
     extra = {"data": ctx.data.name, "model": model_args.model_name_or_path, "metric": args.metric,
-             "warnings": warnings, "strategies": {n: STRATEGIES.get(n).description for n in args.strategies}}
+             "warnings": warnings, "strategies": {n: get_strategy(n).description for n in args.strategies}}
     paths = write_tables(rows, out, extra)
     title = f"{ctx.data.name} | {model_args.model_name_or_path}"
     paths["learning_curve"] = plot_learning_curves(rows, out / "learning_curve.png", args.metric, title)

@@ -1,9 +1,11 @@
-"""Strategies of the ladder and the registry that names them.
+"""Strategies of the ladder, the registry that names them, and the trained strategies of every method.
 
-A strategy turns a :class:`~tlnlp.compare.cells.Cell` into a result record. Trained strategies (``full``,
-``feature_extraction``, ``lora``, ``ulmfit``, ``from_scratch``) fine-tune a classifier with the Trainer on the
-cell's k-shot set through :func:`tlnlp.methods.apply_method`; baselines that need no training (zero-shot,
-few-shot prompting) live in :mod:`tlnlp.compare.baselines`.
+A strategy turns a :class:`~tlnlp.compare.cells.Cell` into a result record. Every method of
+:data:`tlnlp.methods.METHODS` (built in or registered by a plugin) is a trained strategy of the same name: it
+fine-tunes a classifier with the Trainer on the cell's k-shot set through :func:`tlnlp.methods.apply_method`, with
+``TrainingArgs`` parsed like a recipe's. :data:`STRATEGIES` holds the rest: ``from_scratch`` (the reference) and
+the baselines that need no training (zero-shot, few-shot prompting, :mod:`tlnlp.compare.baselines`), plus the
+table legend of the built-in trained strategies.
 """
 
 from __future__ import annotations
@@ -16,21 +18,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import datasets
 import numpy as np
+from transformers import PrinterCallback, set_seed
 
 from tlnlp.compare.budgets import budget_train_set
+from tlnlp.compare.measure import PeakMemory
+from tlnlp.config import TrainingArgs, parse_args
+from tlnlp.methods import METHODS, Method, MethodResult, apply_method, method_args_class
+from tlnlp.models import count_parameters, load_classifier
 from tlnlp.registry import Registry
+from tlnlp.tasks import classification_metrics, predictions_from_logits
+from tlnlp.tasks.classification.tokenize import tokenize_classification
+from tlnlp.training import build_trainer
 
 if TYPE_CHECKING:
     from tlnlp.compare.args import CompareArgs
     from tlnlp.compare.cells import Cell
     from tlnlp.compare.forgetting import ForgettingProbe
     from tlnlp.config import DataArgs, ModelArgs
-    from tlnlp.data import TaskData
+    from tlnlp.tasks.classification.data import TaskData
 
-__all__ = ["STRATEGIES", "CellContext", "Strategy", "test_metrics"]
+__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "Strategy", "cell_training_args", "get_strategy",
+           "strategy_names", "test_metrics", "trained_strategy"]
 
 logger = logging.getLogger(__name__)
+
+#: The ``kind`` of the strategies that train (a learning rate each, see ``CompareArgs.learning_rates``).
+TRAINED_KINDS = ("trained", "reference")
 
 
 @dataclass
@@ -62,10 +77,6 @@ class CellContext:
 
     def tokenized(self, tokenizer: Any) -> Any:
         """``train`` and ``test`` tokenised once per tokenizer (datasets hashes the tokenizer on every map)."""
-        import datasets
-
-        from tlnlp.data import tokenize_classification
-
         key = f"{getattr(tokenizer, 'name_or_path', '')}|{len(tokenizer)}|{self.data_args.max_seq_length}"
         if key not in self._tokenized:
             both = dataclasses.replace(self.data, splits=datasets.DatasetDict(
@@ -104,43 +115,84 @@ class Strategy:
     seeded: bool = True
 
 
-#: Strategies by name (the ``--strategies`` list of the compare recipe).
+#: Strategies by name that are not simply a method of :data:`tlnlp.methods.METHODS` (or that describe one).
 STRATEGIES: Registry[Strategy] = Registry("strategy", "--strategies")
+
+
+def strategy_names() -> list[str]:
+    """Every name ``--strategies`` accepts: the registered strategies and every registered method, sorted."""
+    return sorted(set(STRATEGIES.names()) | set(METHODS.names()))
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy called ``name``: a registered one, else the trained strategy of the method of that name.
+
+    Raises:
+        tlnlp.registry.RegistryError: Neither a strategy nor a method; the message suggests close names.
+    """
+    if name in STRATEGIES:
+        return STRATEGIES.get(name)
+    if name in METHODS:
+        return trained_strategy(name, _describe(METHODS.get(name)))
+    known: Registry[str] = Registry("strategy", "--strategies")
+    for known_name in strategy_names():
+        known.register(known_name, known_name)
+    known.get(name)  # raises, naming the closest strategies
+    raise AssertionError(name)  # pragma: no cover - get raised
+
+
+def _describe(method: Method) -> str:
+    """The legend of a method's strategy: the method's own description for a classifier."""
+    return method.describe("classification").strip() or f"trained with --method {method.name}"
 
 
 def test_metrics(gold: Any, scores: np.ndarray, num_labels: int) -> dict[str, float]:
     """Accuracy, macro-F1 and the other single-label metrics of ``scores`` (rows x classes) against ``gold``."""
-    from tlnlp.tasks import classification_metrics, predictions_from_logits
-
     preds = predictions_from_logits(np.asarray(scores), multi_label=False)
     return classification_metrics(np.asarray(gold), preds, num_labels)
 
 
-def _training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str, lr: float) -> Any:
-    from tlnlp.config import TrainingArgs
+def cell_training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str, learning_rate: float) -> TrainingArgs:
+    """The ``TrainingArgs`` of a trained cell, parsed like a recipe's.
 
+    :func:`tlnlp.config.parse_args` gives tlnlp's training defaults (:data:`tlnlp.config.TLNLP_TRAINING_DEFAULTS`,
+    e.g. length-grouped batches) and checks the values; the cell's settings from the compare config override them.
+    A cell trains, then scores the test split once: no evaluation during training, checkpoints, logs or reports.
+    """
     args = ctx.args
-    return TrainingArgs(
-        output_dir=out_dir, overwrite_output_dir=True, seed=cell.seed, data_seed=cell.seed,
-        num_train_epochs=args.epochs_for(n_train), learning_rate=lr, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size, warmup_steps=args.warmup_ratio,
-        weight_decay=args.weight_decay, eval_strategy="no", save_strategy="no", report_to="none",
-        logging_strategy="no", disable_tqdm=True, train_sampling_strategy="group_by_length",
-        use_cpu=ctx.device == "cpu", dataloader_pin_memory=False, average_tokens_across_devices=False,
-    )
+    settings = {
+        "output_dir": out_dir, "overwrite_output_dir": True, "seed": cell.seed, "data_seed": cell.seed,
+        "num_train_epochs": args.epochs_for(n_train), "learning_rate": learning_rate,
+        "per_device_train_batch_size": args.batch_size, "per_device_eval_batch_size": args.eval_batch_size,
+        "warmup_steps": args.warmup_ratio, "weight_decay": args.weight_decay,
+        "eval_strategy": "no", "save_strategy": "no", "logging_strategy": "no", "report_to": "none",
+        "disable_tqdm": True, "use_cpu": ctx.device == "cpu", "dataloader_pin_memory": False,
+    }
+    (train_args,) = parse_args(TrainingArgs, args=[], defaults=settings)
+    return train_args
 
 
-def _trained_settings(method: str) -> Callable[[CellContext, int | str], dict[str, Any]]:
+def _method_args(method: str) -> Any:
+    """The method's ``MethodArgs`` with every option at its default (composed with methods registered since)."""
+    return method_args_class()(method=method)
+
+
+def _unfreezes_gradually(method_args: Any) -> bool:
+    """Whether the method's options thaw layer groups one by one (ULMFiT's gradual unfreezing)."""
+    settings = getattr(method_args, "ulmfit_settings", None)
+    return settings is not None and settings().gradual_unfreezing != "off"
+
+
+def _trained_settings(name: str, method: str, from_scratch: bool) -> Callable[[CellContext, int | str], dict]:
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         args = ctx.args
         n_train = len(budget_train_set(ctx.data.splits["train"], budget, 0))
-        found = {"method": method, "learning_rate": args.learning_rate_map()[method],
-                 "epochs": args.epochs_for(n_train), "batch_size": args.batch_size,
-                 "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
+        found = {"method": name, "learning_rate": args.learning_rate(name), "epochs": args.epochs_for(n_train),
+                 "batch_size": args.batch_size, "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
                  "max_seq_length": ctx.data_args.max_seq_length}
-        if method == "ulmfit":
+        if _unfreezes_gradually(_method_args(method)):
             found["thaw_fraction"] = args.ulmfit_thaw_fraction
-        if ctx.forgetting is not None and method != "from_scratch":
+        if ctx.forgetting is not None and not from_scratch:
             found["forgetting"] = ctx.forgetting.settings()
         return found
 
@@ -148,86 +200,96 @@ def _trained_settings(method: str) -> Callable[[CellContext, int | str], dict[st
 
 
 def _load_model(ctx: CellContext, from_scratch: bool) -> tuple[Any, Any]:
-    from tlnlp.models import load_classifier
-
     model_args = ctx.model_args
     if from_scratch:
         model_args = dataclasses.replace(model_args, init_from_scratch=True)
     return load_classifier(model_args, labels=ctx.data.labels)
 
 
-def _spread_thaws(ctx: CellContext, method_args: Any, groups: Any, n_train: int) -> Any:
-    """ULMFiT's method args with thaws spaced so every group trains by ``ulmfit_thaw_fraction`` of the run."""
-    below_head = max((group.get("thaw_order", 0) for group in groups or []), default=0)
+def _spread_thaws(ctx: CellContext, prepared: MethodResult, n_train: int) -> MethodResult:
+    """``prepared`` with thaws spaced so that every layer group trains by ``ulmfit_thaw_fraction`` of the run."""
+    if not _unfreezes_gradually(prepared.method_args):
+        return prepared
+    below_head = max((group.get("thaw_order", 0) for group in prepared.param_groups or []), default=0)
     every = ctx.args.ulmfit_thaw_every(n_train, below_head)
     if every is None:
-        return method_args
-    logger.info("ULMFiT: one more layer group thaws every %d steps (%d groups below the head).", every, below_head)
-    return dataclasses.replace(method_args, unfreeze_every_steps=every)
+        return prepared
+    logger.info("Gradual unfreezing: one more layer group thaws every %d steps (%d groups below the head).", every,
+                below_head)
+    method_args = dataclasses.replace(prepared.method_args, unfreeze_every_steps=every)
+    return dataclasses.replace(prepared, method_args=method_args, methods=None)  # methods: active for the new args
+
+
+def _train_and_predict(trainer: Any, test: Any, device: str) -> dict[str, Any]:
+    """Train, then score ``test``; the logits, the training loss, and the time and peak memory of both."""
+    with PeakMemory(device) as memory:
+        start = time.perf_counter()
+        result = trainer.train()
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        output = trainer.predict(test)
+        infer_seconds = time.perf_counter() - start
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return {"logits": logits, "train_loss": result.training_loss, "train_time_s": train_seconds,
+            "infer_seconds": infer_seconds, "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind}
 
 
 def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool) -> dict[str, Any]:
     """Load, prepare, train and score one trained cell; returns its record."""
-    import datasets
-    from transformers import PrinterCallback, set_seed
-
-    from tlnlp.compare.measure import PeakMemory
-    from tlnlp.methods import MethodArgs, apply_method
-    from tlnlp.methods.adapters import adapter_callbacks
-    from tlnlp.models import count_parameters
-    from tlnlp.training import build_trainer
-
     set_seed(cell.seed)
     model, tokenizer = _load_model(ctx, from_scratch)
-    method_args = MethodArgs(method="full" if from_scratch else method)
-    model, groups = apply_method(model, method_args)
-    params = count_parameters(model)
+    prepared = apply_method(model, _method_args(method))
+    params = count_parameters(prepared.model)
     full = ctx.tokenized(tokenizer)
     train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
-    if method == "ulmfit":
-        method_args = _spread_thaws(ctx, method_args, groups, len(train))
+    prepared = _spread_thaws(ctx, prepared, len(train))
     tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
-    lr = ctx.args.learning_rate_map()[cell.strategy]
+    lr = ctx.args.learning_rate(cell.strategy)
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
-        train_args = _training_args(ctx, cell, len(train), tmp, lr)
-        trainer = build_trainer(model, tokenizer, tokenized, train_args, groups, method_args=method_args,
-                                callbacks=adapter_callbacks(model))
+        train_args = cell_training_args(ctx, cell, len(train), tmp, lr)
+        # the methods' own callbacks (e.g. AdaLoRA's rank budget) come from build_trainer's hooks, once
+        trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
         trainer.remove_callback(PrinterCallback)
-        with PeakMemory(ctx.device) as memory:
-            start = time.perf_counter()
-            result = trainer.train()
-            train_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            output = trainer.predict(tokenized["test"])
-            infer_seconds = time.perf_counter() - start
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        done = _train_and_predict(trainer, tokenized["test"], ctx.device)
     record: dict[str, Any] = {
-        "metrics": test_metrics(ctx.test["label"], logits, ctx.data.num_labels),
+        "metrics": test_metrics(ctx.test["label"], done["logits"], ctx.data.num_labels),
         "n_train": len(train), "n_test": len(ctx.test), "epochs": train_args.num_train_epochs,
-        "train_time_s": train_seconds, "inference_s_per_example": infer_seconds / max(1, len(ctx.test)),
+        "train_time_s": done["train_time_s"], "inference_s_per_example": done["infer_seconds"] / max(1, len(ctx.test)),
         "trainable_parameters": int(params["trainable"]), "total_parameters": int(params["total"]),
-        "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind, "train_loss": result.training_loss,
-        "learning_rate": lr,
+        "peak_memory_mb": done["peak_memory_mb"], "memory_kind": done["memory_kind"],
+        "train_loss": done["train_loss"], "learning_rate": lr,
     }
     if ctx.forgetting is not None and not from_scratch:
         record["forgetting"] = ctx.forgetting.measure(trainer.model)
     return record
 
 
-def _trained(method: str, kind: str, description: str, from_scratch: bool = False) -> Strategy:
+def trained_strategy(method: str, description: str, *, name: str | None = None, kind: str = "trained",
+                     from_scratch: bool = False) -> Strategy:
+    """A strategy that trains a classifier with ``--method method`` on each cell's k-shot set.
+
+    Args:
+        method: A method of :data:`tlnlp.methods.METHODS`.
+        description: The table legend's line.
+        name: The strategy's name (default: the method's).
+        kind: ``trained``, or ``reference`` for a baseline such as training from random initialisation.
+        from_scratch: Start from the backbone's architecture with random weights (no transfer).
+    """
+    name = name or method
+
     def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
         return _fit_and_score(ctx, cell, method, from_scratch)
 
-    return Strategy(name=method if not from_scratch else "from_scratch", kind=kind, description=description,
-                    run=run, settings=_trained_settings("from_scratch" if from_scratch else method))
+    return Strategy(name=name, kind=kind, description=description, run=run,
+                    settings=_trained_settings(name, method, from_scratch))
 
 
-for _strategy in (
-    _trained("full", "trained", "fine-tune every weight of the pretrained backbone and a new head"),
-    _trained("feature_extraction", "trained", "frozen pretrained backbone, trained head"),
-    _trained("lora", "trained", "LoRA adapters on the attention projections plus the head (peft)"),
-    _trained("ulmfit", "trained", "ULMFiT: discriminative rates, slanted triangular schedule, gradual unfreezing"),
-    _trained("full", "reference", "same architecture from random initialisation (no transfer)", from_scratch=True),
+for _strategy in (  # the legend of the built-in methods the ladder shows by default, and the reference
+    trained_strategy("full", "fine-tune every weight of the pretrained backbone and a new head"),
+    trained_strategy("feature_extraction", "frozen pretrained backbone, trained head"),
+    trained_strategy("lora", "LoRA adapters on the attention projections plus the head (peft)"),
+    trained_strategy("ulmfit", "ULMFiT: discriminative rates, slanted triangular schedule, gradual unfreezing"),
+    trained_strategy("full", "same architecture from random initialisation (no transfer)", name="from_scratch",
+                     kind="reference", from_scratch=True),
 ):
     STRATEGIES.register(_strategy.name, _strategy)
-
