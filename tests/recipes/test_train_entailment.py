@@ -13,7 +13,7 @@ from tests.hub_server import local_hub_fixture
 from tests.recipes.conftest import ROOT, load_recipe
 from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.methods import MethodArgs
-from tlnlp.zeroshot import EntailmentArgs, entailment_id, score_nli
+from tlnlp.zeroshot import EntailmentArgs, ScoringOptions, entailment_id, score_nli
 
 TYPES = (ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs)
 CONFIGS = sorted((ROOT / "recipes" / "configs" / "train_entailment").glob("*.yaml"))
@@ -94,7 +94,7 @@ def test_saved_model_names_entailment_and_the_pipeline_gives_the_same_scores(tra
     for multi_label in (False, True):
         rows = pipe(TEXTS, candidate_labels=LABELS, multi_label=multi_label)
         expected = np.array([[r["scores"][r["labels"].index(label)] for label in LABELS] for r in rows])
-        got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, multi_label=multi_label)
+        got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, options=ScoringOptions(multi_label=multi_label))
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
@@ -157,7 +157,8 @@ def test_bundled_minilm_trained_briefly_matches_the_pipeline(tmp_path, bundled_m
     for multi_label in (False, True):
         rows = pipe(TEXTS, candidate_labels=LABELS, multi_label=multi_label)
         expected = np.array([[r["scores"][r["labels"].index(label)] for label in LABELS] for r in rows])
-        got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS, multi_label=multi_label, batch_size=3)
+        got = score_nli(pipe.model, pipe.tokenizer, TEXTS, LABELS,
+                        options=ScoringOptions(multi_label=multi_label, batch_size=3))
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
