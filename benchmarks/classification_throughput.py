@@ -24,10 +24,10 @@ import torch
 from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
 from tlnlp.config import DataArgs, ModelArgs
-from tlnlp.data import load_task_data, tokenize_classification
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
-from tlnlp.tasks import make_compute_metrics
+from tlnlp.tasks import load_task_data, make_compute_metrics
+from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import build_trainer
 
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from tlnlp.config import DataArgs, ModelArgs
-from tlnlp.data import load_task_data
 from tlnlp.fewshot import evaluate_few_shot, load_causal_lm, resolve_spec
+from tlnlp.tasks import load_task_data
 
 
 def run_cell(model, tokenizer, data, shots: int, opts: argparse.Namespace) -> dict:

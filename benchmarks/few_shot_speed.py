@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tlnlp.config import DataArgs, ModelArgs
-from tlnlp.data import load_task_data
+from tlnlp.tasks import load_task_data
 from tlnlp.fewshot import encode_prompts, load_causal_lm, resolve_spec, sample_demonstrations, score_continuations
 
 

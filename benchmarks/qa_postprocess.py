@@ -148,13 +148,13 @@ def _scores(metrics: dict, seconds: float) -> dict:
 def untrained(work: Path) -> dict:
     """The bundled MiniLM with a fresh span head, answering validation and test without any training."""
     import datasets
-    from tlnlp.data.qa import load_qa_data
     from transformers import set_seed
 
-    from tlnlp.models import load_question_answerer
     from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
+    from tlnlp.tasks.qa.data import load_qa_data
+    from tlnlp.tasks.qa.evaluate import evaluate_qa_split
+    from tlnlp.tasks.qa.model import load_question_answerer
     from tlnlp.training import build_trainer
-    from tlnlp.training.qa_run import evaluate_qa_split
 
     began = time.perf_counter()
     model_args, data_args, qa, _, train_args = _qa_args("qa_tlnlp_minilm.yaml", work / "untrained", [])

@@ -31,8 +31,7 @@ import torch
 from transformers import pipeline
 
 from tlnlp.config import DataArgs
-from tlnlp.data import load_task_data
-from tlnlp.tasks import classification_metrics
+from tlnlp.tasks import classification_metrics, load_task_data
 from tlnlp.zeroshot import evaluate_zero_shot, load_encoder, load_or_train_entailment_model, resolve_spec
 
 TARGETS = ["bundled:movie_sentiment", "bundled:amazon_sentiment", "bundled:tweet_sentiment", "bundled:bbc_news"]

@@ -32,7 +32,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from tlnlp.config import DataArgs
-from tlnlp.data import load_task_data
+from tlnlp.tasks import load_task_data
 from tlnlp.models import resolve_model_path
 from tlnlp.zeroshot import DEFAULT_TEMPLATE, load_nli_model, score_nli
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-from tlnlp.data import load_task_data, tokenize_classification
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
-from tlnlp.tasks import make_compute_metrics
+from tlnlp.tasks import load_task_data, make_compute_metrics
+from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import (
     build_trainer,
     finish_run,

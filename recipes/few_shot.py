@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs, parse_args
-from tlnlp.data import DataError, load_task_data
+from tlnlp.data import DataError
 from tlnlp.errors import user_errors
 from tlnlp.fewshot import evaluate_few_shot, load_causal_lm, resolve_spec
 from tlnlp.fewshot.args import FewShotArgs
 from tlnlp.fewshot.report import report_extras
+from tlnlp.tasks import load_task_data
 from tlnlp.training import finish_evaluation, format_metrics_table, prepare_output_dir, setup_logging
 
 

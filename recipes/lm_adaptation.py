@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tlnlp.models.lm import LM_OBJECTIVES
 from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.data.text import load_text_data
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
+from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
 from tlnlp.training import format_metrics_table, prepare_output_dir, setup_logging
 from tlnlp.training.lm_run import run_lm_adaptation
 

@@ -14,16 +14,15 @@ Validation answers go to ``predictions.json`` (scored as ``eval_exact``, ``eval_
 from __future__ import annotations
 
 import datasets
-from tlnlp.data.qa import load_qa_data
-from tlnlp.models.qa import fix_peft_question_answering
 from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
-from tlnlp.models import load_question_answerer
 from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
+from tlnlp.tasks.qa.data import load_qa_data
+from tlnlp.tasks.qa.model import fix_peft_question_answering, load_question_answerer
 from tlnlp.training import build_trainer, format_metrics_table, prepare_output_dir, setup_logging
 from tlnlp.training.qa_run import finish_qa_run
 

@@ -23,12 +23,13 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-from tlnlp.data import load_task_data, tokenize_classification
-from tlnlp.data.text import load_text_data, task_texts
+from tlnlp.data.text import load_text_data
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
-from tlnlp.tasks import make_compute_metrics
+from tlnlp.tasks import load_task_data, make_compute_metrics
+from tlnlp.tasks.classification.tokenize import tokenize_classification
+from tlnlp.tasks.language_modeling.data import task_texts
 from tlnlp.training import build_trainer, finish_run, format_metrics_table, prepare_output_dir, setup_logging
 from tlnlp.training.lm_run import run_lm_adaptation
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs, parse_args
-from tlnlp.data import load_task_data
 from tlnlp.errors import user_errors
+from tlnlp.tasks import load_task_data
 from tlnlp.training import finish_evaluation, format_metrics_table, prepare_output_dir, setup_logging
 from tlnlp.zeroshot import (
     ZeroShotArgs,

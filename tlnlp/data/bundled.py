@@ -5,6 +5,9 @@ normalises whitespace, removes duplicate texts (a text whose copies carry differ
 entirely), and splits 80/10/10 into train/validation/test, stratified by label and seeded with the preset's
 own seed, so that every user gets the same splits and no text is in two splits. Each preset has a version; a
 change to its rows or splits must bump it. See ``docs/datasets.md`` for sizes and label counts.
+
+The bundled question-answering dataset (``bundled:qa_tlnlp``, :data:`QA_CORPORA`) ships inside tlnlp itself, as
+SQuAD v2 JSON files built by :mod:`tlnlp.data.qa_build`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from tlnlp.assets import BUNDLED_FILES, AssetError, asset_path
 from tlnlp.data.splits import deduplicate, normalise_whitespace, split_overlap, stratified_split_indices
 from tlnlp.registry import Registry
 
-__all__ = ["CORPORA", "CorpusPreset", "PRESET_SEED", "TREC_TRAIN_LINES", "describe_corpora"]
+__all__ = ["CORPORA", "CorpusPreset", "PRESET_SEED", "QACorpus", "QA_CORPORA", "QA_SPLITS", "TREC_TRAIN_LINES",
+           "describe_corpora"]
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +233,44 @@ CORPORA.register("bbc_news", CorpusPreset(
     citation="Greene, D. & Cunningham, P. (2006). Practical Solutions to the Problem of Diagonal Dominance "
              "in Kernel Document Clustering. ICML 2006.",
     label_rule="the folder name (business, entertainment, politics, sports, tech)", reader=_read_bbc,
+))
+
+
+#: Split names of the bundled question-answering datasets (one SQuAD v2 JSON file each).
+QA_SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class QACorpus:
+    """A question-answering dataset shipped inside tlnlp, with fixed splits (one SQuAD v2 JSON file each).
+
+    Attributes:
+        name: Registry name (``bundled:<name>``).
+        version: Version of the rows and splits; bumped whenever they change.
+        description: One line about the data.
+        license: Licence of the text.
+        folder: Folder holding ``train.json``, ``validation.json`` and ``test.json``.
+    """
+
+    name: str
+    version: str
+    description: str
+    license: str
+    folder: Path
+
+    def files(self) -> dict[str, Path]:
+        """Split name -> its SQuAD JSON file."""
+        return {split: self.folder / f"{split}.json" for split in QA_SPLITS}
+
+
+#: Bundled question-answering datasets (``--dataset_name bundled:<name>``), read by
+#: :func:`tlnlp.tasks.qa.data.load_qa_data`.
+QA_CORPORA: Registry[QACorpus] = Registry("bundled question-answering dataset", "--dataset_name bundled:<name>")
+QA_CORPORA.register("qa_tlnlp", QACorpus(
+    name="qa_tlnlp", version="1.0.0",
+    description="Short factual passages written for tlnlp on varied topics, SQuAD v2 style questions (some "
+                "unanswerable from their passage), fixed splits by passage",
+    license="Apache-2.0 (written for tlnlp)", folder=Path(__file__).resolve().parent / "qa_tlnlp",
 ))
 
 

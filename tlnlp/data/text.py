@@ -8,7 +8,8 @@
 
 Without a validation split (``--validation_file`` or the source's own), ``--validation_split_percentage`` of the
 texts is held out (seeded) for the perplexity reports. ``--max_train_samples`` / ``--max_eval_samples`` keep the
-first N of a seeded shuffle.
+first N of a seeded shuffle. The texts of a labelled task (labels ignored) come from
+:func:`tlnlp.tasks.language_modeling.data.task_texts`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tlnlp.data.splits import normalise_whitespace
 from tlnlp.data.validation import DataError, Table, resolve_column
 from tlnlp.registry import RegistryError
 
-__all__ = ["PLAIN_TEXT_EXTENSIONS", "TextData", "load_text_data", "read_plain_text", "task_texts"]
+__all__ = ["PLAIN_TEXT_EXTENSIONS", "TextData", "load_text_data", "read_plain_text", "text_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ class TextData:
     fingerprint: str = ""
 
 
-def _fingerprint(train: list[str], validation: list[str]) -> str:
+def text_fingerprint(train: list[str], validation: list[str]) -> str:
+    """sha256 hex over the training texts, then the held-out texts, in order."""
     digest = hashlib.sha256()
     for split, texts in (("train", train), ("validation", validation)):
         digest.update(f"\n#{split}\n".encode())
@@ -164,38 +166,7 @@ def load_text_data(data_args: DataArgs, seed: int | None = None) -> TextData:
         train = [t for i, t in enumerate(train) if i not in held_rows]
     train = _shuffled_head(train, data_args.max_train_samples, seed)
     validation = _shuffled_head(validation, data_args.max_eval_samples, seed)
-    data = TextData(train=train, validation=validation, name=name, fingerprint=_fingerprint(train, validation))
+    data = TextData(train=train, validation=validation, name=name, fingerprint=text_fingerprint(train, validation))
     logger.info("Loaded %d training and %d held-out texts from %s (labels ignored), fingerprint %s", len(train),
                 len(validation), name, data.fingerprint[:12])
     return data
-
-
-def task_texts(data_args: DataArgs, seed: int | None = None) -> TextData:
-    """The texts of a labelled task's training split (labels ignored), with its validation texts held out.
-
-    Every training text is kept, also those that ``max_train_samples`` or ``train_samples_per_class`` leave
-    out of the labelled set: the unlabelled remainder is exactly what LM adaptation can use.
-
-    Args:
-        data_args: The task's data arguments (as for :func:`tlnlp.data.load_task_data`).
-        seed: Seed for splitting; defaults to ``data_args.split_seed``.
-
-    Returns:
-        Training texts and held-out (validation) texts.
-
-    Raises:
-        DataError: As :func:`tlnlp.data.load_task_data`, or the task has no validation split.
-    """
-    from dataclasses import replace
-
-    from tlnlp.data.loading import load_task_data
-
-    full = replace(data_args, max_train_samples=None, train_samples_per_class=None)
-    splits = load_task_data(full, seed=seed).splits
-    if "validation" not in splits:
-        raise DataError("LM adaptation on the task's texts needs a validation split for the perplexity report; "
-                        "set --validation_split_percentage above 0 or give --validation_file.")
-    train, validation = list(splits["train"]["text"]), list(splits["validation"]["text"])
-    name = data_args.dataset_name or Path(str(data_args.train_file)).name
-    return TextData(train=train, validation=validation, name=f"{name} (training texts, labels ignored)",
-                    fingerprint=_fingerprint(train, validation))

@@ -1,4 +1,7 @@
-"""Models: resolve and load backbones with task heads, split any architecture into layer groups, PEFT adapters."""
+"""Models: resolve and load backbones and classifiers, split any architecture into layer groups, PEFT adapters.
+
+The question-answering and language-model heads load in their task folders (:mod:`tlnlp.tasks`).
+"""
 
 from tlnlp.models.adapter_io import AdapterSet, is_adapter_dir, load_adapter_model, merge_adapter
 from tlnlp.models.adapters import find_head_modules, find_target_modules, peft_task_type
@@ -12,7 +15,6 @@ from tlnlp.models.layers import (
     set_requires_grad,
     unwrap_model,
 )
-from tlnlp.models.lm import LoadedLM, choose_lm_objective, load_language_model
 from tlnlp.models.loading import (
     HubUnreachableError,
     is_hub_reachable,
@@ -20,7 +22,6 @@ from tlnlp.models.loading import (
     load_tokenizer,
     resolve_model_path,
 )
-from tlnlp.models.qa import load_question_answerer
 
 __all__ = [
     "AdapterSet",
@@ -33,8 +34,6 @@ __all__ = [
     "LAYER_SPLITTERS",
     "HubUnreachableError",
     "LayerGroup",
-    "LoadedLM",
-    "choose_lm_objective",
     "cache_root",
     "convert_gguf",
     "count_parameters",
@@ -42,8 +41,6 @@ __all__ = [
     "get_layer_groups",
     "is_hub_reachable",
     "load_classifier",
-    "load_language_model",
-    "load_question_answerer",
     "load_tokenizer",
     "resolve_model_path",
     "set_requires_grad",

@@ -29,10 +29,17 @@ from tlnlp.config.args import ModelArgs
 
 __all__ = [
     "HubUnreachableError",
+    "ensure_pad_token",
+    "hub_kwargs",
     "is_hub_reachable",
     "load_classifier",
     "load_tokenizer",
+    "log_loading_info",
+    "quiet_load_report",
+    "refuse_pickle_only",
+    "resolve_dtype",
     "resolve_model_path",
+    "short_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -176,7 +183,8 @@ def _check_labels(labels: list[str], multi_label: bool) -> list[str]:
     return labels
 
 
-def _dtype(name: str | None) -> torch.dtype | str | None:
+def resolve_dtype(name: str | None) -> torch.dtype | str | None:
+    """``--torch_dtype`` -> what ``from_pretrained(dtype=...)`` takes (None and ``"auto"`` pass through)."""
     if name is None or name == "auto":
         return name
     return getattr(torch, name)
@@ -188,7 +196,7 @@ class _DropLoadReport(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_load_report() -> Iterator[None]:
+def quiet_load_report() -> Iterator[None]:
     """Replace transformers' multi-line load-report table by the one-line summary logged here."""
     target = logging.getLogger("transformers.modeling_utils")
     drop = _DropLoadReport()
@@ -199,13 +207,15 @@ def _quiet_load_report() -> Iterator[None]:
         target.removeFilter(drop)
 
 
-def _short(names: list[str]) -> str:
+def short_names(names: list[str]) -> str:
+    """The first few of ``names`` (sorted), comma-separated, with how many more there are."""
     names = sorted(names)
     more = f" ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
     return ", ".join(names[:_MAX_LISTED]) + more
 
 
-def _log_loading_info(model: PreTrainedModel, info: dict[str, Any], source: str) -> None:
+def log_loading_info(model: PreTrainedModel, info: dict[str, Any], source: str) -> None:
+    """Log what ``from_pretrained(output_loading_info=True)`` reported: re-initialised, new and unused weights."""
     mismatched = sorted(info.get("mismatched_keys") or [])
     if mismatched:
         shapes = "; ".join(f"{key} {tuple(old)} -> {tuple(new)}" for key, old, new in mismatched)
@@ -216,13 +226,13 @@ def _log_loading_info(model: PreTrainedModel, info: dict[str, Any], source: str)
     in_backbone = [key for key in missing if key.startswith(prefix)]
     if in_backbone:
         logger.warning("Backbone weights missing from %s were randomly initialised: %s",
-                       source, _short(in_backbone))
+                       source, short_names(in_backbone))
     head = [key for key in missing if not key.startswith(prefix)]
     if head:
-        logger.info("Newly initialised head weights (trained on your task): %s", _short(head))
+        logger.info("Newly initialised head weights (trained on your task): %s", short_names(head))
     unexpected = sorted(info.get("unexpected_keys") or [])
     if unexpected:
-        logger.info("Checkpoint weights not used by %s: %s", type(model).__name__, _short(unexpected))
+        logger.info("Checkpoint weights not used by %s: %s", type(model).__name__, short_names(unexpected))
 
 
 def _warn_relabelled_head(source_config: Any, labels: list[str], source: str) -> None:
@@ -237,7 +247,12 @@ def _warn_relabelled_head(source_config: Any, labels: list[str], source: str) ->
                        "(same positions).", source, len(old), old, labels)
 
 
-def _refuse_pickle_only(path: str) -> None:
+def refuse_pickle_only(path: str) -> None:
+    """Refuse a folder that holds only pickle weights (``.bin``/``.pt``): unpickling can run code.
+
+    Raises:
+        OSError: ``path`` has pickle weights and no safetensors file; the message says how to convert them.
+    """
     folder = Path(path)
     if folder.is_dir() and not any(folder.glob("*.safetensors")) and (
         any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pth"))
@@ -259,7 +274,7 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
     Returns:
         The tokenizer.
     """
-    common = _hub_kwargs(model_args)
+    common = hub_kwargs(model_args)
     if model_args.tokenizer_name:
         source = resolve_model_path(model_args.tokenizer_name, revision=model_args.revision,
                                     cache_dir=model_args.cache_dir, token=model_args.token)
@@ -269,7 +284,8 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
     return AutoTokenizer.from_pretrained(source, **common)
 
 
-def _hub_kwargs(model_args: ModelArgs) -> dict[str, Any]:
+def hub_kwargs(model_args: ModelArgs) -> dict[str, Any]:
+    """The ``from_pretrained`` keywords every load shares: revision, cache folder, token, remote code."""
     return {
         "revision": model_args.revision,
         "cache_dir": model_args.cache_dir,
@@ -278,7 +294,7 @@ def _hub_kwargs(model_args: ModelArgs) -> dict[str, Any]:
     }
 
 
-def _ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+def ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Give decoder-only tokenizers a pad token (their EOS) and make the model pool on the same id."""
     if tokenizer.pad_token is None:
         fallback = tokenizer.eos_token or tokenizer.unk_token
@@ -304,10 +320,10 @@ def _from_scratch(model_args: ModelArgs, path: str, config: Any, labels: list[st
     """The architecture of ``config`` with random weights (seeded by the caller's ``set_seed``)."""
     kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
     if model_args.torch_dtype not in (None, "auto"):
-        kwargs["dtype"] = _dtype(model_args.torch_dtype)
+        kwargs["dtype"] = resolve_dtype(model_args.torch_dtype)
     model = AutoModelForSequenceClassification.from_config(config, **kwargs)
     tokenizer = load_tokenizer(model_args, path)
-    _ensure_pad_token(model, tokenizer)
+    ensure_pad_token(model, tokenizer)
     logger.info("Built %s from %s's config with random weights (init_from_scratch: no transfer), %d labels%s.",
                 type(model).__name__, model_args.model_name_or_path, len(labels),
                 " (multi-label)" if multi_label else "")
@@ -339,7 +355,7 @@ def load_classifier(
     labels = _check_labels(labels, multi_label)
     path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
-    common = _hub_kwargs(model_args)
+    common = hub_kwargs(model_args)
     source_config = AutoConfig.from_pretrained(path, **common)
     _warn_relabelled_head(source_config, labels, model_args.model_name_or_path)
     config = AutoConfig.from_pretrained(
@@ -351,13 +367,13 @@ def load_classifier(
     )
     if model_args.init_from_scratch:
         return _from_scratch(model_args, path, config, labels, multi_label)
-    _refuse_pickle_only(path)
+    refuse_pickle_only(path)
     kwargs: dict[str, Any] = {"config": config, "use_safetensors": True, "ignore_mismatched_sizes": True,
                               "output_loading_info": True, **common}
     if model_args.torch_dtype is not None:
-        kwargs["dtype"] = _dtype(model_args.torch_dtype)
+        kwargs["dtype"] = resolve_dtype(model_args.torch_dtype)
     try:
-        with _quiet_load_report():
+        with quiet_load_report():
             model, info = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     except OSError as err:
         if "safetensors" in str(err):
@@ -368,9 +384,9 @@ def load_classifier(
                 "opens one as a pull request), or convert the weights yourself."
             ) from err
         raise
-    _log_loading_info(model, info, model_args.model_name_or_path)
+    log_loading_info(model, info, model_args.model_name_or_path)
     tokenizer = load_tokenizer(model_args, path)
-    _ensure_pad_token(model, tokenizer)
+    ensure_pad_token(model, tokenizer)
     logger.info("Loaded %s (%s) with %d labels%s.", model_args.model_name_or_path, type(model).__name__,
                 len(labels), " (multi-label)" if multi_label else "")
     return model, tokenizer

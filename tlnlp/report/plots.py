@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tlnlp.tasks import Evaluation
 from tlnlp.tasks.classification import confusion_matrix
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_confusion_matrix", "plot_training_curves", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_evaluation", "plot_training_curves", "save_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,19 @@ def plot_confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[i
     accuracy = float(np.trace(counts)) / total
     ax.set_title(f"{title or 'Confusion matrix'}\naccuracy {accuracy:.3f} (n={total})")
     return save_figure(fig, path, dpi=110 if len(names) > 25 else 120)
+
+
+def plot_evaluation(evaluation: Evaluation) -> list[Path]:
+    """Draw the figures a task's evaluation asks for (:meth:`tlnlp.tasks.Task.evaluate`): its confusion matrices.
+
+    Args:
+        evaluation: What the task's ``evaluate`` returned.
+
+    Returns:
+        The paths written.
+    """
+    return [plot_confusion_matrix(figure.gold, figure.predicted, figure.labels, figure.path, title=figure.title)
+            for figure in evaluation.figures]
 
 
 def _is_number(value: Any) -> bool:

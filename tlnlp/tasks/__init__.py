@@ -1,40 +1,71 @@
-"""Task-specific pieces: classification metrics and prediction helpers.
+"""Tasks: one folder and one registration each (classification, question answering, language modelling).
 
-``ClassificationMetrics`` (an offline ``evaluate`` metric) is resolved lazily so that importing this package
-does not import ``evaluate`` or ``datasets``.
+A task's folder holds everything it knows: data loading and validation, the model head, tokenisation, metrics,
+post-processing, the predictions writer and the inference pipeline, behind one :class:`Task` registered in
+:data:`TASKS`. :func:`load_task_data`, :func:`tlnlp.load_pipeline`, ``python -m tlnlp predict``, the model card
+and the push find the task here and never name it.
+
+Importing this package is light and side-effect free: no ``transformers``, ``datasets`` or ``evaluate``
+(``ClassificationMetrics``, an ``evaluate`` module, is built on first access).
 """
 
 from typing import Any
 
+from tlnlp.tasks import classification as _classification
+from tlnlp.tasks.base import (
+    DEFAULT_TASK,
+    TASKS,
+    ConfusionFigure,
+    Evaluation,
+    SavedModel,
+    Task,
+    TaskInputError,
+    load_task_data,
+    pipeline_tag_for,
+    register_task,
+    run_setting,
+    task_for_architectures,
+    task_for_pipeline_tag,
+)
 from tlnlp.tasks.classification import (
+    ClassificationTask,
     ComputeMetrics,
     classification_metrics,
     confusion_matrix,
     make_compute_metrics,
     predictions_from_logits,
 )
-
-_LANGUAGE_MODELING = ("language_model_score", "perplexity", "pseudo_perplexity")
+from tlnlp.tasks.language_modeling import LanguageModelingTask
+from tlnlp.tasks.qa import QuestionAnsweringTask
 
 __all__ = [
+    "DEFAULT_TASK",
+    "TASKS",
     "ClassificationMetrics",
+    "ClassificationTask",
     "ComputeMetrics",
+    "ConfusionFigure",
+    "Evaluation",
+    "LanguageModelingTask",
+    "QuestionAnsweringTask",
+    "SavedModel",
+    "Task",
+    "TaskInputError",
     "classification_metrics",
     "confusion_matrix",
+    "load_task_data",
     "make_compute_metrics",
+    "pipeline_tag_for",
     "predictions_from_logits",
-    *_LANGUAGE_MODELING,
+    "register_task",
+    "run_setting",
+    "task_for_architectures",
+    "task_for_pipeline_tag",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Resolve ``ClassificationMetrics`` and the (pseudo-)perplexity functions (which import torch) on first access."""
-    if name in _LANGUAGE_MODELING:
-        from tlnlp.tasks import language_modeling
-
-        return getattr(language_modeling, name)
+    """``ClassificationMetrics``, built on first access (it needs ``evaluate``)."""
     if name == "ClassificationMetrics":
-        from tlnlp.tasks import classification
-
-        return classification.ClassificationMetrics
+        return _classification.ClassificationMetrics
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -131,13 +131,9 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
         ``lm_objective_mlm``, ``lm_head_was_new`` and ``lm_held_out_texts``.
     """
     from tlnlp.methods import apply_method
-    from tlnlp.models.lm import load_language_model
-    from tlnlp.tasks.language_modeling import (
-        SparseMaskedLMLoss,
-        language_model_score,
-        lm_collator,
-        tokenize_for_lm,
-    )
+    from tlnlp.tasks.language_modeling.blocks import SparseMaskedLMLoss, lm_collator, tokenize_for_lm
+    from tlnlp.tasks.language_modeling.model import load_language_model
+    from tlnlp.tasks.language_modeling.scoring import language_model_score
     from tlnlp.training.trainer import build_trainer
 
     loaded = load_language_model(model_args, objective)

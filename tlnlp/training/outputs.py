@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from tlnlp.tasks.classification.predictions import write_predictions
 
 __all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json", "write_predictions"]
 
@@ -76,37 +76,6 @@ def reproduce_command(argv: list[str] | None = None, script: str | None = None) 
     except ValueError:
         script_path = Path(script_path).name if script_path.endswith(".py") else script_path
     return "accelerate launch " + " ".join(shlex.quote(a) for a in [script_path, *clean])
-
-
-def write_predictions(path: Path, dataset: Any, logits: np.ndarray, labels: list[str], multi_label: bool,
-                      threshold: float = 0.5) -> list[int] | list[list[int]]:
-    """Write one JSON line per row: text, gold label(s), predicted label(s) and scores; returns the predictions."""
-    if multi_label:
-        probs = 1.0 / (1.0 + np.exp(-logits))
-    else:
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
-    preds: list[Any] = []
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for i, row in enumerate(dataset):
-            record: dict[str, Any] = {"id": i, "text": row["text"]}
-            if "text_pair" in row:
-                record["text_pair"] = row["text_pair"]
-            if multi_label:
-                pred = [j for j, p in enumerate(probs[i]) if p > threshold]
-                record["labels"] = [labels[j] for j in row["label"]]
-                record["predicted_labels"] = [labels[j] for j in pred]
-            else:
-                pred = int(probs[i].argmax())
-                record["label"] = labels[row["label"]]
-                record["prediction"] = labels[pred]
-                record["score"] = round(float(probs[i][pred]), 6)
-            record["scores"] = {labels[j]: round(float(p), 6) for j, p in enumerate(probs[i])}
-            preds.append(pred)
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return preds
 
 
 def format_metrics_table(metrics: dict[str, float], title: str = "Results") -> str:

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
@@ -18,8 +17,7 @@ from tlnlp.config import DataArgs, ModelArgs, write_run_config
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.hub.push import push_run_from_args
 from tlnlp.methods import MethodArgs
-from tlnlp.tasks.qa import QA_EVAL_COLUMNS, QAPredictions, postprocess_qa_predictions, squad_metrics
-from tlnlp.tasks.qa import write_qa_predictions as write_answers
+from tlnlp.tasks.qa.evaluate import evaluate_qa_split
 from tlnlp.training.outputs import environment_info, reproduce_command, write_json
 
 __all__ = ["evaluate_qa_split", "finish_qa_run"]
@@ -36,61 +34,6 @@ _CARD_HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_
                          "optim", "seed")
 _QA_SETTINGS = ("version_2_with_negative", "doc_stride", "n_best_size", "max_answer_length",
                 "null_score_diff_threshold")
-_FILE_PREFIX = {"eval": "", "test": "test_"}
-
-
-def evaluate_qa_split(
-    trainer: Trainer, examples: Any, windows: Any, qa_args: QAArgs, prefix: str, threshold: float,
-    output_dir: Path | None = None,
-) -> tuple[dict[str, float], QAPredictions | None]:
-    """Predict the windows of one split, turn them into answers, write them and score them.
-
-    Every process must call it (prediction is collective); only the main process post-processes and writes.
-
-    Args:
-        trainer: The Trainer holding the model.
-        examples: The split's examples (``id``, ``context``, ``answers``).
-        windows: Their evaluation windows (from :func:`tlnlp.tasks.qa.tokenize_qa`).
-        qa_args: n-best size, answer length, SQuAD v2 switch.
-        prefix: ``"eval"`` (writes ``predictions.json``) or ``"test"`` (writes ``test_predictions.json``).
-        threshold: The null-score difference threshold to answer with.
-        output_dir: Where to write the answers (default: the Trainer's output_dir).
-
-    Returns:
-        The metrics (``{prefix}_exact``, ``{prefix}_f1``, ..., ``{prefix}_loss``) and, on the main process, the
-        answers.
-    """
-    inputs = windows.remove_columns([c for c in QA_EVAL_COLUMNS if c in windows.column_names])
-    output = trainer.predict(inputs, metric_key_prefix=prefix)
-    metrics = {k: v for k, v in output.metrics.items() if k.startswith(f"{prefix}_")}
-    if not trainer.is_world_process_zero():
-        return metrics, None
-    start, end = output.predictions[:2] if isinstance(output.predictions, tuple) else output.predictions
-    answers = postprocess_qa_predictions(
-        examples, windows, np.asarray(start), np.asarray(end), version_2_with_negative=qa_args.version_2_with_negative,
-        n_best_size=qa_args.n_best_size, max_answer_length=qa_args.max_answer_length,
-        null_score_diff_threshold=threshold)
-    write_answers(output_dir or trainer.args.output_dir, answers, prefix=_FILE_PREFIX.get(prefix, f"{prefix}_"))
-    references = {row["id"]: row["answers"]["text"] for row in examples}
-    scores = squad_metrics(answers.predictions, references, null_odds=_finite(answers.null_odds),
-                           span_predictions=answers.span_predictions)
-    metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
-    if not qa_args.version_2_with_negative:
-        metrics[f"{prefix}_exact_match"] = scores["exact"]  # the Hugging Face example's SQuAD v1 key
-    else:
-        metrics[f"{prefix}_null_score_diff_threshold"] = threshold
-    metrics[f"{prefix}_samples"] = len(examples)
-    metrics[f"{prefix}_windows"] = len(windows)
-    if answers.no_span:
-        metrics[f"{prefix}_questions_without_span"] = len(answers.no_span)
-    return metrics, answers
-
-
-def _finite(null_odds: dict[str, float | None] | None) -> dict[str, float] | None:
-    """Null odds for the best-threshold search; a question with no span at all can only be left unanswered."""
-    if null_odds is None:
-        return None
-    return {qid: (value if value is not None else float("inf")) for qid, value in null_odds.items()}
 
 
 def _save_model(trainer: Trainer, out: Path, model_args: ModelArgs, params: dict[str, Any]) -> dict[str, Any]:

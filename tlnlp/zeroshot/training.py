@@ -100,7 +100,7 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
     """
     from transformers import set_seed
 
-    from tlnlp.data import tokenize_classification
+    from tlnlp.tasks.classification.tokenize import tokenize_classification
     from tlnlp.methods import apply_method
     from tlnlp.models import load_classifier
     from tlnlp.tasks import make_compute_metrics

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tlnlp.assets import BUNDLED_FILES, AssetError, asset_path
-from tlnlp.data import CORPORA, DataError, describe_corpora, load_task_data
+from tlnlp.data import CORPORA, DataError, describe_corpora
 from tlnlp.data.bundled import TREC_TRAIN_LINES
 from tlnlp.data.splits import normalise_whitespace
+from tlnlp.tasks import load_task_data
 
 from .helpers import make_args
 

@@ -10,7 +10,8 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from tlnlp.data import DataError, load_task_data
+from tlnlp.data import DataError
+from tlnlp.tasks import load_task_data
 
 from .helpers import make_args
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from tlnlp.data import load_task_data
+from tlnlp.tasks import load_task_data
 
 from .helpers import make_args, sentiment_rows, to_csv, to_jsonl
 

@@ -6,8 +6,9 @@ import json
 
 from tlnlp.config import DataArgs
 from tlnlp.config.qa_args import QAArgs
-from tlnlp.data.qa import QA_CORPORA, load_qa_data
+from tlnlp.data.bundled import QA_CORPORA
 from tlnlp.data.qa_build import SOURCE_DIR, build_qa_tlnlp, load_source
+from tlnlp.tasks.qa.data import load_qa_data
 
 
 def test_committed_files_are_the_build_of_the_source():

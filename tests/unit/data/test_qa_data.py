@@ -13,7 +13,7 @@ from huggingface_hub import constants
 from tlnlp.config import DataArgs
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.data import DataError
-from tlnlp.data.qa import load_qa_data
+from tlnlp.tasks.qa.data import load_qa_data
 
 CONTEXT = "Karl Drais built the running machine in 1817. Drais lived in Mannheim."
 

@@ -7,8 +7,9 @@ import logging
 import datasets
 import pytest
 
-from tlnlp.data import load_task_data, sample_per_class, seeded_subset, stratified_split_indices
+from tlnlp.data import sample_per_class, seeded_subset, stratified_split_indices
 from tlnlp.data.splits import deduplicate
+from tlnlp.tasks import load_task_data
 
 from .helpers import make_args, sentiment_rows, to_csv
 

@@ -6,7 +6,8 @@ import pytest
 
 from tlnlp.config import DataArgs
 from tlnlp.data import DataError
-from tlnlp.data.text import load_text_data, task_texts
+from tlnlp.data.text import load_text_data
+from tlnlp.tasks.language_modeling.data import task_texts
 
 
 def test_plain_text_file_one_text_per_line_with_a_seeded_held_out_split(tmp_path):

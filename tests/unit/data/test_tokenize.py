@@ -5,7 +5,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from tlnlp.data import TaskData, data_fingerprint, tokenize_classification
+from tlnlp.tasks.classification.data import TaskData, data_fingerprint
+from tlnlp.tasks.classification.tokenize import tokenize_classification
 
 
 def _task(columns: dict, labels: list[str], multi_label: bool = False) -> TaskData:
@@ -68,7 +69,7 @@ def test_loaded_corpus_tokenizes_and_pads_per_batch(tokenizer):
     from transformers import DataCollatorWithPadding
 
     from tlnlp.config import DataArgs
-    from tlnlp.data import load_task_data
+    from tlnlp.tasks import load_task_data
 
     data = load_task_data(DataArgs(dataset_name="bundled:tweet_sentiment", max_train_samples=8,
                                    max_eval_samples=4, max_predict_samples=4))

@@ -9,14 +9,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from tests.conftest import tiny_config
-from tlnlp.models.lm import choose_lm_objective
-from tlnlp.tasks.language_modeling import (
-    language_model_score,
-    lm_collator,
-    perplexity,
-    pseudo_perplexity,
-    tokenize_for_lm,
-)
+from tlnlp.tasks.language_modeling.blocks import lm_collator, tokenize_for_lm
+from tlnlp.tasks.language_modeling.model import choose_lm_objective
+from tlnlp.tasks.language_modeling.scoring import language_model_score, perplexity, pseudo_perplexity
 
 TEXTS = ["what is the capital of france ?", "who wrote the play hamlet ?", "how far away is the moon ?"]
 
@@ -111,7 +106,7 @@ def test_objective_follows_the_architecture():
 
 
 def test_sparse_masked_lm_loss_equals_the_models_own_loss_and_gradients(tiny_mlm, tokenizer):
-    from tlnlp.tasks.language_modeling import SparseMaskedLMLoss
+    from tlnlp.tasks.language_modeling.blocks import SparseMaskedLMLoss
 
     torch.manual_seed(0)
     blocks = tokenize_for_lm(TEXTS * 6, tokenizer, max_seq_length=16, objective="mlm")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs
-from tlnlp.data import TaskData
+from tlnlp.tasks.classification.data import TaskData
 from tlnlp.training import OutputDirError, finish_evaluation, prepare_output_dir
 
 

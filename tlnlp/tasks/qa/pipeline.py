@@ -12,13 +12,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+from tlnlp.tasks.base import SavedModel
 from tlnlp.tasks.qa.features import prepare_qa_features
+from tlnlp.tasks.qa.model import fix_peft_question_answering
 from tlnlp.tasks.qa.postprocess import postprocess_qa_predictions
 
-__all__ = ["QuestionAnsweringPipeline"]
+__all__ = ["RUN_SETTINGS", "QuestionAnsweringPipeline", "qa_pipeline"]
 
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: Settings of a run (``run_config.yaml``) that the pipeline answers with, as the run's predictions.json did.
+RUN_SETTINGS = ("max_seq_length", "doc_stride", "n_best_size", "max_answer_length", "version_2_with_negative",
+                "null_score_diff_threshold")
 
 
 class QuestionAnsweringPipeline:
@@ -122,3 +128,25 @@ class QuestionAnsweringPipeline:
             shaped = shaped or [{"answer": "", "score": 0.0, "start": 0, "end": 0}]  # no span in any window
             results.append(shaped[0] if top_k == 1 else shaped)
         return results[0] if single else results
+
+
+def qa_pipeline(saved: SavedModel, device: int | str | None, kwargs: dict[str, Any]) -> QuestionAnsweringPipeline:
+    """A question-answering pipeline with the run's window and answer settings (from ``run_config.yaml``).
+
+    Args:
+        saved: The saved model (loaded already for an adapter run; else loaded here, safetensors only).
+        device: Where the model runs.
+        kwargs: Other :class:`QuestionAnsweringPipeline` arguments; they win over the run's settings.
+
+    Returns:
+        The pipeline; it answers as the run's ``predictions.json`` does.
+    """
+    model, tokenizer = saved.model, saved.tokenizer
+    if model is None:
+        model = AutoModelForQuestionAnswering.from_pretrained(saved.source, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(saved.source)
+    run_config = saved.run_config()
+    for name in RUN_SETTINGS:
+        if run_config.get(name) is not None:
+            kwargs.setdefault(name, run_config[name])
+    return QuestionAnsweringPipeline(fix_peft_question_answering(model), tokenizer, device=device, **kwargs)

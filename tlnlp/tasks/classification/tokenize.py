@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import datasets
 
 if TYPE_CHECKING:
-    from tlnlp.data.loading import TaskData
+    from tlnlp.tasks.classification.data import TaskData
 
 __all__ = ["tokenize_classification"]
 
@@ -35,7 +35,7 @@ def tokenize_classification(data: TaskData, tokenizer: Any, max_seq_length: int)
     kept.
 
     Args:
-        data: The data from :func:`~tlnlp.data.load_task_data`.
+        data: The data from :func:`~tlnlp.tasks.load_task_data`.
         tokenizer: A Hugging Face tokenizer.
         max_seq_length: Longest tokenised input, special tokens included.
 

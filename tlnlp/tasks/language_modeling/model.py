@@ -27,14 +27,14 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from tlnlp.config.args import ModelArgs
 from tlnlp.models.loading import (
-    _dtype,
-    _ensure_pad_token,
-    _hub_kwargs,
-    _quiet_load_report,
-    _refuse_pickle_only,
-    _short,
+    ensure_pad_token,
+    hub_kwargs,
     load_tokenizer,
+    quiet_load_report,
+    refuse_pickle_only,
+    resolve_dtype,
     resolve_model_path,
+    short_names,
 )
 
 __all__ = ["LM_OBJECTIVES", "LoadedLM", "choose_lm_objective", "load_language_model"]
@@ -117,11 +117,11 @@ def load_language_model(model_args: ModelArgs, objective: str = "auto") -> Loade
     """
     path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
-    common = _hub_kwargs(model_args)
+    common = hub_kwargs(model_args)
     config = AutoConfig.from_pretrained(path, **common)
     chosen = choose_lm_objective(config, objective)
     auto_cls = AutoModelForMaskedLM if chosen == "mlm" else AutoModelForCausalLM
-    dtype = _dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
+    dtype = resolve_dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
     if getattr(model_args, "init_from_scratch", False):
         kwargs = {"trust_remote_code": model_args.trust_remote_code}
         model = auto_cls.from_config(config, **kwargs, **({"dtype": dtype} if dtype not in (None, "auto") else {}))
@@ -129,19 +129,19 @@ def load_language_model(model_args: ModelArgs, objective: str = "auto") -> Loade
         logger.info("Built %s from %s's config with random weights (init_from_scratch).", type(model).__name__,
                     model_args.model_name_or_path)
     else:
-        _refuse_pickle_only(path)
+        refuse_pickle_only(path)
         kwargs = {"config": config, "use_safetensors": True, "output_loading_info": True, **common}
         if dtype is not None:
             kwargs["dtype"] = dtype
-        with _quiet_load_report():
+        with quiet_load_report():
             model, info = auto_cls.from_pretrained(path, **kwargs)
         new = _new_head_weights(model, info)
         if new:
             logger.warning("%s has no %s head weights; newly initialised: %s. Its 'before' perplexity reflects "
                            "an untrained head; consider --head_warmup_steps.", model_args.model_name_or_path,
-                           "masked-LM" if chosen == "mlm" else "causal-LM", _short(new))
+                           "masked-LM" if chosen == "mlm" else "causal-LM", short_names(new))
     tokenizer = load_tokenizer(model_args, path)
-    _ensure_pad_token(model, tokenizer)
+    ensure_pad_token(model, tokenizer)
     if chosen == "mlm" and tokenizer.mask_token is None:
         raise ValueError(f"{model_args.model_name_or_path}'s tokenizer has no mask token, so it cannot be trained "
                          "as a masked LM; use --lm_objective clm.")

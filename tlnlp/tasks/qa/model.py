@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from transformers import AutoConfig, AutoModelForQuestionAnswering, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
 from tlnlp.config.args import ModelArgs
 from tlnlp.models.loading import (
-    _dtype,
-    _ensure_pad_token,
-    _hub_kwargs,
-    _log_loading_info,
-    _quiet_load_report,
-    _refuse_pickle_only,
+    ensure_pad_token,
+    hub_kwargs,
     load_tokenizer,
+    log_loading_info,
+    quiet_load_report,
+    refuse_pickle_only,
+    resolve_dtype,
     resolve_model_path,
 )
 
@@ -51,10 +53,10 @@ def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreT
     """
     path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
-    common = _hub_kwargs(model_args)
+    common = hub_kwargs(model_args)
     tokenizer = load_tokenizer(model_args, path)
     _check_fast(tokenizer, model_args.model_name_or_path)
-    dtype = _dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
+    dtype = resolve_dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
     if getattr(model_args, "init_from_scratch", False):
         config = AutoConfig.from_pretrained(path, **common)
         kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
@@ -64,14 +66,14 @@ def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreT
         logger.info("Built %s from %s's config with random weights (init_from_scratch: no transfer).",
                     type(model).__name__, model_args.model_name_or_path)
     else:
-        _refuse_pickle_only(path)
+        refuse_pickle_only(path)
         load_kwargs: dict[str, Any] = {"use_safetensors": True, "output_loading_info": True, **common}
         if dtype is not None:
             load_kwargs["dtype"] = dtype
-        with _quiet_load_report():
+        with quiet_load_report():
             model, info = AutoModelForQuestionAnswering.from_pretrained(path, **load_kwargs)
-        _log_loading_info(model, info, model_args.model_name_or_path)
-    _ensure_pad_token(model, tokenizer)
+        log_loading_info(model, info, model_args.model_name_or_path)
+    ensure_pad_token(model, tokenizer)
     logger.info("Loaded %s (%s) for question answering; tokenizer pads on the %s.", model_args.model_name_or_path,
                 type(model).__name__, tokenizer.padding_side)
     return model, tokenizer
@@ -98,7 +100,7 @@ def fix_peft_question_answering(model: Any) -> Any:
     Returns:
         The same model.
     """
-    from peft import PeftModelForQuestionAnswering, PeftType
+    from peft import PeftModelForQuestionAnswering, PeftType  # deferred: peft is heavy; adapters only
 
     if not isinstance(model, PeftModelForQuestionAnswering):
         return model
@@ -123,9 +125,6 @@ def _segment_forward(model: Any, original: Any) -> Any:
 
 
 def _unprompted_forward(original: Any, virtual: int) -> Any:
-    import torch
-    from transformers.modeling_outputs import QuestionAnsweringModelOutput
-
     def forward(*args: Any, start_positions: Any = None, end_positions: Any = None, **kwargs: Any) -> Any:
         kwargs["return_dict"] = True
         out = original(*args, **kwargs)

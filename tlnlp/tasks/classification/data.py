@@ -1,4 +1,4 @@
-"""``load_task_data``: any source (bundled corpus, Hub dataset, local files) -> canonical, checked splits."""
+"""Classification data: any source (bundled corpus, Hub dataset, local files) -> ``text``/``label`` splits, checked."""
 
 from __future__ import annotations
 
@@ -30,13 +30,12 @@ from tlnlp.data.validation import (
 )
 from tlnlp.registry import RegistryError
 
-__all__ = ["BUNDLED_PREFIX", "SPLITS", "TaskData", "data_fingerprint", "load_task_data"]
+__all__ = ["SPLITS", "TaskData", "data_fingerprint", "load_classification_data"]
 
 logger = logging.getLogger(__name__)
 
 #: Canonical split names, in the order they are fingerprinted.
 SPLITS = ("train", "validation", "test")
-_TASKS = ("classification",)
 
 
 @dataclass
@@ -260,7 +259,7 @@ def _subsample(splits: datasets.DatasetDict, data_args: DataArgs, seed: int) -> 
     return datasets.DatasetDict(out)
 
 
-def load_task_data(data_args: DataArgs, task: str = "classification", seed: int | None = None) -> TaskData:
+def load_classification_data(data_args: DataArgs, seed: int | None = None) -> TaskData:
     """Load, validate and split the data that ``data_args`` describes.
 
     Steps: read the source (``bundled:<name>``, a Hub dataset, or local csv/tsv/json/jsonl/parquet files), map
@@ -272,7 +271,6 @@ def load_task_data(data_args: DataArgs, task: str = "classification", seed: int 
 
     Args:
         data_args: Where the data is and how much of it to use.
-        task: The task the data is for; only ``"classification"`` so far.
         seed: Seed for splitting and sampling; defaults to ``data_args.split_seed``.
 
     Returns:
@@ -281,9 +279,6 @@ def load_task_data(data_args: DataArgs, task: str = "classification", seed: int 
     Raises:
         DataError: Any problem with the data or its source; the message says where and how to fix it.
     """
-    if task not in _TASKS:
-        raise DataError(f"task={task!r} is not supported by load_task_data; choose one of: "
-                        f"{', '.join(_TASKS)}.")
     seed = data_args.split_seed if seed is None else seed
     name = data_args.dataset_name
     if name is not None and name.startswith(BUNDLED_PREFIX):

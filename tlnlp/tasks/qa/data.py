@@ -2,7 +2,7 @@
 
 Every split has the columns ``id``, ``title``, ``question``, ``context`` and ``answers`` (``{"text": [...],
 "answer_start": [...]}``, empty for an unanswerable question), checked row by row (see
-:mod:`tlnlp.data.qa_checks`). When only training data is given, validation (and test) questions are held out
+:mod:`tlnlp.tasks.qa.checks`). When only training data is given, validation (and test) questions are held out
 by passage, so that no context appears in two splits.
 """
 
@@ -21,14 +21,15 @@ import numpy as np
 from tlnlp.assets import BUNDLED_PREFIX
 from tlnlp.config.args import DataArgs
 from tlnlp.config.qa_args import QAArgs
+from tlnlp.data.bundled import QA_CORPORA
 from tlnlp.data.files import read_table
-from tlnlp.data.qa_checks import check_qa_rows
+from tlnlp.data.hub import load_hub_tables
 from tlnlp.data.splits import seeded_subset
 from tlnlp.data.validation import DataError, Table
-from tlnlp.registry import Registry, RegistryError
+from tlnlp.registry import RegistryError
+from tlnlp.tasks.qa.checks import check_qa_rows
 
-__all__ = ["QA_CORPORA", "QACorpus", "QAData", "load_qa_data", "qa_fingerprint", "read_squad_json",
-           "split_by_passage"]
+__all__ = ["QAData", "load_qa_data", "qa_fingerprint", "read_squad_json", "split_by_passage"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,39 +41,6 @@ _FEATURES = datasets.Features({
                 "answer_start": datasets.List(datasets.Value("int32"))},
 })
 _IGNORED_FLAGS = ("text_column", "text_pair_column", "label_column", "label_separator", "train_samples_per_class")
-
-
-@dataclass(frozen=True)
-class QACorpus:
-    """A question-answering dataset shipped inside tlnlp, with fixed splits (one SQuAD v2 JSON file each).
-
-    Attributes:
-        name: Registry name (``bundled:<name>``).
-        version: Version of the rows and splits; bumped whenever they change.
-        description: One line about the data.
-        license: Licence of the text.
-        folder: Folder holding ``train.json``, ``validation.json`` and ``test.json``.
-    """
-
-    name: str
-    version: str
-    description: str
-    license: str
-    folder: Path
-
-    def files(self) -> dict[str, Path]:
-        """Split name -> its SQuAD JSON file."""
-        return {split: self.folder / f"{split}.json" for split in SPLITS}
-
-
-#: Bundled question-answering datasets (``--dataset_name bundled:<name>``).
-QA_CORPORA: Registry[QACorpus] = Registry("bundled question-answering dataset", "--dataset_name bundled:<name>")
-QA_CORPORA.register("qa_tlnlp", QACorpus(
-    name="qa_tlnlp", version="1.0.0",
-    description="Short factual passages written for tlnlp on varied topics, SQuAD v2 style questions (some "
-                "unanswerable from their passage), fixed splits by passage",
-    license="Apache-2.0 (written for tlnlp)", folder=Path(__file__).resolve().parent / "qa_tlnlp",
-))
 
 
 @dataclass
@@ -225,8 +193,6 @@ def _source_tables(data_args: DataArgs) -> tuple[dict[str, Table], dict[str, Any
         return tables, {"name": name, "version": corpus.version, "license": corpus.license,
                         "description": corpus.description}
     if name is not None:
-        from tlnlp.data.hub import load_hub_tables
-
         if data_args.validation_file or data_args.test_file:
             raise DataError(f"--validation_file/--test_file are used only with --train_file, not with "
                             f"--dataset_name {name}. Fix: give either --dataset_name or --train_file "

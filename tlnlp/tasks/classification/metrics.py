@@ -323,8 +323,8 @@ def make_compute_metrics(num_labels: int, multi_label: bool = False,
 
 def _build_metric_class() -> type:
     """Define the ``evaluate`` module lazily, so importing tlnlp does not import ``evaluate``/``datasets``."""
-    import datasets
-    import evaluate
+    import datasets  # deferred: optional and heavy; only the evaluate-module form of the metrics needs it
+    import evaluate  # deferred: as datasets
 
     class ClassificationMetrics(evaluate.Metric):
         """Offline ``evaluate`` metric wrapping :func:`classification_metrics`.

@@ -1,0 +1,93 @@
+"""Score a classification run: the Trainer's validation and test splits, or a scorer's label probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tlnlp.tasks.base import ConfusionFigure, Evaluation, run_setting
+from tlnlp.tasks.classification.metrics import classification_metrics, predictions_from_logits
+from tlnlp.tasks.classification.predictions import gold_matrix, logits_from_probabilities, write_predictions
+
+__all__ = ["evaluate_probabilities", "evaluate_trained"]
+
+_PREDICTIONS = "predictions.jsonl"
+_CONFUSION = "confusion_matrix.png"
+
+
+def _figure(data: Any, split: str, gold: Any, preds: Any, out: Path) -> list[ConfusionFigure]:
+    if data.multi_label:
+        return []
+    return [ConfusionFigure(gold=np.asarray(gold), predicted=np.asarray(preds), labels=list(data.labels),
+                            path=out / _CONFUSION, title=f"{data.name} ({split})")]
+
+
+def evaluate_trained(ctx: Any) -> Evaluation:
+    """Evaluate the validation split and predict the test split with the run's Trainer.
+
+    Writes (Trainer): ``eval_results.json``, ``test_results.json``; (main process) ``predictions.jsonl`` for the
+    test split. The confusion matrix of the test split comes back as a figure.
+
+    Args:
+        ctx: The run's context (``trained.trainer``, ``trained.datasets``, ``data``, ``output_dir``).
+
+    Returns:
+        ``eval_*`` and ``test_*`` metrics (with ``*_samples``), and the test split's confusion matrix.
+    """
+    trainer, tokenized, data = ctx.trained.trainer, ctx.trained.datasets, ctx.data
+    metrics: dict[str, float] = {}
+    if "validation" in tokenized:
+        found = trainer.evaluate(tokenized["validation"], metric_key_prefix="eval")
+        found["eval_samples"] = len(tokenized["validation"])
+        trainer.log_metrics("eval", found)
+        trainer.save_metrics("eval", found)
+        metrics.update(found)
+    if "test" not in tokenized:
+        return Evaluation(metrics)
+    output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    found = dict(output.metrics)
+    found["test_samples"] = len(tokenized["test"])
+    trainer.log_metrics("test", found)
+    trainer.save_metrics("test", found)
+    metrics.update(found)
+    if not ctx.is_main_process:
+        return Evaluation(metrics)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    out = Path(ctx.output_dir)
+    threshold = run_setting(ctx, "multi_label_threshold", 0.5)
+    preds = write_predictions(out / _PREDICTIONS, data.splits["test"], np.asarray(logits), data.labels,
+                              data.multi_label, threshold)
+    return Evaluation(metrics, _figure(data, "test", data.splits["test"]["label"], preds, out))
+
+
+def evaluate_probabilities(ctx: Any) -> Evaluation:
+    """Score one split from a scorer's label probabilities (zero-shot, few-shot) and write its predictions.
+
+    Args:
+        ctx: The run's context: ``scores`` (``split``, ``probabilities``: ``rows x labels`` in label-id order, a
+            softmax per row for single-label data; ``threshold``), ``data`` and ``output_dir``.
+
+    Returns:
+        The metrics with the split as prefix (``test_accuracy``, ..., ``test_samples``) and the split's confusion
+        matrix (single-label data).
+
+    Raises:
+        ValueError: Unknown split, or scores of the wrong shape or not probabilities.
+    """
+    scores, data = ctx.scores, ctx.data
+    split = scores.split
+    if split not in data.splits:
+        raise ValueError(f"split={split!r} is not in the data; it has: {', '.join(data.splits)}.")
+    rows = data.splits[split]
+    logits = logits_from_probabilities(scores.probabilities, len(rows), data.num_labels, data.multi_label)
+    gold = gold_matrix(rows, data.num_labels, data.multi_label)
+    preds = predictions_from_logits(logits, data.multi_label, scores.threshold)
+    values = classification_metrics(gold, preds, data.num_labels, data.multi_label)
+    metrics: dict[str, float] = {f"{split}_{name}": float(value) for name, value in values.items()}
+    metrics[f"{split}_samples"] = len(rows)
+    out = Path(ctx.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(out / _PREDICTIONS, rows, logits, data.labels, data.multi_label, scores.threshold)
+    return Evaluation(metrics, _figure(data, split, gold, preds, out))
