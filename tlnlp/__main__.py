@@ -1,4 +1,9 @@
-"""Command line: ``python -m tlnlp {assets,predict,push,compare} ...``."""
+"""Command line: ``python -m tlnlp {assets,predict,push,compare} ...``.
+
+``predict`` runs a saved run through the task that owns its model (:mod:`tlnlp.tasks`): texts for a
+classification run, JSON objects ``{"question": ..., "context": ...}`` for a question-answering run; an input
+the task cannot take ends the command with one ``error: ...`` line and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import json
 import sys
 from collections.abc import Sequence
 
+from tlnlp.tasks import TASKS, TaskInputError
+
 __all__ = ["main"]
 
 
 def _assets(args: argparse.Namespace) -> int:
-    from tlnlp.assets import INSTALL_COMMAND, describe_assets
+    from tlnlp.assets import INSTALL_COMMAND, describe_assets  # deferred: a subcommand imports only what it runs
 
     rows = describe_assets(verify=not args.no_verify)
     width = max(len(r["name"]) for r in rows)
@@ -20,7 +27,7 @@ def _assets(args: argparse.Namespace) -> int:
         print(f"{row['name']:<{width}}  {row['kind']:<11}  {row['status']:<7}  {where}")
     missing = [r for r in rows if r["status"] != "ok"]
     if args.with_corpora:
-        from tlnlp.data.bundled import describe_corpora
+        from tlnlp.data.bundled import describe_corpora  # deferred: as above
 
         print()
         for corpus in describe_corpora():
@@ -34,25 +41,31 @@ def _assets(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import transformers
+    import transformers  # deferred: as in _assets (`assets` runs without torch)
 
-    from tlnlp.inference import load_pipeline
+    from tlnlp.inference import load_task_pipeline  # deferred: as above
 
     transformers.utils.logging.disable_progress_bar()  # a CLI prints predictions, not loading bars
-    pipe = load_pipeline(args.output_dir)
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text, result in zip(texts, pipe(texts, top_k=args.top_k), strict=True):
-        results = result if isinstance(result, list) else [result]
-        if args.json:
-            print(json.dumps({"text": text, "predictions": results}))
-        else:
-            shown = ", ".join(f"{r['label']} ({r['score']:.3f})" for r in results)
-            print(f"{shown}\t{text}")
+    lines = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    try:
+        task, pipe = load_task_pipeline(args.output_dir)
+        inputs = [task.parse_input(line) for line in lines]
+        records = task.predict(pipe, inputs, args.top_k)
+    except (TaskInputError, OSError) as err:  # a bad input, or no model where the run should be
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for record in records:
+        print(json.dumps(record, ensure_ascii=False) if args.json else task.format_prediction(record))
     return 0
 
 
+def _input_help() -> str:
+    kinds = "; ".join(task.input_help for task in map(TASKS.get, TASKS.names()) if task.input_help)
+    return f"Inputs, one per argument (default: one per line on stdin): {kinds}."
+
+
 def _push(args: argparse.Namespace) -> int:
-    from tlnlp.hub import HubTokenError, push_run
+    from tlnlp.hub import HubTokenError, push_run  # deferred: as in _assets
 
     try:
         result = push_run(args.output_dir, args.repo_id, private=True if args.private else None,
@@ -67,7 +80,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _compare(argv: Sequence[str]) -> int:
-    from tlnlp.compare.cli import compare_command
+    from tlnlp.compare.cli import compare_command  # deferred: as in _assets
 
     return compare_command(argv)
 
@@ -84,11 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_assets.add_argument("--no_verify", action="store_true", help="Skip the sha256 checks.")
     p_assets.add_argument("--with_corpora", action="store_true", help="Also describe each bundled corpus.")
     p_assets.set_defaults(func=_assets)
-    p_pred = sub.add_parser("predict", help="Predict labels for texts with a trained run's output folder.")
-    p_pred.add_argument("output_dir", help="Output folder of a classification run.")
-    p_pred.add_argument("texts", nargs="*", help="Texts to classify (default: one per line on stdin).")
-    p_pred.add_argument("--top_k", type=int, default=1, help="How many labels to show per text.")
-    p_pred.add_argument("--json", action="store_true", help="Print one JSON object per text.")
+    p_pred = sub.add_parser("predict", help="Predict with a trained run's output folder: labels for texts, or "
+                                           "answers to questions about contexts.")
+    p_pred.add_argument("output_dir", help="Output folder of a classification or question-answering run.")
+    p_pred.add_argument("texts", nargs="*", help=_input_help())
+    p_pred.add_argument("--top_k", type=int, default=1, help="How many labels (or answers) to show per input.")
+    p_pred.add_argument("--json", action="store_true", help="Print one JSON object per input.")
     p_pred.set_defaults(func=_predict)
     p_push = sub.add_parser("push", help="Push a finished run's output folder to the Hugging Face Hub (token from "
                                          "HF_TOKEN or `hf auth login`).")
