@@ -1,6 +1,7 @@
 """Sharing runs: model cards (metadata via huggingface_hub, markdown body by tlnlp) and pushes to the Hub."""
 
-from tlnlp.hub.card import build_model_card, hub_base_model, scrub_secrets
+from tlnlp.hub.card import build_model_card, hub_base_model
+from tlnlp.hub.secrets import scrub_secrets
 from tlnlp.hub.push import HubTokenError, PushResult, push_run, push_run_from_args, require_token
 
 __all__ = [

@@ -2,9 +2,9 @@
 
 The metadata (base model, datasets, language, licence, tags, ``model-index`` with evaluation results) goes
 through :class:`huggingface_hub.ModelCardData` and :class:`huggingface_hub.EvalResult`, so the Hub parses it
-as it parses any card; the markdown body is written here. Secrets never reach a card: keys that name a token
-or password are dropped from hyperparameters, the matching flags are removed from the command, and anything
-shaped like a Hugging Face access token is redacted from the final text.
+as it parses any card; the markdown body is written here. Secrets never reach a card (:mod:`tlnlp.hub.secrets`):
+keys that name a token or password are dropped from hyperparameters, the matching flags are removed from the
+command, and anything shaped like a Hugging Face access token is redacted from the final text.
 """
 
 from __future__ import annotations
@@ -19,23 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX
+from tlnlp.hub.secrets import redact_tokens, scrub_command, scrub_secrets
+from tlnlp.tasks import pipeline_tag_for
 
-__all__ = ["build_model_card", "hub_base_model", "scrub_secrets"]
+__all__ = ["EVALUATION_ONLY_TAG", "build_model_card", "hub_base_model"]
 
 logger = logging.getLogger(__name__)
-
-_SECRET_KEY = re.compile(r"(token|password|passwd|secret|credentials?|(api|secret|access|private)_?key)$",
-                         re.IGNORECASE)
-_SECRET_FLAG = re.compile(
-    r"(?:(?<=\s)|^)--?[\w-]*(?:token|password|passwd|secret|api[_-]?key|credentials?)(?=[=\s]|$)"
-    r"(?:=\S*|\s+(?!-)\S+)?",
-    re.IGNORECASE,
-)
-_SECRET_ENV = re.compile(r"(?:(?<=\s)|^)[A-Z_]*(?:TOKEN|PASSWORD|SECRET|API_KEY)[A-Z_]*=\S*\s*")
-_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{16,}\b")
-_REDACTED = "<redacted>"
 
 _SPLITS = {"test": "test", "eval": "validation", "train": "train", "predict": "test"}
 #: metric name (without split prefix) -> (Hub metric type, metric config, display name)
@@ -59,44 +52,8 @@ _METRICS: dict[str, tuple[str, str | None, str]] = {
 _HEADLINE = {"accuracy": "accuracy", "f1_macro": "macro-F1", "f1": "F1", "exact_match": "exact match"}
 _NOT_QUALITY = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "flos", "memory", "samples",
                 "parameters")
-_QA_TASKS = {"question-answering", "question_answering", "qa", "extractive-qa", "extractive_qa"}
-#: task words -> Hub pipeline tag (anything else that names a classification task is text-classification)
-_PIPELINE_TAGS = {
-    **dict.fromkeys(_QA_TASKS, "question-answering"),
-    **dict.fromkeys(("fill-mask", "masked-lm", "masked_lm", "mlm"), "fill-mask"),
-    **dict.fromkeys(("text-generation", "causal-lm", "causal_lm", "clm"), "text-generation"),
-    **dict.fromkeys(("zero-shot-classification", "zero-shot", "nli"), "zero-shot-classification"),
-}
 #: a tag that marks a results card: the run scored a model without training it
 EVALUATION_ONLY_TAG = "no-training"
-
-
-def scrub_secrets(value: Any) -> Any:
-    """Drop secret-named keys from (nested) mappings and redact token-shaped strings.
-
-    Args:
-        value: A mapping, sequence or scalar (e.g. a hyperparameter dict).
-
-    Returns:
-        A copy without keys named like ``token``, ``hub_token``, ``password``, ``secret`` or ``api_key``, and
-        with strings that look like Hugging Face access tokens replaced by ``<redacted>``.
-    """
-    if isinstance(value, Mapping):
-        return {key: scrub_secrets(item) for key, item in value.items() if not _SECRET_KEY.search(str(key))}
-    if isinstance(value, list):
-        return [scrub_secrets(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(scrub_secrets(item) for item in value)
-    if isinstance(value, str):
-        return _HF_TOKEN.sub(_REDACTED, value)
-    return value
-
-
-def _scrub_command(command: str) -> str:
-    """Remove secret flags (``--hub_token X``) and environment assignments (``HF_TOKEN=X``) from a command."""
-    command = _SECRET_ENV.sub("", command)
-    command = _SECRET_FLAG.sub("", command)
-    return _HF_TOKEN.sub(_REDACTED, re.sub(r"[ \t]{2,}", " ", command)).strip()
 
 
 def _looks_like_path(value: str) -> bool:
@@ -122,9 +79,6 @@ def hub_base_model(base_model: str) -> str | None:
     Returns:
         The Hub id, or None for a local path, an unknown bundled name or a malformed id.
     """
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
     if base_model.startswith(BUNDLED_PREFIX):
 
         bundled = BUNDLED_MODELS.get(base_model[len(BUNDLED_PREFIX):])
@@ -324,7 +278,7 @@ def _card_data(*, model_name: str, base_model: str, task: str, dataset_name: str
                metrics: Mapping[str, Any], language: str, license: str | None,
                tags: list[str]) -> ModelCardData:
     """The card's YAML metadata."""
-    pipeline_tag = _PIPELINE_TAGS.get(task.lower(), "text-classification")
+    pipeline_tag = pipeline_tag_for(task)  # the task that knows these words says which tag
     return ModelCardData(
         model_name=model_name,
         base_model=hub_base_model(base_model),
@@ -355,7 +309,9 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
         model_name: Name of the trained model (title and ``model-index`` name).
         base_model: ``bundled:<name>``, a Hub id, or a local path (then no ``base_model`` metadata is
             written).
-        task: Task in words, e.g. "text-classification" or "multi-label classification".
+        task: Task in words, e.g. "text-classification", "multi-label classification" or "question-answering";
+            the registered task that knows the words gives the card's pipeline tag
+            (:func:`tlnlp.tasks.pipeline_tag_for`).
         labels: Label names indexed by class id.
         method: Transfer method name (also added as a tag), e.g. "lora".
         method_description: One or two sentences on what the method trains.
@@ -395,7 +351,7 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
         "method_description": method_description, "dataset_name": _public_name(dataset_name),
         "dataset_description": dataset_description, "dataset_license": dataset_license,
         "hub_dataset_id": hub_dataset_id, "trainable_parameters": trainable_parameters,
-        "command": _scrub_command(command), "bundled_data": bundled_data, "evaluation_only": evaluation_only,
+        "command": scrub_command(command), "bundled_data": bundled_data, "evaluation_only": evaluation_only,
         "base_display": f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id
         else f"a local model (`{_public_name(base_model)}`)",
     }
@@ -408,4 +364,4 @@ def build_model_card(*, model_name: str, base_model: str, task: str, labels: lis
     text = f"---\n{data.to_yaml()}\n---\n\n{body}"
     if home not in ("", "/", "~"):
         text = text.replace(home, "~")
-    return ModelCard(_HF_TOKEN.sub(_REDACTED, text))
+    return ModelCard(redact_tokens(text))

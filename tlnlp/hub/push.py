@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.utils import filter_repo_objects
+
+from tlnlp._version import __version__
 from tlnlp.config.hub_token import HubTokenError, require_token
+from tlnlp.hub.card import hub_base_model
+from tlnlp.tasks import DEFAULT_TASK, TASKS, task_for_pipeline_tag
 
 __all__ = ["HubTokenError", "PushResult", "push_run", "push_run_from_args", "require_token"]
 
@@ -67,15 +74,11 @@ def _run_config(folder: Path) -> dict[str, Any]:
     path = folder / "run_config.yaml"
     if not path.is_file():
         return {}
-    import yaml
-
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def _adapter_base(folder: Path, adapter_config: dict[str, Any], base_model: str | None) -> str:
     """The Hub id of an adapter's base model, or an error saying how to name it."""
-    from tlnlp.hub.card import hub_base_model
-
     if base_model is not None:
         if not (hub_id := hub_base_model(base_model)):
             raise ValueError(f"base_model={base_model!r} is not a Hub model id; give it as ORG/NAME.")
@@ -97,8 +100,6 @@ def _nested_models(folder: Path) -> list[str]:
 
 
 def _files_to_push(folder: Path) -> list[str]:
-    from huggingface_hub.utils import filter_repo_objects
-
     found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     nested = _nested_models(folder)
     for name in nested:
@@ -117,13 +118,13 @@ def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
 
 
 def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline_tag: str | None) -> str:
-    tag = pipeline_tag or "text-classification"
-    if tag not in ("text-classification", "question-answering"):  # e.g. an LM-adapted backbone
+    """How to load the pushed repo: through the task that owns the card's pipeline tag, else plain transformers."""
+    tag = pipeline_tag or TASKS.get(DEFAULT_TASK).pipeline_tag
+    task = task_for_pipeline_tag(tag)
+    if task is None or task.usage_example is None:  # e.g. an LM-adapted backbone
         return "\n".join(["```python", "from transformers import pipeline", "",
                           f'pipe = pipeline("{tag}", model="{repo_id}")', "```"])
-    example = ('pipe(question="Who wrote it?", context="It was written by Ada.")' if tag == "question-answering"
-               else 'pipe("A short text to classify.")')
-    lines = ["```python", "import tlnlp", "", f'pipe = tlnlp.load_pipeline("{repo_id}")', example, "```"]
+    lines = ["```python", "import tlnlp", "", f'pipe = tlnlp.load_pipeline("{repo_id}")', task.usage_example, "```"]
     if adapter:
         lines += ["", f"The adapter loads on top of [{base_model}](https://huggingface.co/{base_model}); "
                   "`task_config.json` holds the label names and head size that the base model's config lacks."]
@@ -136,8 +137,6 @@ def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline
 
 def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | None) -> str | None:
     """The README.md to upload: the run's card, with adapter metadata and a usage section for this repo."""
-    from huggingface_hub import ModelCard
-
     path = folder / "README.md"
     if not path.is_file():
         logger.warning("%s has no README.md model card; the repo will have none.", folder)
@@ -192,10 +191,6 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         HubTokenError: No token, or a file to upload contains it.
         ValueError: An adapter whose base model has no Hub id (and ``base_model`` was not given).
     """
-    from huggingface_hub import HfApi
-
-    from tlnlp import __version__
-
     folder = Path(output_dir)
     adapter_path = folder / "adapter_config.json"
     adapter = adapter_path.is_file()
