@@ -13,7 +13,7 @@ its heavy modules when they run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -66,8 +66,10 @@ class ConfusionFigure:
 
 
 @dataclass
-class Evaluation:
+class Evaluation(Mapping[str, float]):
     """What :meth:`Task.evaluate` found: metrics for every process, figures for the main one to draw.
+
+    It reads as the mapping of its metrics (``all_metrics.update(evaluation)``).
 
     Attributes:
         metrics: Split-prefixed metrics (``eval_*``, ``test_*``).
@@ -76,6 +78,15 @@ class Evaluation:
 
     metrics: dict[str, float] = field(default_factory=dict)
     figures: list[ConfusionFigure] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> float:
+        return self.metrics[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
 
 
 @dataclass
