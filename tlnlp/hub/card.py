@@ -15,6 +15,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX
 from tlnlp.hub.secrets import redact_tokens, scrub_command, scrub_secrets
 from tlnlp.tasks import pipeline_tag_for
 
-__all__ = ["EVALUATION_ONLY_TAG", "build_model_card", "hub_base_model"]
+__all__ = ["EVALUATION_ONLY_TAG", "CardSpec", "build_model_card", "hub_base_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -274,92 +275,116 @@ def _body(*, fields: Mapping[str, Any], hyperparameters: Mapping[str, Any], metr
     return "\n\n".join(parts) + "\n"
 
 
-def _card_data(*, model_name: str, base_model: str, task: str, dataset_name: str, hub_dataset_id: str | None,
-               metrics: Mapping[str, Any], language: str, license: str | None,
-               tags: list[str]) -> ModelCardData:
-    """The card's YAML metadata."""
-    pipeline_tag = pipeline_tag_for(task)  # the task that knows these words says which tag
-    return ModelCardData(
-        model_name=model_name,
-        base_model=hub_base_model(base_model),
-        datasets=[hub_dataset_id] if hub_dataset_id else None,
-        language=language,
-        license=license,
-        # an adapter repo loads through peft (the Hub shows peft's snippet); everything else through transformers
-        library_name="peft" if "peft" in tags else "transformers",
-        pipeline_tag=pipeline_tag,
-        tags=tags,
-        eval_results=_eval_results(metrics, model_task=pipeline_tag,
-                                   dataset_type=hub_dataset_id or _slug(_public_name(dataset_name)),
-                                   dataset_name=_public_name(dataset_name)) or None,
-    )
+@dataclass
+class CardSpec:
+    """What a model card (or the results card of a run that scored without training) says.
 
-
-def build_model_card(*, model_name: str, base_model: str, task: str, labels: list[str], method: str,
-                     method_description: str, dataset_name: str, dataset_description: str | None,
-                     dataset_license: str | None, hub_dataset_id: str | None, metrics: dict[str, float],
-                     hyperparameters: dict[str, object], command: str,
-                     trainable_parameters: dict | None = None, language: str = "en",
-                     license: str | None = None, tags: list[str] | None = None,
-                     extra_sections: dict[str, str] | None = None,
-                     evaluation_only: bool | None = None) -> ModelCard:
-    """Build the model card of a trained run, or the results card of a run that scored without training.
-
-    Args:
+    Attributes:
         model_name: Name of the trained model (title and ``model-index`` name).
-        base_model: ``bundled:<name>``, a Hub id, or a local path (then no ``base_model`` metadata is
-            written).
+        base_model: ``bundled:<name>``, a Hub id, or a local path (then no ``base_model`` metadata is written).
         task: Task in words, e.g. "text-classification", "multi-label classification" or "question-answering";
             the registered task that knows the words gives the card's pipeline tag
             (:func:`tlnlp.tasks.pipeline_tag_for`).
-        labels: Label names indexed by class id.
         method: Transfer method name (also added as a tag), e.g. "lora".
         method_description: One or two sentences on what the method trains.
         dataset_name: Dataset display name (a local path is reduced to its file name).
+        metrics: Final metrics with split prefixes (``test_accuracy``, ``eval_f1_macro``...); ``test_*`` feed the
+            ``model-index`` (``eval_*`` when there are none); all are listed in the Results table.
+        command: The command that reproduces the run; secret flags are removed.
+        labels: Label names indexed by class id (none for question answering or a language model).
         dataset_description: Optional paragraph about the data.
         dataset_license: Licence of the data, if known.
         hub_dataset_id: Hub dataset id, recorded under ``datasets`` when given.
-        metrics: Final metrics with split prefixes (``test_accuracy``, ``eval_f1_macro``...); ``test_*`` feed
-            the ``model-index`` (``eval_*`` when there are none); all are listed in the Results table.
         hyperparameters: Training settings for the Hyperparameters table; secret-named keys are dropped.
-        command: The command that reproduces the run; secret flags are removed.
         trainable_parameters: Optional counts, e.g. ``{"trainable": 1234, "total": 22713216}``.
         language: Language code of the data.
         license: Licence of the model; default: the base model's when tlnlp knows it (the bundled models).
         tags: Extra tags; "tlnlp" and the method are always included.
         extra_sections: Further ``title -> markdown`` sections appended at the end.
-        evaluation_only: A zero-/few-shot results card (no weights changed): the summary and limitations say
-            so. None (default): True when ``tags`` holds ``"no-training"``.
+        evaluation_only: A zero-/few-shot results card (no weights changed): the summary and limitations say so.
+            None (default): True when ``tags`` holds ``"no-training"``.
+    """
+
+    model_name: str
+    base_model: str
+    task: str
+    method: str
+    method_description: str
+    dataset_name: str
+    metrics: Mapping[str, Any]
+    command: str
+    labels: Sequence[str] = ()
+    dataset_description: str | None = None
+    dataset_license: str | None = None
+    hub_dataset_id: str | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    trainable_parameters: Mapping[str, Any] | None = None
+    language: str = "en"
+    license: str | None = None
+    tags: Sequence[str] | None = None
+    extra_sections: Mapping[str, str] | None = None
+    evaluation_only: bool | None = None
+
+
+def _card_data(spec: CardSpec, license: str | None, tags: list[str]) -> ModelCardData:
+    """The card's YAML metadata."""
+    pipeline_tag = pipeline_tag_for(spec.task)  # the task that knows these words says which tag
+    return ModelCardData(
+        model_name=spec.model_name,
+        base_model=hub_base_model(spec.base_model),
+        datasets=[spec.hub_dataset_id] if spec.hub_dataset_id else None,
+        language=spec.language,
+        license=license,
+        # an adapter repo loads through peft (the Hub shows peft's snippet); everything else through transformers
+        library_name="peft" if "peft" in tags else "transformers",
+        pipeline_tag=pipeline_tag,
+        tags=tags,
+        eval_results=_eval_results(spec.metrics, model_task=pipeline_tag,
+                                   dataset_type=spec.hub_dataset_id or _slug(_public_name(spec.dataset_name)),
+                                   dataset_name=_public_name(spec.dataset_name)) or None,
+    )
+
+
+def _fields(spec: CardSpec, evaluation_only: bool) -> dict[str, Any]:
+    """What the markdown body shows, with local paths reduced and secrets removed."""
+    sources = (spec.dataset_name, spec.base_model, spec.hub_dataset_id or "")
+    hub_id = hub_base_model(spec.base_model)
+    return {
+        "model_name": spec.model_name, "task": spec.task, "labels": [str(label) for label in spec.labels],
+        "method": spec.method, "method_description": spec.method_description,
+        "dataset_name": _public_name(spec.dataset_name), "dataset_description": spec.dataset_description,
+        "dataset_license": spec.dataset_license, "hub_dataset_id": spec.hub_dataset_id,
+        "trainable_parameters": spec.trainable_parameters, "command": scrub_command(spec.command),
+        "bundled_data": any(source.startswith(BUNDLED_PREFIX) for source in sources),
+        "evaluation_only": evaluation_only,
+        "base_display": f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id
+        else f"a local model (`{_public_name(spec.base_model)}`)",
+    }
+
+
+def build_model_card(spec: CardSpec) -> ModelCard:
+    """Build the model card of a trained run, or the results card of a run that scored without training.
+
+    Args:
+        spec: What the card says (see :class:`CardSpec`).
 
     Returns:
         A :class:`huggingface_hub.ModelCard` (``card.save(path)`` writes README.md; ``card.push_to_hub``
         uploads it). ``card.validate()`` is not called: it needs the Hub.
     """
-    method_tag = _slug(method)
-    all_tags = list(dict.fromkeys(["tlnlp", method_tag, *(tags or [])]))
+    all_tags = list(dict.fromkeys(["tlnlp", _slug(spec.method), *(spec.tags or [])]))
+    evaluation_only = spec.evaluation_only
     if evaluation_only is None:
         evaluation_only = EVALUATION_ONLY_TAG in all_tags
     elif evaluation_only:
         all_tags = list(dict.fromkeys([*all_tags, EVALUATION_ONLY_TAG]))
-    sources = (dataset_name, base_model, hub_dataset_id or "")
-    bundled_data = any(source.startswith(BUNDLED_PREFIX) for source in sources)
-    hub_id = hub_base_model(base_model)
+    hub_id = hub_base_model(spec.base_model)
+    license = spec.license
     if license is None and (license := _base_license(hub_id)):
         logger.debug("Card licence %s inherited from the base model %s.", license, hub_id)
-    fields = {
-        "model_name": model_name, "task": task, "labels": [str(label) for label in labels], "method": method,
-        "method_description": method_description, "dataset_name": _public_name(dataset_name),
-        "dataset_description": dataset_description, "dataset_license": dataset_license,
-        "hub_dataset_id": hub_dataset_id, "trainable_parameters": trainable_parameters,
-        "command": scrub_command(command), "bundled_data": bundled_data, "evaluation_only": evaluation_only,
-        "base_display": f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id
-        else f"a local model (`{_public_name(base_model)}`)",
-    }
-    data = _card_data(model_name=model_name, base_model=base_model, task=task, dataset_name=dataset_name,
-                      hub_dataset_id=hub_dataset_id, metrics=metrics, language=language, license=license,
-                      tags=all_tags)
-    body = _body(fields=fields, hyperparameters=scrub_secrets(dict(hyperparameters)), metrics=metrics,
-                 extra_sections=dict(extra_sections or {}))
+    data = _card_data(spec, license, all_tags)
+    body = _body(fields=_fields(spec, evaluation_only), hyperparameters=scrub_secrets(dict(spec.hyperparameters)),
+                 metrics=spec.metrics, extra_sections=dict(spec.extra_sections or {}))
     home = os.path.expanduser("~")
     text = f"---\n{data.to_yaml()}\n---\n\n{body}"
     if home not in ("", "/", "~"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import ModelCard
 
-from tlnlp.hub import build_model_card, hub_base_model, scrub_secrets
+from tlnlp.hub import CardSpec, build_model_card, hub_base_model, scrub_secrets
 
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123"
 PASSWORD = "correct-horse-battery-staple"
@@ -40,7 +40,7 @@ def card_kwargs(**overrides):
 
 @pytest.fixture
 def saved_card(tmp_path):
-    card = build_model_card(**card_kwargs())
+    card = build_model_card(CardSpec(**card_kwargs()))
     path = tmp_path / "README.md"
     card.save(path)
     return card, path
@@ -82,7 +82,7 @@ def test_eval_results_come_from_test_metrics(saved_card):
 
 def test_eval_results_fall_back_to_eval_metrics(tmp_path):
     metrics = {"eval_accuracy": 0.7, "eval_f1_macro": 0.65, "eval_loss": 0.9}
-    card = build_model_card(**card_kwargs(metrics=metrics, hub_dataset_id="stanfordnlp/imdb"))
+    card = build_model_card(CardSpec(**card_kwargs(metrics=metrics, hub_dataset_id="stanfordnlp/imdb")))
     card.save(tmp_path / "README.md")
     data = ModelCard.load(tmp_path / "README.md").data
     assert {r.metric_type for r in data.eval_results} == {"accuracy", "f1"}
@@ -92,7 +92,7 @@ def test_eval_results_fall_back_to_eval_metrics(tmp_path):
 
 
 def test_no_metrics_means_no_model_index(tmp_path):
-    card = build_model_card(**card_kwargs(metrics={}))
+    card = build_model_card(CardSpec(**card_kwargs(metrics={})))
     assert card.data.eval_results is None
     assert "No metrics were recorded" in card.text
 
@@ -121,8 +121,8 @@ def test_body_sections(saved_card):
 
 
 def test_extra_sections_and_escaping():
-    card = build_model_card(**card_kwargs(labels=["yes|no", "maybe"], extra_sections={"Zero-shot baseline":
-                                                                                     "accuracy 0.61"}))
+    card = build_model_card(CardSpec(**card_kwargs(labels=["yes|no", "maybe"], extra_sections={"Zero-shot baseline":
+                                                                                     "accuracy 0.61"})))
     assert "| 0 | yes\\|no |" in card.text
     assert card.text.rstrip().endswith("## Zero-shot baseline\n\naccuracy 0.61")
 
@@ -134,9 +134,9 @@ def test_tokens_never_reach_the_card(tmp_path):
                        "max_new_tokens": 16}
     command = (f"HF_TOKEN={HF_TOKEN} accelerate launch recipes/classification.py --hub_token {HF_TOKEN} "
                f"--password={PASSWORD} --max_new_tokens 16 --push_to_hub")
-    card = build_model_card(**card_kwargs(hyperparameters=hyperparameters, command=command,
+    card = build_model_card(CardSpec(**card_kwargs(hyperparameters=hyperparameters, command=command,
                                           extra_sections={"Notes": f"pushed with {HF_TOKEN}"},
-                                          dataset_description=f"token {HF_TOKEN}"))
+                                          dataset_description=f"token {HF_TOKEN}")))
     path = tmp_path / "README.md"
     card.save(path)
     written = path.read_text()
@@ -173,8 +173,8 @@ def test_local_base_model_and_dataset_paths_are_not_published(tmp_path):
     local = tmp_path / "checkpoints" / "my-encoder"
     local.mkdir(parents=True)
     data_file = tmp_path / "data" / "reviews.csv"
-    card = build_model_card(**card_kwargs(base_model=str(local), dataset_name=str(data_file),
-                                          hyperparameters={"output_dir": str(tmp_path / "runs" / "x")}))
+    card = build_model_card(CardSpec(**card_kwargs(base_model=str(local), dataset_name=str(data_file),
+                                          hyperparameters={"output_dir": str(tmp_path / "runs" / "x")})))
     assert card.data.base_model is None
     assert "base_model" not in card.content.split("---")[1]
     assert str(tmp_path) not in card.content
@@ -182,17 +182,17 @@ def test_local_base_model_and_dataset_paths_are_not_published(tmp_path):
 
 
 def test_question_answering_card_has_no_label_map():
-    card = build_model_card(**card_kwargs(task="question-answering", labels=[],
-                                          metrics={"test_exact_match": 71.0, "test_f1": 80.5}))
+    card = build_model_card(CardSpec(**card_kwargs(task="question-answering", labels=[],
+                                          metrics={"test_exact_match": 71.0, "test_f1": 80.5})))
     assert card.data.pipeline_tag == "question-answering"
     assert {r.metric_type for r in card.data.eval_results} == {"exact_match", "f1"}
     assert "## Label map" not in card.text
 
 
 def test_results_card_of_an_evaluation_only_run():
-    card = build_model_card(**card_kwargs(method="nli_zeroshot", tags=["baseline", "no-training"],
+    card = build_model_card(CardSpec(**card_kwargs(method="nli_zeroshot", tags=["baseline", "no-training"],
                                           trainable_parameters=None,
-                                          extra_sections={"Prompt": "template v1: This example is {}."}))
+                                          extra_sections={"Prompt": "template v1: This example is {}."})))
     assert "results card" in card.text and "without any training" in card.text
     assert "fine-tuned" not in card.text.split("## Method")[0]
     assert "version of each is recorded" in card.text and "Small training sets" not in card.text
@@ -200,7 +200,7 @@ def test_results_card_of_an_evaluation_only_run():
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert {r.metric_type for r in card.data.eval_results} == {"accuracy", "f1", "matthews_correlation"}
     assert "no-training" in card.data.tags
-    explicit = build_model_card(**card_kwargs(evaluation_only=True))
+    explicit = build_model_card(CardSpec(**card_kwargs(evaluation_only=True)))
     assert "no-training" in explicit.data.tags and "results card" in explicit.text
 
 
@@ -208,7 +208,7 @@ def test_results_card_of_an_evaluation_only_run():
                                           ("multi-label classification", "text-classification"),
                                           ("zero-shot-classification", "zero-shot-classification")])
 def test_pipeline_tag_follows_the_task(task, tag):
-    card = build_model_card(**card_kwargs(task=task, metrics={"eval_perplexity": 12.5, "eval_loss": 2.5}))
+    card = build_model_card(CardSpec(**card_kwargs(task=task, metrics={"eval_perplexity": 12.5, "eval_loss": 2.5})))
     assert card.data.pipeline_tag == tag
     if task == "fill-mask":
         assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("perplexity", 12.5)]
@@ -231,11 +231,11 @@ def test_metadata_shape_as_the_hub_parses_it(saved_card):
 
 
 def test_licence_is_inherited_from_a_known_base_model():
-    assert build_model_card(**card_kwargs(license=None)).data.license == "apache-2.0"  # bundled MiniLM's
-    assert build_model_card(**card_kwargs(license=None, base_model="org/unknown")).data.license is None
-    assert build_model_card(**card_kwargs(license="mit")).data.license == "mit"
+    assert build_model_card(CardSpec(**card_kwargs(license=None))).data.license == "apache-2.0"  # bundled MiniLM's
+    assert build_model_card(CardSpec(**card_kwargs(license=None, base_model="org/unknown"))).data.license is None
+    assert build_model_card(CardSpec(**card_kwargs(license="mit"))).data.license == "mit"
 
 
 def test_adapter_card_names_peft_as_its_library():
-    card = build_model_card(**{**card_kwargs(), "tags": ["peft", "adapter"]})
+    card = build_model_card(CardSpec(**{**card_kwargs(), "tags": ["peft", "adapter"]}))
     assert card.data.library_name == "peft" and "adapter" in card.data.tags

@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard
 
 from tests.conftest import tiny_config
 from tests.hub_server import PLANTED_TOKEN
-from tlnlp.hub import HubTokenError, build_model_card, push_run, require_token
+from tlnlp.hub import CardSpec, HubTokenError, build_model_card, push_run, require_token
 
 LABELS = ["negative", "positive"]
 TEXTS = ["a wonderful, moving film", "dull and far too long", "fine"]
@@ -27,12 +27,12 @@ def _tiny_classifier(seed: int = 0):
 
 
 def _card(base_model: str = "bundled:minilm", method: str = "full"):
-    return build_model_card(
+    return build_model_card(CardSpec(
         model_name="tiny-run", base_model=base_model, task="text-classification", labels=LABELS, method=method,
         method_description="Every weight is trained.", dataset_name="bundled:movie_sentiment",
         dataset_description=None, dataset_license="CC BY 4.0", hub_dataset_id=None,
         metrics={"test_accuracy": 0.75, "test_f1_macro": 0.7, "eval_accuracy": 0.8},
-        hyperparameters={"learning_rate": 1e-3}, command="accelerate launch recipes/classification.py --seed 1")
+        hyperparameters={"learning_rate": 1e-3}, command="accelerate launch recipes/classification.py --seed 1"))
 
 
 @pytest.fixture
