@@ -264,3 +264,26 @@ def test_adapter_set_switches_heads_labels_and_weights(base_dir, tokenizer, tmp_
         assert {r["label"] for r in rows} <= set(tasks[name]) and set(rows[0]["scores"]) == set(tasks[name])
     with pytest.raises(KeyError, match="sentiment, topic"):
         adapters.use("news")
+
+
+@pytest.mark.parametrize("head", ["classification", "question-answering"])
+def test_write_merged_checks_every_logits_output(head, tmp_path, tokenizer):
+    from types import SimpleNamespace
+
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, DataCollatorWithPadding
+
+    from tlnlp.methods.adapters import write_merged
+
+    torch.manual_seed(0)
+    auto = AutoModelForQuestionAnswering if head == "question-answering" else AutoModelForSequenceClassification
+    peft_model, _ = apply_method(auto.from_config(tiny_config("bert")), _args("lora"))
+    if head == "classification":
+        _train(peft_model)
+    saved = {}
+    trainer = SimpleNamespace(model=peft_model, data_collator=DataCollatorWithPadding(tokenizer),
+                              processing_class=tokenizer, save_metrics=lambda split, m: saved.update({split: m}))
+    rows = Dataset.from_dict(dict(tokenizer(["a good film", "dull", "what a ride"])))
+    result = write_merged(trainer, DatasetDict(validation=rows), tmp_path)
+    assert result["merge_checked_rows"] == 3 and result["merge_max_abs_logit_diff"] <= 1e-4
+    assert saved["merge"] == result and (tmp_path / "merged" / "model.safetensors").is_file()
