@@ -2,7 +2,7 @@
 
 A task turns a data source into its canonical splits, loads a model with its head, tokenises, scores and writes
 predictions, describes itself on the model card, and runs a saved model for inference. The layers above
-(recipes, :mod:`tlnlp.outputs`, :mod:`tlnlp.inference`, :mod:`tlnlp.hub`, ``python -m tlnlp predict``) call
+(recipes, :mod:`tlnlp.runs`, :mod:`tlnlp.inference`, :mod:`tlnlp.hub`, ``python -m tlnlp predict``) call
 these hooks and never name a task. Add one with ``@register_task`` on a :class:`Task` subclass in a module that
 ``tlnlp.tasks`` imports.
 
@@ -122,7 +122,7 @@ def run_setting(ctx: Any, name: str, default: Any = None) -> Any:
     """The value of setting ``name`` in a run's parsed argument objects (``ctx.config_objects``).
 
     Args:
-        ctx: A :class:`tlnlp.outputs.RunContext` (anything with ``config_objects``).
+        ctx: A :class:`tlnlp.runs.RunContext` (anything with ``config_objects``).
         name: A field name, e.g. ``"multi_label_threshold"`` or ``"doc_stride"``.
         default: Returned when no object has the field.
 
@@ -140,7 +140,7 @@ class Task:
 
     Subclass it in ``tlnlp/tasks/<name>/task.py``, set the class attributes, override the hooks the task needs
     and decorate the class with :func:`register_task`. Hooks that get ``ctx`` receive the run's
-    :class:`tlnlp.outputs.RunContext`: ``output_dir``, ``data``, ``config_objects``, ``trained`` (``trainer``,
+    :class:`tlnlp.runs.RunContext`: ``output_dir``, ``data``, ``config_objects``, ``trained`` (``trainer``,
     ``datasets``: what :meth:`tokenize` returned) or ``scores`` (``split``, ``probabilities``, ``threshold``),
     ``results`` (values the recipe measured) and ``is_main_process``.
 

@@ -59,7 +59,7 @@ class FreezeEmbeddings(Method):
 
 def test_import_config_imports_no_method_training_or_hub_module():
     code = ("import sys, tlnlp.config; print(sorted(m for m in sys.modules if m.startswith(('tlnlp.methods', "
-            "'tlnlp.training', 'tlnlp.hub', 'tlnlp.tasks', 'tlnlp.outputs'))))")
+            "'tlnlp.training', 'tlnlp.hub', 'tlnlp.tasks', 'tlnlp.runs'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,4 @@
-"""What a finished run writes: results files, model, predictions, confusion matrix, environment, config, card."""
+"""Files every run writes whole: JSON results, the environment record, the reproduce command, the printed table."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tlnlp.tasks.classification.predictions import write_predictions
-
-__all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json", "write_predictions"]
+__all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json"]
 
 logger = logging.getLogger(__name__)
 

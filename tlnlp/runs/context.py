@@ -1,0 +1,101 @@
+"""What a finished run hands to :func:`tlnlp.outputs.finish`: a small context instead of a dozen arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunContext", "Scores", "TrainedRun"]
+
+
+@dataclass
+class TrainedRun:
+    """A run that trained a model with the Trainer.
+
+    Attributes:
+        trainer: The Trainer after ``train()``.
+        train_result: What ``train()`` returned.
+        datasets: The tokenized splits the Trainer saw (``validation``/``test`` are scored by the task).
+        prepared: What :func:`tlnlp.methods.apply_method` returned: the method arguments and the methods whose
+            hooks run (they save their extras and describe themselves on the card).
+    """
+
+    trainer: Any
+    train_result: Any
+    datasets: Any
+    prepared: Any
+
+
+@dataclass
+class Scores:
+    """A run that scored a labelled split without training (zero-shot, few-shot).
+
+    Attributes:
+        split: The split of ``data.splits`` that was scored, e.g. ``"test"``.
+        probabilities: ``rows x labels`` probabilities in label-id order (softmax rows for single-label data).
+        method: Method name for the card and tags, e.g. ``"zero_shot_nli"``.
+        description: One or two sentences on how the scores were obtained.
+        threshold: Multi-label: a label is predicted when its probability exceeds this.
+    """
+
+    split: str
+    probabilities: Any
+    method: str
+    description: str
+    threshold: float = 0.5
+
+
+@dataclass
+class RunContext:
+    """Everything the output pipeline needs to know about one run.
+
+    Attributes:
+        output_dir: The run's folder.
+        recipe: The recipe that ran, as its file stem (``"classification"``, ``"train_entailment"``...); the card
+            and ``run_config.yaml`` name it in the command that reproduces the run.
+        task: The :class:`tlnlp.tasks.Task` of the run (scores the splits, writes predictions, adds card sections).
+        data: The task's data (name, version, fingerprint, licence, splits...).
+        base_model: The model the run started from (Hub id, folder or ``bundled:<name>``).
+        config_objects: The parsed argument dataclasses, written to ``run_config.yaml`` without secrets.
+        trained: Set for a training run.
+        scores: Set for an evaluation-only run.
+        results: Extra JSON-able results merged into ``all_results.json`` (and the split's results file of an
+            evaluation-only run).
+        files: Extra JSON files to write, file name -> content.
+        sections: Extra card sections, title -> markdown.
+        environment: Extra keys for ``environment.json``.
+        tags: Extra card tags.
+        settings: Task settings shown with the hyperparameters on the card (e.g. QA window sizes).
+    """
+
+    output_dir: Path
+    recipe: str
+    task: Any
+    data: Any
+    base_model: str
+    config_objects: tuple[Any, ...]
+    trained: TrainedRun | None = None
+    scores: Scores | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        if (self.trained is None) == (self.scores is None):
+            raise ValueError("A RunContext describes either a training run (trained=...) or an evaluation-only run "
+                             "(scores=...): set exactly one.")
+
+    @property
+    def is_main_process(self) -> bool:
+        """Whether this process writes files (always, for an evaluation-only run)."""
+        return self.trained is None or bool(self.trained.trainer.is_world_process_zero())
+
+    @property
+    def train_args(self) -> Any:
+        """The Trainer's arguments of a training run, else None."""
+        return self.trained.trainer.args if self.trained is not None else None
