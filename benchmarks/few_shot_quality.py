@@ -21,16 +21,16 @@ import time
 from pathlib import Path
 
 from tlnlp.config import DataArgs, ModelArgs
-from tlnlp.fewshot import evaluate_few_shot, load_causal_lm, resolve_spec
+from tlnlp.fewshot import FewShotOptions, evaluate_few_shot, load_causal_lm, resolve_spec
 from tlnlp.tasks import load_task_data
 
 
 def run_cell(model, tokenizer, data, shots: int, opts: argparse.Namespace) -> dict:
     spec = resolve_spec("auto", data.name)
     start = time.perf_counter()
-    report = evaluate_few_shot(model, tokenizer, spec, data.splits["train"], data.splits["test"], shots=shots,
-                               seeds=list(range(opts.seeds)), orders=1, batch_size=opts.batch_size,
-                               show_progress=False)
+    options = FewShotOptions(shots=shots, seeds=list(range(opts.seeds)), orders=1, batch_size=opts.batch_size,
+                             show_progress=False)
+    report = evaluate_few_shot(model, tokenizer, spec, data.splits["train"], data.splits["test"], options)
     summary = report.summary()
     cell = {"dataset": data.name, "num_labels": data.num_labels, "shots": shots, "examples": len(data.splits["test"]),
             "runs": len(report.runs), "spec": spec.name, "spec_version": spec.version,

@@ -32,7 +32,13 @@ from transformers import pipeline
 
 from tlnlp.config import DataArgs
 from tlnlp.tasks import classification_metrics, load_task_data
-from tlnlp.zeroshot import evaluate_zero_shot, load_encoder, load_or_train_entailment_model, resolve_spec
+from tlnlp.zeroshot import (
+    ScoringOptions,
+    evaluate_zero_shot,
+    load_encoder,
+    load_or_train_entailment_model,
+    resolve_spec,
+)
 
 TARGETS = ["bundled:movie_sentiment", "bundled:amazon_sentiment", "bundled:tweet_sentiment", "bundled:bbc_news"]
 BASE_SOURCES = ["bundled:trec6", "bundled:sms_spam"]
@@ -113,8 +119,9 @@ def main() -> None:
                                          "embedding": (encoder, enc_tokenizer, emb_spec)}.items():
             start = time.perf_counter()
             nli = strategy == "entailment"
-            metrics, _ = evaluate_zero_shot("nli" if nli else "embedding", m, tok, data, spec, batch_size=64,
-                                            max_length=opts.max_seq_length if nli else opts.embedding_max_length)
+            options = ScoringOptions(batch_size=64,
+                                     max_length=opts.max_seq_length if nli else opts.embedding_max_length)
+            metrics, _ = evaluate_zero_shot("nli" if nli else "embedding", m, tok, data, spec, options)
             row = {"target": target, "strategy": strategy, "trained_on": sources if strategy == "entailment" else [],
                    "spec": spec.name, "spec_version": spec.version, "test_samples": len(data.splits["test"]),
                    "accuracy": round(metrics["accuracy"], 4), "f1_macro": round(metrics["f1_macro"], 4),

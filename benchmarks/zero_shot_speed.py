@@ -34,7 +34,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from tlnlp.config import DataArgs
 from tlnlp.tasks import load_task_data
 from tlnlp.models import resolve_model_path
-from tlnlp.zeroshot import DEFAULT_TEMPLATE, load_nli_model, score_nli
+from tlnlp.zeroshot import DEFAULT_TEMPLATE, ScoringOptions, load_nli_model, score_nli
 
 LABELS_20 = ["positive", "negative", "business", "sports", "politics", "technology", "science", "health",
              "music", "film", "travel", "food", "education", "law", "religion", "weather", "fashion", "history",
@@ -73,8 +73,9 @@ def _pipeline_scores(pipe, texts: list[str], labels: list[str], batch_size: int)
 
 def _tlnlp_scores(model, tokenizer, texts: list[str], labels: list[str],
                   batch_size: int) -> tuple[np.ndarray, float, float]:
+    options = ScoringOptions(batch_size=batch_size)
     return _timed(lambda: score_nli(model, tokenizer, texts, labels, hypothesis_template=DEFAULT_TEMPLATE,
-                                    batch_size=batch_size))
+                                    options=options))
 
 
 def _device_name(device: str) -> str:

@@ -22,8 +22,9 @@ from tlnlp.errors import user_errors
 from tlnlp.fewshot import evaluate_few_shot, load_causal_lm, resolve_spec
 from tlnlp.fewshot.args import FewShotArgs
 from tlnlp.fewshot.report import report_extras
-from tlnlp.tasks import load_task_data
-from tlnlp.training import finish_evaluation, format_metrics_table, prepare_output_dir, setup_logging
+from tlnlp.runs import RunContext, Scores, finish, format_metrics_table
+from tlnlp.tasks import TASKS
+from tlnlp.training import prepare_output_dir, setup_logging
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
@@ -31,7 +32,8 @@ def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
     """Score one split with few-shot prompts and write results, predictions, confusion matrix, config and card."""
     setup_logging()
     prepare_output_dir(eval_args)  # refuse to write over someone's files before any work
-    data = load_task_data(data_args, task="classification")
+    task = TASKS.get("classification")
+    data = task.load_data(data_args)
     if fs_args.split not in data.splits:
         raise DataError(f"split={fs_args.split!r} is not in {data.name}; it has: {', '.join(data.splits)}.")
     spec = resolve_spec(fs_args.prompt_spec, data.name)
@@ -39,21 +41,17 @@ def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
     model, tokenizer = load_causal_lm(model_args, eval_args.torch_device())
     start = time.perf_counter()
     report = evaluate_few_shot(
-        model, tokenizer, spec, data.splits["train"], data.splits[fs_args.split], shots=fs_args.shots,
-        seeds=fs_args.seeds, orders=fs_args.orders, labels=data.labels, calibrate=fs_args.calibrate,
-        content_free=fs_args.content_free, normalization=fs_args.length_normalization,
-        batch_size=eval_args.batch_size, shared_prefix=fs_args.shared_prefix,
+        model, tokenizer, spec, data.splits["train"], data.splits[fs_args.split],
+        fs_args.options(batch_size=eval_args.batch_size), labels=data.labels,
         run_dir=Path(eval_args.output_dir) / "few_shot_runs",
     )
     seconds = time.perf_counter() - start
     extra_results, sections, description = report_extras(report, fs_args.split, seconds)
-    metrics = finish_evaluation(
-        eval_args.output_dir, data, fs_args.split, report.probabilities(), method="few_shot_prompting",
-        method_description=description, model_name_or_path=model_args.model_name_or_path,
-        config_objects=(model_args, data_args, fs_args, eval_args), recipe="few_shot",
-        extra_results=extra_results, extra_sections=sections,
-    )
-    metrics.update({k: v for k, v in extra_results.items() if isinstance(v, float)})
+    metrics = finish(RunContext(
+        output_dir=eval_args.output_dir, recipe="few_shot", task=task, data=data,
+        base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, fs_args, eval_args),
+        scores=Scores(fs_args.split, report.probabilities(), "few_shot_prompting", description),
+        results=extra_results, sections=sections))
     print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | "
                                               f"{fs_args.shots}-shot | spec {spec.name} v{spec.version}"))
     print(f"Results, predictions and card in {eval_args.output_dir}")

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-from tlnlp.data.text import load_text_data
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
-from tlnlp.training import format_metrics_table, prepare_output_dir, setup_logging
-from tlnlp.training.lm_run import run_lm_adaptation
+from tlnlp.runs import LmRunOptions, format_metrics_table, run_lm_adaptation
+from tlnlp.tasks import TASKS
+from tlnlp.training import prepare_output_dir, setup_logging
 
 #: Recipe defaults: the paper's LM fine-tuning (discriminative rates + slanted triangular, no unfreezing).
 DEFAULTS = {"method": "ulmfit", "gradual_unfreezing": "off", "eval_strategy": "no", "save_strategy": "epoch"}
@@ -54,13 +54,11 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
     setup_logging(train_args)
     resume = prepare_output_dir(train_args)
     set_seed(train_args.seed)
-    text = load_text_data(data_args)
-    metrics = run_lm_adaptation(
-        model_args, text, method_args, train_args, objective=lm_args.lm_objective,
-        max_seq_length=data_args.max_seq_length, mlm_probability=lm_args.mlm_probability,
-        perplexity_max_texts=lm_args.perplexity_max_texts, resume_from_checkpoint=resume,
-        config_objects=(model_args, data_args, method_args, train_args, lm_args),
-    )
+    text = TASKS.get("language-modeling").load_data(data_args)
+    metrics = run_lm_adaptation(model_args, text, method_args, train_args, LmRunOptions(
+        objective=lm_args.lm_objective, max_seq_length=data_args.max_seq_length,
+        mlm_probability=lm_args.mlm_probability, perplexity_max_texts=lm_args.perplexity_max_texts,
+        resume_from_checkpoint=resume, config_objects=(model_args, data_args, method_args, train_args, lm_args)))
     if train_args.process_index == 0:
         print(format_metrics_table(metrics, title=f"\n{text.name} | {model_args.model_name_or_path} | LM adaptation"))
         print(f"Held-out {'pseudo-' if metrics.get('lm_objective_mlm') else ''}perplexity: before "

@@ -13,18 +13,17 @@ Validation answers go to ``predictions.json`` (scored as ``eval_exact``, ``eval_
 
 from __future__ import annotations
 
-import datasets
+import dataclasses
+
 from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
-from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
-from tlnlp.tasks.qa.data import load_qa_data
-from tlnlp.tasks.qa.model import fix_peft_question_answering, load_question_answerer
-from tlnlp.training import build_trainer, format_metrics_table, prepare_output_dir, setup_logging
-from tlnlp.training.qa_run import finish_qa_run
+from tlnlp.runs import RunContext, TrainedRun, finish, format_metrics_table
+from tlnlp.tasks import TASKS
+from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
 
 #: Defaults of this recipe (the Hugging Face example's window size); a YAML key or flag overrides them.
 DEFAULTS = {"max_seq_length": 384}
@@ -37,21 +36,22 @@ def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_arg
     setup_logging(train_args)
     resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
     set_seed(train_args.seed)
-    data = load_qa_data(data_args, qa_args)
-    model, tokenizer = load_question_answerer(model_args)
-    model, param_groups = apply_method(model, method_args)
-    model = fix_peft_question_answering(model)  # segment ids and virtual-token positions, see its docstring
+    task = TASKS.get("question-answering")
+    data = task.load_data(data_args, qa_args=qa_args)
+    model, tokenizer = task.load_model(model_args, data)
+    prepared = apply_method(model, method_args)
+    prepared = dataclasses.replace(prepared, model=task.prepare_model(prepared.model))  # see its docstring
     with train_args.main_process_first(desc="tokenize"):
-        windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa_args.doc_stride,
-                              qa_args.pad_to_max_length)
+        windows = task.tokenize(data, tokenizer, data_args, qa_args=qa_args)
     # training sees model inputs and start/end labels only; the evaluation columns stay for post-processing
-    model_inputs = datasets.DatasetDict({
-        split: d.remove_columns([c for c in QA_EVAL_COLUMNS if c in d.column_names]) for split, d in windows.items()})
-    trainer = build_trainer(model, tokenizer, model_inputs, train_args, param_groups,
-                            early_stopping_patience=method_args.early_stopping_patience, method_args=method_args)
+    trainer = build_trainer(prepared, tokenizer, task.trainer_datasets(windows), train_args)
     train_result = trainer.train(resume_from_checkpoint=resume)
-    metrics = finish_qa_run(trainer, train_result, windows, data, model_args, data_args, qa_args, method_args,
-                            train_args)
+    metrics = finish(RunContext(
+        output_dir=train_args.output_dir, recipe="question_answering", task=task, data=data,
+        base_model=model_args.model_name_or_path,
+        config_objects=(model_args, data_args, qa_args, method_args, train_args),
+        trained=TrainedRun(trainer, train_result, windows, prepared),
+        results={"train_windows": len(windows["train"])}))
     if trainer.is_world_process_zero():
         shown = {k: v for k, v in metrics.items() if k.startswith("train_loss") or k.partition("_")[2] in SHOWN}
         print(format_metrics_table(shown, title=f"\n{data.name} | {model_args.model_name_or_path} | "

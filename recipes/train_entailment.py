@@ -15,7 +15,8 @@ from __future__ import annotations
 from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
-from tlnlp.training import format_metrics_table, setup_logging
+from tlnlp.runs import format_metrics_table
+from tlnlp.training import setup_logging
 from tlnlp.zeroshot import EntailmentArgs, run_entailment_training, zero_shot_errors
 
 

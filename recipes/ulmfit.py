@@ -23,15 +23,11 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
-from tlnlp.data.text import load_text_data
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
-from tlnlp.models import load_classifier
-from tlnlp.tasks import load_task_data, make_compute_metrics
-from tlnlp.tasks.classification.tokenize import tokenize_classification
-from tlnlp.tasks.language_modeling.data import task_texts
-from tlnlp.training import build_trainer, finish_run, format_metrics_table, prepare_output_dir, setup_logging
-from tlnlp.training.lm_run import run_lm_adaptation
+from tlnlp.runs import LmRunOptions, RunContext, TrainedRun, finish, format_metrics_table, run_lm_adaptation
+from tlnlp.tasks import TASKS
+from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
 
 LM_DIR = "lm_adaptation"
 
@@ -59,11 +55,12 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
     lm_dir = Path(train_args.output_dir) / LM_DIR
     if (lm_dir / "lm_results.json").is_file() and resuming:
         return {k: v for k, v in json.loads((lm_dir / "all_results.json").read_text()).items()}
+    lm_task = TASKS.get("language-modeling")
     if stage.lm_text_file:
-        text = load_text_data(DataArgs(train_file=stage.lm_text_file, text_column=data_args.text_column,
-                                       split_seed=data_args.split_seed))
+        text = lm_task.load_data(DataArgs(train_file=stage.lm_text_file, text_column=data_args.text_column,
+                                          split_seed=data_args.split_seed))
     else:
-        text = task_texts(data_args)
+        text = lm_task.load_data(data_args, labelled_task=True)  # the task's training texts, labels ignored
     lm_method = dataclasses.replace(method_args, method="ulmfit", gradual_unfreezing="off", unfreeze_every_steps=None,
                                     head_warmup_steps=stage.lm_head_warmup_steps, early_stopping_patience=None)
     lm_train = dataclasses.replace(
@@ -72,10 +69,10 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
         save_strategy="epoch" if stage.lm_max_steps < 0 else "steps", metric_for_best_model=None,
         resume_from_checkpoint=None, overwrite_output_dir=True, push_to_hub=False)  # only the final model is pushed
     checkpoint = get_last_checkpoint(str(lm_dir)) if resuming and lm_dir.is_dir() else None
-    return run_lm_adaptation(model_args, text, lm_method, lm_train, objective=stage.lm_objective,
-                             max_seq_length=data_args.max_seq_length, perplexity_max_texts=stage.perplexity_max_texts,
-                             resume_from_checkpoint=checkpoint,
-                             config_objects=(model_args, data_args, lm_method, lm_train, stage))
+    return run_lm_adaptation(model_args, text, lm_method, lm_train, LmRunOptions(
+        objective=stage.lm_objective, max_seq_length=data_args.max_seq_length,
+        perplexity_max_texts=stage.perplexity_max_texts, resume_from_checkpoint=checkpoint,
+        config_objects=(model_args, data_args, lm_method, lm_train, stage), recipe="ulmfit"))
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, train_args: TrainingArgs,
@@ -95,28 +92,27 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
         lm_metrics = adapt(model_args, data_args, method_args, train_args, stage, resuming)
         start = dataclasses.replace(model_args, model_name_or_path=str(out / LM_DIR))
         set_seed(train_args.seed)
-    data = load_task_data(data_args, task="classification")
-    model, tokenizer = load_classifier(start, labels=data.labels, multi_label=data.multi_label)
-    model, param_groups = apply_method(model, method_args)
+    task = TASKS.get("classification")
+    data = task.load_data(data_args)
+    model, tokenizer = task.load_model(start, data)
+    prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
-        tokenized = tokenize_classification(data, tokenizer, data_args.max_seq_length)
-    trainer = build_trainer(
-        model, tokenizer, tokenized, train_args, param_groups, method_args=method_args,
-        compute_metrics=make_compute_metrics(data.num_labels, data.multi_label, data_args.multi_label_threshold),
-        early_stopping_patience=method_args.early_stopping_patience)
+        tokenized = task.tokenize(data, tokenizer, data_args)
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
+                            compute_metrics=task.compute_metrics(data, data_args))
     train_result = trainer.train(resume_from_checkpoint=resume)
-    metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)
-    metrics.update({f"lm_{k}": v for k, v in lm_metrics.items() if k.startswith("perplexity")})
+    metrics = finish(RunContext(
+        output_dir=out, recipe="ulmfit", task=task, data=data, base_model=model_args.model_name_or_path,
+        config_objects=(model_args, data_args, method_args, train_args, stage),
+        trained=TrainedRun(trainer, train_result, tokenized, prepared),
+        results={f"lm_{k}": v for k, v in lm_metrics.items() if k.startswith("perplexity")}))
     if trainer.is_world_process_zero():
         if lm_metrics:
-            results = out / "all_results.json"
-            results.write_text(json.dumps({**json.loads(results.read_text()), **metrics}, indent=2) + "\n")
             print(f"LM adaptation: held-out perplexity {lm_metrics['perplexity_before']:.2f} -> "
                   f"{lm_metrics['perplexity_after']:.2f} ({out / LM_DIR})")
         print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | "
                                                   f"method={method_args.method}"))
     return metrics
-
 
 if __name__ == "__main__":
     with user_errors():

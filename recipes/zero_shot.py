@@ -15,9 +15,11 @@ import time
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs, parse_args
 from tlnlp.errors import user_errors
-from tlnlp.tasks import load_task_data
-from tlnlp.training import finish_evaluation, format_metrics_table, prepare_output_dir, setup_logging
+from tlnlp.runs import RunContext, Scores, finish, format_metrics_table
+from tlnlp.tasks import TASKS
+from tlnlp.training import prepare_output_dir, setup_logging
 from tlnlp.zeroshot import (
+    ScoringOptions,
     ZeroShotArgs,
     ZeroShotError,
     load_zero_shot_model,
@@ -39,31 +41,30 @@ def main(model_args: ModelArgs, data_args: DataArgs, zs_args: ZeroShotArgs,
     """Score one split zero-shot and write results, predictions, confusion matrix, config and card."""
     setup_logging()
     prepare_output_dir(eval_args)  # refuse to write over someone's files before any work
-    data = load_task_data(data_args, task="classification")
+    task = TASKS.get("classification")
+    data = task.load_data(data_args)
     if zs_args.split not in data.splits:
         raise ZeroShotError(f"split={zs_args.split!r} is not in {data.name}; it has: {', '.join(data.splits)}.")
     spec = resolve_spec(zs_args.spec, data.name, zs_args.strategy, zs_args.spec_file, zs_args.hypothesis_template)
     model, tokenizer = load_zero_shot_model(zs_args.strategy, model_args, eval_args.torch_device())
     texts = data.splits[zs_args.split]["text"]
     start = time.perf_counter()
-    probs = zero_shot_probabilities(zs_args.strategy, model, tokenizer, texts, data.labels, spec,
-                                    multi_label=data.multi_label, batch_size=eval_args.batch_size,
-                                    max_length=data_args.max_seq_length, entailment_index=zs_args.entailment_index,
-                                    temperature=zs_args.embedding_temperature, show_progress=True)
+    options = ScoringOptions(batch_size=eval_args.batch_size, max_length=data_args.max_seq_length,
+                             multi_label=data.multi_label, entailment_index=zs_args.entailment_index,
+                             temperature=zs_args.embedding_temperature, show_progress=True)
+    probs = zero_shot_probabilities(zs_args.strategy, model, tokenizer, texts, data.labels, spec, options)
     seconds = time.perf_counter() - start
     method = f"zero_shot_{zs_args.strategy}"
-    metrics = finish_evaluation(
-        eval_args.output_dir, data, zs_args.split, probs, method=method,
-        method_description=_DESCRIPTIONS[zs_args.strategy], model_name_or_path=model_args.model_name_or_path,
-        config_objects=(model_args, data_args, zs_args, eval_args), recipe="zero_shot",
-        multi_label_threshold=data_args.multi_label_threshold,
-        extra_results={"spec": spec.as_dict(), "spec_version": spec.version, "strategy": zs_args.strategy,
-                       f"{zs_args.split}_seconds": round(seconds, 3),
-                       f"{zs_args.split}_examples_per_second": round(len(texts) / max(seconds, 1e-9), 2)},
-        extra_sections={"Zero-shot spec": f"Spec `{spec.name}` version {spec.version}; templates: "
-                        + ", ".join(f"`{t}`" for t in spec.templates) + "; label descriptions: "
-                        + (", ".join(f"{k} -> {v}" for k, v in spec.label_descriptions.items()) or "class names")},
-    )
+    metrics = finish(RunContext(
+        output_dir=eval_args.output_dir, recipe="zero_shot", task=task, data=data,
+        base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, zs_args, eval_args),
+        scores=Scores(zs_args.split, probs, method, _DESCRIPTIONS[zs_args.strategy], data_args.multi_label_threshold),
+        results={"spec": spec.as_dict(), "spec_version": spec.version, "strategy": zs_args.strategy,
+                 f"{zs_args.split}_seconds": round(seconds, 3),
+                 f"{zs_args.split}_examples_per_second": round(len(texts) / max(seconds, 1e-9), 2)},
+        sections={"Zero-shot spec": f"Spec `{spec.name}` version {spec.version}; templates: "
+                  + ", ".join(f"`{t}`" for t in spec.templates) + "; label descriptions: "
+                  + (", ".join(f"{k} -> {v}" for k, v in spec.label_descriptions.items()) or "class names")}))
     print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | {method} | "
                                               f"spec {spec.name} v{spec.version}"))
     print(f"Results, predictions and card in {eval_args.output_dir}")

@@ -102,7 +102,7 @@ def test_lora_merge_on_cuda_matches_the_adapter_model(gpu_task, tmp_path):
 def test_zero_shot_scores_on_cuda_equal_the_transformers_pipeline():
     from transformers import AutoModelForSequenceClassification, BertTokenizerFast, pipeline
 
-    from tlnlp.zeroshot import score_nli
+    from tlnlp.zeroshot import ScoringOptions, score_nli
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *GOOD, *BAD, *FILLER, "this", "example", "{}", "."]
     tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
@@ -114,7 +114,7 @@ def test_zero_shot_scores_on_cuda_equal_the_transformers_pipeline():
     texts = _texts(GOOD, 5, random.Random(1)) + _texts(BAD, 5, random.Random(2))
     labels = ["good", "bad", "dull"]
     for multi_label in (False, True):
-        ours = score_nli(model, tokenizer, texts, labels, multi_label=multi_label, batch_size=4)
+        ours = score_nli(model, tokenizer, texts, labels, options=ScoringOptions(multi_label=multi_label, batch_size=4))
         pipe = pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=PIPE_DEVICE)
         for i, text in enumerate(texts):
             out = pipe(text, candidate_labels=labels, multi_label=multi_label)

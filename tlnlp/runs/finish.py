@@ -151,13 +151,14 @@ def finish(ctx: RunContext) -> dict[str, float]:
         ctx: What the run was and what it produced.
 
     Returns:
-        Every metric of the run (``train_*``, ``eval_*``, ``test_*``, the task's and ``ctx.results``).
+        Every metric of the run (``train_*``, ``eval_*``, ``test_*``, the task's and the numbers of
+        ``ctx.results``).
     """
     saved = _save_model(ctx) if ctx.trained is not None else {"metrics": {}, "params": None}
     metrics = dict(saved["metrics"])
     evaluation = ctx.task.evaluate(ctx)
     metrics.update(evaluation)
-    metrics.update(ctx.results)
+    metrics.update({k: v for k, v in ctx.results.items() if isinstance(v, (int, float))})
     if not ctx.is_main_process:
         return metrics
     out = ctx.output_dir
@@ -172,7 +173,7 @@ def finish(ctx: RunContext) -> dict[str, float]:
         write_json(out / f"{ctx.scores.split}_results.json", {**evaluation, **ctx.results})
     for name, content in ctx.files.items():
         write_json(out / name, content)
-    _merge_all_results(out, metrics)
+    _merge_all_results(out, {**metrics, **ctx.results})
     write_run_config(out, *ctx.config_objects)
     # the Trainer pickles its arguments next to the model; run_config.yaml holds them readably, and a pickle in a
     # folder that may be pushed to the Hub is unsafe to load, so the final folder keeps none

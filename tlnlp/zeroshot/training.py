@@ -6,18 +6,30 @@ gives other code (e.g. a comparison of strategies) a trained entailment model, t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import set_seed
+
+from tlnlp.config import ModelArgs, TrainingArgs
+from tlnlp.methods import MethodArgs, apply_method
+from tlnlp.models import load_classifier
+from tlnlp.runs import RunContext, TrainedRun, finish
+from tlnlp.tasks import TASKS, make_compute_metrics
+from tlnlp.training import build_trainer, prepare_output_dir
 from tlnlp.zeroshot.args import ENTAILMENT_LABELS, EntailmentArgs
-from tlnlp.zeroshot.entailment import entailment_task_data, is_entailment_model, load_source, source_data_args
+from tlnlp.zeroshot.entailment import entailment_task_data, is_entailment_model, load_source
+from tlnlp.zeroshot.nli import load_nli_model
+from tlnlp.zeroshot.options import ScoringOptions
+from tlnlp.zeroshot.scoring import evaluate_zero_shot
+from tlnlp.zeroshot.specs import resolve_spec
 
 __all__ = ["evaluate_unseen_tasks", "load_or_train_entailment_model", "run_entailment_training"]
 
 logger = logging.getLogger(__name__)
-
-_RECIPE = "recipes/train_entailment.py"
 
 
 def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batch_size: int = 32,
@@ -28,10 +40,6 @@ def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batc
         ``{dataset: {"accuracy": ..., "f1_macro": ..., ..., "samples": n, "spec": name, "spec_version": v,
         "chance_accuracy": ...}}``.
     """
-    from tlnlp.zeroshot.options import ScoringOptions
-    from tlnlp.zeroshot.scoring import evaluate_zero_shot
-    from tlnlp.zeroshot.specs import resolve_spec
-
     results: dict[str, Any] = {}
     for source in args.zero_shot_eval_datasets:
         data = load_source(source, max_eval=args.zero_shot_max_samples, seed=args.split_seed)
@@ -48,8 +56,7 @@ def evaluate_unseen_tasks(model: Any, tokenizer: Any, args: EntailmentArgs, batc
 
 
 def _entailment_card_section(records: list[dict[str, Any]], unseen: dict[str, Any]) -> str:
-    lines = ["## Label-entailment training", "",
-             "Trained as a cross-encoder on (text, hypothesis) pairs built from labelled data (Yin et al. 2019). "
+    lines = ["Trained as a cross-encoder on (text, hypothesis) pairs built from labelled data (Yin et al. 2019). "
              "Use it as an NLI model: `pipeline(\"zero-shot-classification\", model=<this folder>)` or "
              "`tlnlp.zeroshot.score_nli`.", "", "| source | version | labels -> hypotheses | pairs (train) |",
              "|---|---|---|---|"]
@@ -66,24 +73,14 @@ def _entailment_card_section(records: list[dict[str, Any]], unseen: dict[str, An
     return "\n".join(lines) + "\n"
 
 
-def _write_entailment_outputs(out: Path, objs: tuple[Any, ...], records: list[dict[str, Any]],
-                              unseen: dict[str, Any], metrics: dict[str, Any]) -> None:
-    import json
-
-    from tlnlp.config import write_run_config
-    from tlnlp.training.outputs import write_json
-
-    write_run_config(out, *objs)  # this recipe's own settings (finish_run wrote the classification ones)
-    write_json(out / "entailment_sources.json", records)
-    if unseen:
-        write_json(out / "zero_shot_results.json", unseen)
-    all_results = out / "all_results.json"
-    merged = json.loads(all_results.read_text(encoding="utf-8")) if all_results.is_file() else {}
-    write_json(all_results, {**merged, **metrics})
-    card = out / "README.md"
-    if card.is_file():
-        text = card.read_text(encoding="utf-8").replace("recipes/classification.py", _RECIPE)
-        card.write_text(text.rstrip("\n") + "\n\n" + _entailment_card_section(records, unseen), encoding="utf-8")
+def _unseen_results(unseen: dict[str, Any]) -> dict[str, float]:
+    """``zeroshot_<dataset>_<metric>`` for ``all_results.json`` and the returned metrics."""
+    found: dict[str, float] = {}
+    for name, values in unseen.items():
+        short = name.split(":", 1)[-1].replace("/", "_")
+        found.update({f"zeroshot_{short}_{k}": v for k, v in values.items()
+                      if isinstance(v, float) and k != "majority_class_accuracy"})
+    return found
 
 
 def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method_args: Any,
@@ -93,52 +90,34 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
     The saved config maps 0 -> ``entailment``, 1 -> ``not_entailment``, so ``pipeline("zero-shot-classification")``
     and :func:`tlnlp.zeroshot.score_nli` accept the folder. Besides a fine-tuned run's files the folder holds
     ``entailment_sources.json`` (datasets, versions, hypotheses) and, when ``zero_shot_eval_datasets`` is set,
-    ``zero_shot_results.json`` (also merged into ``all_results.json`` as ``zeroshot_<dataset>_<metric>``).
+    ``zero_shot_results.json`` (also merged into ``all_results.json`` as ``zeroshot_<dataset>_<metric>``). The
+    run is written, and pushed with ``--push_to_hub``, once, by :func:`tlnlp.runs.finish`.
 
     Returns:
         Every metric: ``train_*``, ``eval_*``, ``test_*`` on the pairs, and ``zeroshot_*`` on unseen tasks.
     """
-    from transformers import set_seed
-
-    from tlnlp.tasks.classification.tokenize import tokenize_classification
-    from tlnlp.methods import apply_method
-    from tlnlp.models import load_classifier
-    from tlnlp.tasks import make_compute_metrics
-    from tlnlp.training import build_trainer, finish_run, prepare_output_dir
-
     resume = prepare_output_dir(train_args)
     set_seed(train_args.seed)
+    task = TASKS.get("classification")
     data, records = entailment_task_data(entail_args)
     model, tokenizer = load_classifier(model_args, labels=list(ENTAILMENT_LABELS))
-    model, param_groups = apply_method(model, method_args)
+    prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
-        tokenized = tokenize_classification(data, tokenizer, entail_args.max_seq_length)
-    trainer = build_trainer(model, tokenizer, tokenized, train_args, param_groups,
-                            compute_metrics=make_compute_metrics(len(ENTAILMENT_LABELS)),
-                            early_stopping_patience=getattr(method_args, "early_stopping_patience", None),
-                            method_args=method_args)
+        tokenized = task.tokenize(data, tokenizer, entail_args)
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
+                            compute_metrics=make_compute_metrics(len(ENTAILMENT_LABELS)))
     train_result = trainer.train(resume_from_checkpoint=resume)
-    data_args = source_data_args(entail_args.train_datasets[0])
-    data_args.max_seq_length = entail_args.max_seq_length
-    push, train_args.push_to_hub = train_args.push_to_hub, False  # one push, below, once every output exists
-    try:
-        metrics = finish_run(trainer, train_result, tokenized, data, model_args, data_args, method_args, train_args)
-    finally:
-        train_args.push_to_hub = push
-    if not trainer.is_world_process_zero():
-        return metrics
-    unseen = evaluate_unseen_tasks(trainer.model, tokenizer, entail_args, train_args.per_device_eval_batch_size)
-    for name, values in unseen.items():
-        short = name.split(":", 1)[-1].replace("/", "_")
-        metrics.update({f"zeroshot_{short}_{k}": v for k, v in values.items()
-                        if isinstance(v, float) and k != "majority_class_accuracy"})
-    _write_entailment_outputs(Path(train_args.output_dir), (model_args, entail_args, method_args, train_args),
-                              records, unseen, metrics)
-    # --push_to_hub: the run's only push, with the unseen-task results and the entailment card section
-    from tlnlp.hub.push import push_run_from_args
-
-    push_run_from_args(train_args, hub_model_id=getattr(trainer, "hub_model_id", None))
-    return metrics
+    unseen: dict[str, Any] = {}
+    if trainer.is_world_process_zero():  # scored outside the Trainer, on the main process only
+        unseen = evaluate_unseen_tasks(trainer.model, tokenizer, entail_args, train_args.per_device_eval_batch_size)
+    files: dict[str, Any] = {"entailment_sources.json": records}
+    if unseen:
+        files["zero_shot_results.json"] = unseen
+    return finish(RunContext(
+        output_dir=train_args.output_dir, recipe="train_entailment", task=task, data=data,
+        base_model=model_args.model_name_or_path, config_objects=(model_args, entail_args, method_args, train_args),
+        trained=TrainedRun(trainer, train_result, tokenized, prepared), results=_unseen_results(unseen),
+        files=files, sections={"Label-entailment training": _entailment_card_section(records, unseen)}))
 
 
 def load_or_train_entailment_model(
@@ -165,20 +144,12 @@ def load_or_train_entailment_model(
     Returns:
         ``(model, tokenizer)``.
     """
-    import dataclasses
-
-    from tlnlp.config import ModelArgs, TrainingArgs
-    from tlnlp.methods import MethodArgs
-    from tlnlp.zeroshot.nli import load_nli_model
-
     folder = Path(output_dir)
     if not is_entailment_model(folder):
         fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (EntailmentArgs, MethodArgs)}
         entail = {k: v for k, v in settings.items() if k in fields[EntailmentArgs]}
         method = {k: v for k, v in settings.items() if k in fields[MethodArgs]}
         rest = {k: v for k, v in settings.items() if k not in entail and k not in method}
-        import torch
-
         train_defaults = {"report_to": "none", "eval_strategy": "epoch", "save_strategy": "no",
                           "train_sampling_strategy": "group_by_length", "overwrite_output_dir": True,
                           "average_tokens_across_devices": False,

@@ -10,15 +10,9 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainingArguments
 
 from tlnlp.methods import MethodArgs, MethodResult, apply_method
-from tlnlp.training import (
-    OutputDirError,
-    build_trainer,
-    format_metrics_table,
-    prepare_output_dir,
-    reproduce_command,
-    write_predictions,
-)
-from tlnlp.training.outputs import environment_info
+from tlnlp.runs import environment_info, format_metrics_table, reproduce_command
+from tlnlp.tasks.classification.predictions import write_predictions
+from tlnlp.training import OutputDirError, build_trainer, prepare_output_dir
 
 
 def _args(tmp_path, **kw):

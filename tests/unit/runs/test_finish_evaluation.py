@@ -1,4 +1,4 @@
-"""finish_evaluation: the outputs of an evaluation-only run (zero-shot, few-shot) match a fine-tuned run's."""
+"""finish on an evaluation-only run (zero-shot, few-shot): its outputs match a fine-tuned run's."""
 
 import json
 
@@ -9,7 +9,9 @@ import yaml
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs
 from tlnlp.tasks.classification.data import TaskData
-from tlnlp.training import OutputDirError, finish_evaluation, prepare_output_dir
+from tlnlp.runs import RunContext, Scores, finish
+from tlnlp.tasks import TASKS
+from tlnlp.training import OutputDirError, prepare_output_dir
 
 
 def _data(multi_label=False):
@@ -20,6 +22,14 @@ def _data(multi_label=False):
     split = datasets.Dataset.from_dict(rows)
     return TaskData(splits=datasets.DatasetDict(test=split), labels=["x", "y", "z"], multi_label=multi_label,
                     name="bundled:toy", fingerprint="f" * 64, version="1.0.0", license="MIT")
+
+
+def finish_evaluation(output_dir, data, split, scores, *, method, method_description, model_name_or_path,
+                      config_objects, recipe, extra_results=None):
+    return finish(RunContext(output_dir=output_dir, recipe=recipe, task=TASKS.get("classification"), data=data,
+                             base_model=model_name_or_path, config_objects=tuple(config_objects),
+                             scores=Scores(split, scores, method, method_description),
+                             results=dict(extra_results or {})))
 
 
 def _args(tmp_path, **kw):
