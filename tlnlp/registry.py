@@ -6,12 +6,14 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from tlnlp.errors import UserError
+
 __all__ = ["Registry", "RegistryError"]
 
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(UserError, KeyError):
     """Raised when a name is not registered; the message lists close matches and every available name."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from huggingface_hub import get_token
 
+from tlnlp.errors import UserError
+
 __all__ = ["HubTokenError", "require_token"]
 
 
-class HubTokenError(ValueError):
+class HubTokenError(UserError, ValueError):
     """No Hugging Face token is available for a push."""
 
 

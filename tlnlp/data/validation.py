@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tlnlp.errors import UserError
+
 __all__ = [
     "DataError",
     "RawSplit",
@@ -34,7 +36,7 @@ _MAX_LISTED_ROWS = 5
 _INT_PATTERN = re.compile(r"^[+-]?\d+$")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the data: the message names the split, row, column and value, and says how to fix it."""
 
 

@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from tlnlp.errors import UserError
 from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_model_for_hub_id, bundled_model_path
 from tlnlp.config.args import ModelArgs
 
@@ -48,7 +49,7 @@ HUB_CHECK_TIMEOUT_S = 3.0
 _MAX_LISTED = 8
 
 
-class HubUnreachableError(ConnectionError):
+class HubUnreachableError(UserError, ConnectionError):
     """The Hugging Face Hub cannot be reached and the requested model has no local or bundled copy."""
 
 

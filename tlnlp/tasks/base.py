@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
+from tlnlp.errors import UserError
 from tlnlp.registry import Registry, RegistryError
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 DEFAULT_TASK = "classification"
 
 
-class TaskInputError(ValueError):
+class TaskInputError(UserError, ValueError):
     """An input that a task cannot take, e.g. plain text given to a question-answering run."""
 
 

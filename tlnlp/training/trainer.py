@@ -24,6 +24,7 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
+from tlnlp.errors import UserError
 from tlnlp.methods import Method, MethodResult, build_optimizer
 
 __all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_dir"]
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 _RESUME_WORDS = ("last", "latest", "true", "yes", "1")
 
 
-class OutputDirError(FileExistsError):
+class OutputDirError(UserError, FileExistsError):
     """The output folder is not safe to write into as asked."""
 
 

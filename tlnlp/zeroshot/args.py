@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tlnlp.errors import UserError
 from tlnlp.zeroshot.specs import check_template
 
 __all__ = ["ENTAILMENT_LABELS", "EntailmentArgs", "ZeroShotArgs", "ZeroShotError", "zero_shot_errors"]
@@ -20,7 +21,7 @@ ENTAILMENT_LABELS = ("entailment", "not_entailment")
 _STRATEGIES = ("nli", "embedding")
 
 
-class ZeroShotError(ValueError):
+class ZeroShotError(UserError, ValueError):
     """A fixable problem with a zero-shot model, spec or dataset; the message names the setting and the fix."""
 
 
