@@ -80,7 +80,7 @@ def _environment_defaults() -> dict[str, Any]:
     Several processes (``WORLD_SIZE`` > 1, e.g. ``accelerate launch --num_processes 2``) on a machine with no CUDA
     device would each train alone unless ``use_cpu`` is on; turning it on joins them in one gloo process group.
     """
-    import torch
+    import torch  # deferred: `import tlnlp.config` stays free of torch; only the launch defaults need it
 
     if torch.cuda.is_available():
         return {}

@@ -117,7 +117,7 @@ class CorpusPreset:
 
 def _read_vader(key: str) -> tuple[list[str], list[str]]:
     """VADER ground truth (``id<TAB>score<TAB>text``, CRLF, a header line) -> binary sentiment."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is slow to import; only these corpus readers need it
 
     path = asset_path(BUNDLED_FILES[key])
     frame = pd.read_csv(path, sep="\t", quoting=3, header=None, names=["id", "score", "text"], dtype=str,
@@ -147,7 +147,7 @@ def _read_trec(fine: bool) -> tuple[list[str], list[str]]:
 
 def _read_sms() -> tuple[list[str], list[str]]:
     """SMS spam collection (columns: index, spam (0/1), text)."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is slow to import; only these corpus readers need it
 
     path = asset_path(BUNDLED_FILES["sms_spam"])
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")

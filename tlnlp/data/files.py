@@ -233,7 +233,7 @@ def _skip_space(text: str, pos: int) -> int:
 
 
 def _read_parquet(path: Path, split: str, source: str) -> Table:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is slow to import; only parquet files need it
 
     try:
         frame = pd.read_parquet(path)

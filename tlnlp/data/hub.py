@@ -29,7 +29,7 @@ _PROBE_TIMEOUT_S = 10.0
 
 def hub_is_offline() -> bool:
     """Whether offline mode is on (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``), read at call time."""
-    import datasets.config
+    import datasets.config  # deferred: datasets and huggingface_hub are slow to import; only Hub sources need them
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE or getattr(datasets.config, "HF_HUB_OFFLINE", False)
@@ -60,7 +60,7 @@ def _not_found(name: str, bundled: Sequence[str]) -> DataError:
 
 def _probe(name: str, bundled: Sequence[str]) -> None:
     """Ask the Hub about ``name`` once, with a short timeout, so that no long retry loop starts."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # deferred: only Hub sources need the client
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     try:
@@ -77,7 +77,7 @@ def _probe(name: str, bundled: Sequence[str]) -> None:
 
 
 def _load(name: str, config: str | None, bundled: Sequence[str]) -> Any:
-    import datasets
+    import datasets  # deferred: datasets is slow to import; only Hub sources need it
     from datasets.exceptions import DatasetNotFoundError, DatasetsError
 
     offline = hub_is_offline()
@@ -100,7 +100,7 @@ def _load(name: str, config: str | None, bundled: Sequence[str]) -> Any:
 
 
 def _column_names(feature: Any) -> list[str] | None:
-    from datasets import ClassLabel
+    from datasets import ClassLabel  # deferred: as in _load
 
     if isinstance(feature, ClassLabel):
         return list(feature.names)

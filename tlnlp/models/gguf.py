@@ -21,6 +21,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
+import transformers
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
 __all__ = ["CACHE_ENV", "CONVERSION_MARKER", "cache_root", "convert_gguf", "converted_gguf_dir", "gguf_sha256"]
 
 logger = logging.getLogger(__name__)
@@ -121,7 +126,7 @@ def convert_gguf(
 
 def _require_gguf() -> None:
     try:
-        import gguf  # noqa: F401
+        import gguf  # noqa: F401  # deferred: an optional extra (tlnlp[llm]); checked only when a GGUF file is read
     except ImportError as err:
         raise ImportError("Reading a GGUF file needs the `gguf` package: pip install 'tlnlp[llm]' "
                           "(or pip install gguf).") from err
@@ -129,11 +134,6 @@ def _require_gguf() -> None:
 
 def _convert_into(source: Path, folder: Path, sha256: str) -> None:
     """De-quantize ``source`` into a plain model and save it, its tokenizer and the marker into ``folder``."""
-    import torch
-    import transformers
-    from tqdm.auto import tqdm
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
     steps = tqdm(total=4, desc=f"Converting {source.name}", unit="step")
     kwargs = {"gguf_file": source.name}
     steps.set_postfix_str("tokenizer")

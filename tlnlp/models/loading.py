@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import huggingface_hub
+from huggingface_hub import constants, try_to_load_from_cache
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -24,9 +26,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from tlnlp.errors import UserError
 from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_model_for_hub_id, bundled_model_path
 from tlnlp.config.args import ModelArgs
+from tlnlp.errors import UserError
+from tlnlp.models import gguf as gguf_files
 
 __all__ = [
     "HubUnreachableError",
@@ -68,12 +71,10 @@ def is_hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:
     Returns:
         True when the endpoint answered with any HTTP status.
     """
-    from huggingface_hub import constants, get_session
-
     if constants.HF_HUB_OFFLINE:
         return False
     try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)
+        huggingface_hub.get_session().head(constants.ENDPOINT, timeout=timeout)
     except Exception as err:  # noqa: BLE001 - any transport failure means "unreachable"
         logger.debug("Hub check of %s failed: %s", constants.ENDPOINT, err)
         return False
@@ -81,8 +82,6 @@ def is_hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:
 
 
 def _in_hf_cache(repo_id: str, revision: str, cache_dir: str | None) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
     try:
         found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir, revision=revision)
     except Exception:  # noqa: BLE001 - an id the cache cannot parse is simply not cached
@@ -101,10 +100,8 @@ def _resolve_bundled(name: str) -> str:
                          f"Bundled models:\n{_bundled_choices()}")
     model = BUNDLED_MODELS[name]
     if "gguf_file" in model.extra:  # converted once into a cached safetensors folder (tlnlp.models.gguf)
-        from tlnlp.models.gguf import convert_gguf
-
         gguf = next(item for item in model.files if item.relpath.endswith(model.extra["gguf_file"]))
-        return str(convert_gguf(bundled_model_path(name) / model.extra["gguf_file"], sha256=gguf.sha256))
+        return str(gguf_files.convert_gguf(bundled_model_path(name) / model.extra["gguf_file"], sha256=gguf.sha256))
     return str(bundled_model_path(name))
 
 
@@ -150,9 +147,7 @@ def resolve_model_path(
     if os.path.isdir(expanded):
         return expanded
     if expanded.lower().endswith(".gguf") and os.path.isfile(expanded):
-        from tlnlp.models.gguf import convert_gguf
-
-        return str(convert_gguf(expanded))
+        return str(gguf_files.convert_gguf(expanded))
     if _looks_local(name) or os.path.exists(expanded):
         raise FileNotFoundError(
             f"Model folder {name!r} does not exist (or is not a folder). Give a folder with config.json, a "

@@ -22,7 +22,7 @@ from tlnlp.tasks.classification import confusion_matrix
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: as in save_figure
 
 __all__ = ["plot_confusion_matrix", "plot_evaluation", "plot_training_curves", "save_figure"]
 
@@ -46,7 +46,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     Returns:
         The destination path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib is slow to import; only drawing needs it
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -137,7 +137,7 @@ def plot_confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[i
     Raises:
         ValueError: If ``labels`` is empty, the arrays are empty, or hold ids outside the label range.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: as in save_figure
 
     names = [_shorten(name) for name in labels]
     if not names:
@@ -232,7 +232,7 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | os.P
     Raises:
         ValueError: If the history holds no loss at all, or ``metric`` was not logged.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: as in save_figure
 
     train = _series(log_history, "loss")
     evaluation = _series(log_history, "eval_loss")

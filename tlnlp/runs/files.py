@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
 __all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json"]
 
 logger = logging.getLogger(__name__)
@@ -35,8 +37,6 @@ def environment_info(seed: int, data_fingerprint: str, extra: dict[str, Any] | N
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    import torch
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

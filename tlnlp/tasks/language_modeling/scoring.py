@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from tlnlp.tasks.language_modeling.blocks import encode_texts
@@ -43,8 +44,6 @@ def _padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torc
 
 
 def _progress(total: int, desc: str, show: bool) -> Any:
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, disable=not show, leave=False)
 
 

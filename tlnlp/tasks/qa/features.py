@@ -161,7 +161,7 @@ def tokenize_qa(splits: Any, tokenizer: Any, max_seq_length: int, doc_stride: in
         A ``datasets.DatasetDict`` of windows with the same keys; every split has ``start_positions`` and
         ``end_positions`` (so evaluation reports a loss), the evaluation splits also :data:`QA_EVAL_COLUMNS`.
     """
-    import datasets
+    import datasets  # deferred: `import tlnlp.tasks` (which reads QA_EVAL_COLUMNS here) stays free of datasets
 
     result = {}
     for split, dataset in splits.items():

@@ -66,7 +66,7 @@ def _column(table: Any, name: str) -> list[Any]:
 def _offset_arrays(features: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``offset_mapping`` as two ``(windows, width)`` arrays of character starts and ends (-1 outside context)."""
     if hasattr(features, "data") and hasattr(features.data, "column"):  # a datasets.Dataset: read Arrow directly
-        import pyarrow.compute as pc
+        import pyarrow.compute as pc  # deferred: only Arrow-backed datasets take this path
 
         column = features.data.column("offset_mapping").combine_chunks()
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
