@@ -27,7 +27,9 @@ demo: install
 	    recipes/compare.py --config recipes/configs/compare/movie_minilm_quick.yaml \
 	    --output_dir $(DEMO_DIR) --overwrite_output_dir
 
+# The layer contract in pyproject.toml (import-linter) first, then the whole suite.
 test: install
+	$(VENV)/bin/lint-imports
 	OMP_NUM_THREADS=1 $(PY) -m pytest
 
 clean:

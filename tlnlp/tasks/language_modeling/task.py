@@ -61,7 +61,7 @@ class LanguageModelingTask(Task):
         """The training and held-out texts packed into blocks of ``max_seq_length`` tokens."""
         from datasets import DatasetDict  # deferred: as in load_data
 
-        from tlnlp.tasks.language_modeling.blocks import tokenize_for_lm
+        from tlnlp.tasks.language_modeling.blocks import tokenize_for_lm  # deferred: as in load_data
 
         return DatasetDict({split: tokenize_for_lm(texts, tokenizer, data_args.max_seq_length, objective)
                             for split, texts in (("train", data.train), ("validation", data.validation))})
