@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
 
 from tlnlp.errors import UserError
 
-__all__ = ["Registry", "RegistryError"]
+__all__ = ["PluginError", "Registry", "RegistryError"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -18,6 +22,10 @@ class RegistryError(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0]) if self.args else ""
+
+
+class PluginError(ImportError):
+    """A plugin (an installed entry point) failed to load; the message names the entry point."""
 
 
 class Registry(Generic[T]):
@@ -71,3 +79,44 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _register_plugin(self, found: Any, kind: type) -> str:
+        item = found() if isinstance(found, type) and issubclass(found, kind) else found
+        name = getattr(item, "name", None)
+        if not isinstance(item, kind) or not name:
+            raise TypeError(f"it is {found!r}, not a {kind.__name__} subclass or instance with a name")
+        if name in self._items:
+            if type(self._items[name]) is type(item):  # registered by its decorator when its module was imported
+                return name
+            raise ValueError(f"{self.kind} {name!r} is already registered by {self._items[name]!r}")
+        self._items[name] = item
+        return name
+
+    def load_plugins(self, group: str, kind: type, error: type[Exception] = PluginError) -> list[str]:
+        """Register what every installed entry point of ``group`` names: a ``kind`` subclass or instance.
+
+        A subclass is registered as an instance under its ``name``; one that its own decorator already registered
+        when its module was imported is not registered twice, so loading is idempotent.
+
+        Args:
+            group: The entry-point group, e.g. ``"tlnlp.methods"``.
+            kind: The base class every plugin object must be (or subclass).
+            error: The exception raised for a plugin that fails.
+
+        Returns:
+            The names the plugins registered, in entry-point order.
+
+        Raises:
+            PluginError: (or ``error``) An entry point cannot be imported, is not a ``kind``, or takes a registered
+                name; the message names the entry point and its target.
+        """
+        names = []
+        for entry in entry_points(group=group):
+            try:
+                names.append(self._register_plugin(entry.load(), kind))
+            except Exception as err:  # noqa: BLE001 - any failure of third-party code: name the entry point
+                raise error(f"{self.kind.capitalize()} plugin {entry.name!r} ({entry.value}, entry point group "
+                            f"{group!r}) could not be loaded: {err}") from err
+        if names:
+            logger.debug("%s plugins: %s", self.kind.capitalize(), ", ".join(names))
+        return names

@@ -5,7 +5,8 @@ post-processing, the predictions writer and the inference pipeline, behind one :
 :data:`TASKS`. :func:`load_task_data`, :func:`tlnlp.load_pipeline`, ``python -m tlnlp predict``, the model card
 and the push find the task here and never name it.
 
-Importing this package is light and side-effect free: no ``transformers``, ``datasets`` or ``evaluate``
+Importing this package also registers the tasks of installed packages (entry-point group ``tlnlp.tasks``). It is
+light and changes no global state: no ``transformers``, ``datasets`` or ``evaluate``
 (``ClassificationMetrics``, an ``evaluate`` module, is built on first access).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from tlnlp.tasks import classification as _classification
 from tlnlp.tasks.base import (
     DEFAULT_TASK,
+    TASK_ENTRY_POINT_GROUP,
     TASKS,
     ConfusionFigure,
     Evaluation,
@@ -21,6 +23,7 @@ from tlnlp.tasks.base import (
     Task,
     TaskInputError,
     load_task_data,
+    load_task_plugins,
     pipeline_tag_for,
     register_task,
     run_setting,
@@ -38,9 +41,12 @@ from tlnlp.tasks.classification import (
 from tlnlp.tasks.language_modeling import LanguageModelingTask
 from tlnlp.tasks.qa import QuestionAnsweringTask
 
+load_task_plugins()  # tasks of installed packages (entry-point group "tlnlp.tasks"), after the built-in ones
+
 __all__ = [
     "DEFAULT_TASK",
     "TASKS",
+    "TASK_ENTRY_POINT_GROUP",
     "ClassificationMetrics",
     "ClassificationTask",
     "ComputeMetrics",
@@ -54,6 +60,7 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix",
     "load_task_data",
+    "load_task_plugins",
     "make_compute_metrics",
     "pipeline_tag_for",
     "predictions_from_logits",

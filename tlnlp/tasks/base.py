@@ -26,12 +26,14 @@ from tlnlp.registry import Registry, RegistryError
 __all__ = [
     "DEFAULT_TASK",
     "TASKS",
+    "TASK_ENTRY_POINT_GROUP",
     "ConfusionFigure",
     "Evaluation",
     "SavedModel",
     "Task",
     "TaskInputError",
     "load_task_data",
+    "load_task_plugins",
     "pipeline_tag_for",
     "register_task",
     "run_setting",
@@ -259,6 +261,21 @@ T = TypeVar("T", bound=type[Task])
 
 #: Tasks by name; holds :class:`Task` instances.
 TASKS: Registry[Task] = Registry("task", "task")
+
+#: The entry-point group that task plugins register in (a :class:`Task` subclass or instance).
+TASK_ENTRY_POINT_GROUP = "tlnlp.tasks"
+
+
+def load_task_plugins() -> list[str]:
+    """Register the task of every installed ``tlnlp.tasks`` entry point (done once by ``import tlnlp.tasks``).
+
+    Returns:
+        The names of the tasks the plugins provide.
+
+    Raises:
+        tlnlp.registry.PluginError: An entry point cannot be imported, is not a Task, or takes a registered name.
+    """
+    return TASKS.load_plugins(TASK_ENTRY_POINT_GROUP, Task)
 
 
 def register_task(cls: T) -> T:

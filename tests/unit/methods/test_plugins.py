@@ -11,7 +11,7 @@ from importlib.metadata import EntryPoint
 import pytest
 import torch
 
-import tlnlp.methods.plugins as plugins
+import tlnlp.registry as registry_module
 from tlnlp.methods import (
     METHODS,
     Method,
@@ -120,7 +120,7 @@ def test_entry_points_register_classes_and_instances_once(registry, monkeypatch)
     monkeypatch.setitem(sys.modules, "tlnlp_test_plugin", module)
     found = [_entry_point("freeze", "tlnlp_test_plugin:FreezeEmbeddings"),
              _entry_point("other", "tlnlp_test_plugin:instance")]
-    monkeypatch.setattr(plugins, "entry_points", lambda group: found if group == "tlnlp.methods" else [])
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: found if group == "tlnlp.methods" else [])
     assert load_method_plugins() == ["freeze_embeddings_test", "other_plugin_test"]
     assert load_method_plugins() == ["freeze_embeddings_test", "other_plugin_test"]  # idempotent
     assert isinstance(METHODS.get("other_plugin_test"), FreezeEmbeddings)
@@ -129,7 +129,7 @@ def test_entry_points_register_classes_and_instances_once(registry, monkeypatch)
 @pytest.mark.parametrize(("value", "message"), [("tlnlp_no_such_module:Thing", "No module named"),
                                                 ("builtins:len", "not a Method")])
 def test_a_broken_plugin_names_its_entry_point(registry, monkeypatch, value, message):
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [_entry_point("broken", value)])
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [_entry_point("broken", value)])
     with pytest.raises(MethodPluginError, match=f"'broken' \\({value}.*{message}"):
         load_method_plugins()
 
