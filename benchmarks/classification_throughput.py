@@ -44,12 +44,13 @@ def _train_args(out: str, opts: argparse.Namespace, sampling: str) -> TrainingAr
 def _run_arm(name: str, data, opts: argparse.Namespace) -> dict:
     set_seed(opts.seed)
     model, tokenizer = load_classifier(ModelArgs(model_name_or_path="bundled:minilm"), labels=data.labels)
-    model, groups = apply_method(model, MethodArgs(method="full"))
+    prepared = apply_method(model, MethodArgs(method="full"))
+    model = prepared.model
     metrics_fn = make_compute_metrics(data.num_labels)
     with tempfile.TemporaryDirectory() as out:
         if name == "tlnlp":
             tokenized = tokenize_classification(data, tokenizer, opts.max_seq_length)
-            trainer = build_trainer(model, tokenizer, tokenized, _train_args(out, opts, "group_by_length"), groups,
+            trainer = build_trainer(prepared, tokenizer, tokenized, _train_args(out, opts, "group_by_length"),
                                     compute_metrics=metrics_fn)
         else:
             def encode(batch):

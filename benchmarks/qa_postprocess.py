@@ -154,6 +154,7 @@ def untrained(work: Path) -> dict:
     from tlnlp.tasks.qa.data import load_qa_data
     from tlnlp.tasks.qa.evaluate import evaluate_qa_split
     from tlnlp.tasks.qa.model import load_question_answerer
+    from tlnlp.methods import MethodArgs, apply_method
     from tlnlp.training import build_trainer
 
     began = time.perf_counter()
@@ -164,7 +165,7 @@ def untrained(work: Path) -> dict:
     windows = tokenize_qa(data.splits, tokenizer, data_args.max_seq_length, qa.doc_stride, qa.pad_to_max_length)
     inputs = datasets.DatasetDict({s: d.remove_columns(list(QA_EVAL_COLUMNS)) if s != "train" else d
                                    for s, d in windows.items()})
-    trainer = build_trainer(model, tokenizer, inputs, train_args)
+    trainer = build_trainer(apply_method(model, MethodArgs(method="full")), tokenizer, inputs, train_args)
     metrics = {}
     for prefix, split in (("eval", "validation"), ("test", "test")):
         found, _ = evaluate_qa_split(trainer, data.splits[split], windows[split], qa, prefix,

@@ -22,9 +22,9 @@ from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_mark
 from tlnlp.config import write_run_config
 from tlnlp.data import DataError, seeded_subset
 from tlnlp.models import load_tokenizer, resolve_model_path
+from tlnlp.runs import environment_info, write_json
 from tlnlp.tasks import load_task_data
-from tlnlp.training import OutputDirError, environment_info
-from tlnlp.training.outputs import write_json
+from tlnlp.training import OutputDirError
 
 if TYPE_CHECKING:
     from tlnlp.config import DataArgs, ModelArgs

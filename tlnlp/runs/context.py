@@ -52,8 +52,9 @@ class RunContext:
 
     Attributes:
         output_dir: The run's folder.
-        recipe: The recipe that ran, as its file stem (``"classification"``, ``"train_entailment"``...); the card
-            and ``run_config.yaml`` name it in the command that reproduces the run.
+        recipe: The recipe that ran, as its file stem (``"classification"``, ``"train_entailment"``...), or the
+            path of a script of your own (``"my_project/train_regression.py"``); the card names it in the command
+            that reproduces the run.
         task: The :class:`tlnlp.tasks.Task` of the run (scores the splits, writes predictions, adds card sections).
         data: The task's data (name, version, fingerprint, licence, splits...).
         base_model: The model the run started from (Hub id, folder or ``bundled:<name>``).
@@ -94,6 +95,11 @@ class RunContext:
     def is_main_process(self) -> bool:
         """Whether this process writes files (always, for an evaluation-only run)."""
         return self.trained is None or bool(self.trained.trainer.is_world_process_zero())
+
+    @property
+    def script(self) -> str:
+        """The script that ran: ``recipes/<recipe>.py``, or :attr:`recipe` itself when it is a ``.py`` path."""
+        return self.recipe if self.recipe.endswith(".py") else f"recipes/{self.recipe}.py"
 
     @property
     def train_args(self) -> Any:

@@ -111,7 +111,7 @@ def _write_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any]
         hub_dataset_id=getattr(data, "hub_dataset_id", None), metrics=ctx.task.card_metrics(metrics),
         hyperparameters=_hyperparameters(ctx), extra_sections=sections, tags=tags or None,
         command=reproduce_command() + "\n# or, from this folder's settings:\n"
-                f"accelerate launch recipes/{ctx.recipe}.py --config run_config.yaml",
+                f"accelerate launch {ctx.script} --config run_config.yaml",
         **method,
     ))
     card.save(str(ctx.output_dir / "README.md"))
