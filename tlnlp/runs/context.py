@@ -67,7 +67,6 @@ class RunContext:
         sections: Extra card sections, title -> markdown.
         environment: Extra keys for ``environment.json``.
         tags: Extra card tags.
-        settings: Task settings shown with the hyperparameters on the card (e.g. QA window sizes).
     """
 
     output_dir: Path
@@ -83,7 +82,6 @@ class RunContext:
     sections: dict[str, str] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)

@@ -75,7 +75,6 @@ def _hyperparameters(ctx: RunContext) -> dict[str, Any]:
     if max_len is not None:
         hyper["max_seq_length"] = max_len
     hyper.update(ctx.task.card_settings(ctx))
-    hyper.update(ctx.settings)
     hyper["world_size"] = args.world_size
     return hyper
 

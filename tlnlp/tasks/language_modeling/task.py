@@ -17,6 +17,12 @@ __all__ = ["LanguageModelingTask"]
 _MASKED_WORDS = ("fill-mask", "masked-lm", "masked_lm", "mlm")
 _CAUSAL_WORDS = ("text-generation", "causal-lm", "causal_lm", "clm")
 _CARD_METRICS = ("perplexity", "train_loss")
+_OBJECTIVES = {
+    "mlm": "Masked-language-model adaptation: pretraining continued on unlabelled target-domain text, a share of the "
+           "tokens masked (15% by default).",
+    "clm": "Causal-language-model adaptation: pretraining continued on unlabelled target-domain text (next-token "
+           "prediction).",
+}
 
 
 def _objective(ctx: Any) -> str:
@@ -80,7 +86,7 @@ class LanguageModelingTask(Task):
         """The held-out (pseudo-)perplexity before and after adaptation."""
         results, objective = ctx.results, _objective(ctx)
         measure = "pseudo-perplexity" if objective == "mlm" else "perplexity"
-        lines = [f"Held-out {measure} on {int(results.get('lm_held_out_texts', 0))} texts (lower is better): "
+        lines = [_OBJECTIVES[objective], f"Held-out {measure} on {int(results.get('lm_held_out_texts', 0))} texts (lower is better): "
                  f"before {results['perplexity_before']:.2f}, after {results['perplexity_after']:.2f}."]
         if results.get("lm_head_was_new"):
             lines.append("The checkpoint had no weights for the LM head; it was newly initialised, so the 'before' "
