@@ -48,7 +48,11 @@ def test_two_stage_recipe_end_to_end_and_resume_skips_the_finished_stage(tmp_pat
     assert "test_accuracy" in results and metrics["test_accuracy"] == pytest.approx(results["test_accuracy"])
     for name in ("model.safetensors", "learning_rates.png", "predictions.jsonl", "README.md", "run_config.yaml"):
         assert (out / name).is_file(), name
-    assert "ULMFiT" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "ULMFiT" in card
+    # the card reproduces the run with the recipe that ran (it named the classification recipe before issue 14)
+    assert "recipes/ulmfit.py --config run_config.yaml" in card and "recipes/classification.py" not in card
+    assert "lm_num_train_epochs" in (out / "run_config.yaml").read_text()  # the stage-1 flags are part of the run
     # LM stage 1 trained on every training text of the task, not only the 48 labelled ones
     env = json.loads((out / "lm_adaptation" / "environment.json").read_text())
     assert "training texts" in env["data_name"]
