@@ -171,6 +171,11 @@ def test_load_or_train_trains_once_then_loads(tmp_path, tiny_bert_dir):
                 "per_device_train_batch_size": 8, "num_negatives": 1, "dataloader_num_workers": 0}
     model, tokenizer = load_or_train_entailment_model(folder, **settings)
     assert entailment_id(model.config) == 0 and (folder / "entailment_sources.json").is_file()
+    import yaml
+
+    config = yaml.safe_load((folder / "run_config.yaml").read_text())
+    assert config["logging_steps"] == 20  # the recipes' training defaults reach it (the parser, not hand-typed ones)
+    assert config["train_sampling_strategy"] == "group_by_length" and config["max_steps"] == 2
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     again, _ = load_or_train_entailment_model(folder, **settings)
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # loaded, not retrained

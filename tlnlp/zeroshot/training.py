@@ -11,10 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import set_seed
 
-from tlnlp.config import ModelArgs, TrainingArgs
+from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
 from tlnlp.runs import RunContext, TrainedRun, finish
@@ -150,14 +149,13 @@ def load_or_train_entailment_model(
         entail = {k: v for k, v in settings.items() if k in fields[EntailmentArgs]}
         method = {k: v for k, v in settings.items() if k in fields[MethodArgs]}
         rest = {k: v for k, v in settings.items() if k not in entail and k not in method}
-        train_defaults = {"report_to": "none", "eval_strategy": "epoch", "save_strategy": "no",
-                          "train_sampling_strategy": "group_by_length", "overwrite_output_dir": True,
-                          "average_tokens_across_devices": False,
-                          "dataloader_pin_memory": torch.cuda.is_available()}
         if train_datasets:
             entail["train_datasets"] = list(train_datasets)
+        # the recipes' parser and training defaults (length-grouped batches, per-epoch evaluation...), then ours
+        (train_args,) = parse_args(TrainingArgs, args=[], defaults={
+            "output_dir": str(folder), "overwrite_output_dir": True, "report_to": "none", "save_strategy": "no",
+            **rest})
         logger.info("No entailment model in %s: training one", folder)
         run_entailment_training(ModelArgs(model_name_or_path=model_name_or_path), EntailmentArgs(**entail),
-                                MethodArgs(**method), TrainingArgs(output_dir=str(folder),
-                                                                   **{**train_defaults, **rest}))
+                                MethodArgs(**method), train_args)
     return load_nli_model(str(folder), device=device)
