@@ -144,6 +144,10 @@ def test_lora_saves_adapter_and_head_and_answers_the_same_when_merged(tmp_path, 
     metrics = _run(out, tiny_bert_dir, "--method", "lora", "--merge_adapter", "--num_train_epochs", "1")
     assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
     assert metrics["merge_max_abs_logit_diff"] < 1e-4  # segment ids reach the model in training too
+    card = (out / "README.md").read_text()
+    assert "span-prediction head" in card  # the method's description names the task's head
+    usage = card.split("## Using this adapter", 1)[1]
+    assert "pipe(question=" in usage and "pipe(\"A short text" not in usage  # the QA call, not a classifier's
     predictions = json.loads((out / "predictions.json").read_text())
     adapter_qa, merged_qa = tlnlp.load_pipeline(out), tlnlp.load_pipeline(out / "merged")
     for qid, (_, context, question) in list(_references("qa_tiny_validation.json").items())[:4]:

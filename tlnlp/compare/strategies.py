@@ -28,7 +28,7 @@ from tlnlp.config import TrainingArgs, parse_args
 from tlnlp.methods import METHODS, Method, MethodResult, apply_method, method_args_class
 from tlnlp.models import count_parameters, load_classifier
 from tlnlp.registry import Registry
-from tlnlp.tasks import classification_metrics, predictions_from_logits
+from tlnlp.tasks import TASKS, classification_metrics, predictions_from_logits
 from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import build_trainer
 
@@ -143,7 +143,7 @@ def get_strategy(name: str) -> Strategy:
 
 def _describe(method: Method) -> str:
     """The legend of a method's strategy: the method's own description for a classifier."""
-    return method.describe("classification").strip() or f"trained with --method {method.name}"
+    return method.describe(TASKS.get("classification")).strip() or f"trained with --method {method.name}"
 
 
 def test_metrics(gold: Any, scores: np.ndarray, num_labels: int) -> dict[str, float]:

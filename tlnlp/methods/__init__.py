@@ -10,7 +10,6 @@ trainer and the output pipeline call; it lives in one module (:mod:`~tlnlp.metho
 from tlnlp.methods import adapters, simple, ulmfit  # noqa: F401  (importing them registers the built-in methods)
 from tlnlp.methods.base import (
     METHODS,
-    TASK_HEADS,
     CardParts,
     Method,
     MethodResult,
@@ -30,7 +29,6 @@ from tlnlp.methods.args import MethodArgs, method_args_class  # noqa: E402  (com
 
 __all__ = [
     "METHODS",
-    "TASK_HEADS",
     "CardParts",
     "Method",
     "MethodArgs",

@@ -28,7 +28,6 @@ from tlnlp.registry import Registry
 
 __all__ = [
     "METHODS",
-    "TASK_HEADS",
     "CardParts",
     "Method",
     "MethodResult",
@@ -46,10 +45,6 @@ logger = logging.getLogger(__name__)
 #: An optimizer parameter group: ``"params"`` and ``"name"``, optionally ``"lr"``, ``"lr_scale"`` (multiplies
 #: ``--learning_rate``), ``"weight_decay"`` and any key a method's own scheduler reads.
 ParamGroup = dict[str, Any]
-
-#: How a card names the head a task trains (a method's ``description`` may say ``{head}``), by task name.
-TASK_HEADS: dict[str, str] = {"classification": "classification head", "question-answering": "span-prediction head",
-                              "language-modeling": "language-modelling head"}
 
 
 @dataclass
@@ -80,7 +75,7 @@ class Method:
         options: A dataclass of this method's flags (each field becomes a ``--flag`` and a YAML key of
             ``MethodArgs``; every field needs a default), or None.
         description: The card's paragraph on what trains; ``{head}`` becomes the task's head, e.g.
-            "classification head" (:data:`TASK_HEADS`).
+            "classification head" (the task's :attr:`~tlnlp.tasks.Task.head`).
     """
 
     name: ClassVar[str] = ""
@@ -149,11 +144,11 @@ class Method:
         """Main process, after the splits are scored: final extra outputs (may change the model); metrics."""
         return {}
 
-    def describe(self, task: str | None = None) -> str:
-        """:attr:`description` for ``task`` (its ``{head}`` filled in)."""
-        return self.description.format(head=TASK_HEADS.get(task or "", "task head"))
+    def describe(self, task: Any = None) -> str:
+        """:attr:`description` for ``task`` (a :class:`tlnlp.tasks.Task`; its ``head`` fills ``{head}``)."""
+        return self.description.format(head=getattr(task, "head", None) or "task head")
 
-    def card_parts(self, args: Any, out: Path, task: str | None, params: dict[str, Any]) -> CardParts:
+    def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> CardParts:
         """The card's description of this method for ``task``, parameter facts, sections and tags."""
         return CardParts(description=self.describe(task) or None, params=dict(params))
 

@@ -88,7 +88,7 @@ def _method_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any
     sections = {"Resources": resources_section(metrics)}
     description, facts, tags = prepared.method_args.method, dict(params or {}), []
     for index, method in enumerate(prepared.methods):
-        parts = method.card_parts(prepared.method_args, ctx.output_dir, ctx.task.name, facts)
+        parts = method.card_parts(prepared.method_args, ctx.output_dir, ctx.task, facts)
         if index == 0 and parts.description:  # the chosen method describes the run; the others add sections
             description = parts.description
         facts = parts.params

@@ -153,6 +153,7 @@ class Task:
         pipeline_tags: Task words a card may be built with (lower case) -> Hub pipeline tag.
         heads: Parts of model class names that mark a saved model of this task (``"ForQuestionAnswering"``).
         recipe: The recipe file stem that trains it.
+        head: The head it trains, in words, for the card's method description (e.g. "classification head").
         input_help: What one input of ``python -m tlnlp predict`` is; None: the command does not take this task.
         usage_example: A call of ``pipe = tlnlp.load_pipeline(...)`` for a pushed card; None: the card shows
             plain ``transformers.pipeline`` usage.
@@ -163,6 +164,7 @@ class Task:
     pipeline_tags: ClassVar[Mapping[str, str]] = {}
     heads: ClassVar[tuple[str, ...]] = ()
     recipe: ClassVar[str]
+    head: ClassVar[str] = "task head"
     input_help: ClassVar[str | None] = None
     usage_example: ClassVar[str | None] = None
 

@@ -24,6 +24,7 @@ from tlnlp.methods import (
     register_method,
     reload_run,
 )
+from tlnlp.tasks import TASKS
 
 
 @pytest.fixture
@@ -92,7 +93,8 @@ def test_a_registered_plugin_adds_its_flags_and_runs_its_hooks(registry, tiny_cl
     frozen = {id(p) for p in model.get_input_embeddings().parameters()}
     assert groups is None and all(p.requires_grad == (id(p) not in frozen) for p in model.parameters())
     assert MethodArgs(method="freeze_embeddings_test").method == "freeze_embeddings_test"  # no options needed
-    assert METHODS.get("freeze_embeddings_test").describe("classification").endswith("new classification head train.")
+    described = METHODS.get("freeze_embeddings_test").describe(TASKS.get("classification"))
+    assert described.endswith("new classification head train.")
 
 
 def test_options_must_be_flags(registry):

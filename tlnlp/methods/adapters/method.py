@@ -34,7 +34,7 @@ __all__ = ["ADAPTER_DESCRIPTIONS", "AdapterMethod"]
 
 logger = logging.getLogger(__name__)
 
-_HEAD = " The backbone stays frozen; the task head is trained in full and saved with the adapter."
+_HEAD = " The backbone stays frozen; the {head} is trained in full and saved with the adapter."
 #: Card text for each adapter method.
 ADAPTER_DESCRIPTIONS = {
     "lora": "LoRA (Hu et al. 2021): trainable low-rank updates B·A are added to the chosen projection weights." + _HEAD,
@@ -117,12 +117,13 @@ class AdapterMethod(Method):
             return {}
         return write_merged(trainer, datasets, Path(out))
 
-    def card_parts(self, args: Any, out: Path, task: str | None, params: dict[str, Any]) -> CardParts:
+    def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> CardParts:
         """The adapter's description, its settings among the parameter facts, how to load it, and peft tags."""
         if not (Path(out) / ADAPTER_CONFIG).is_file():
             return super().card_parts(args, out, task, params)
+        usage = adapter_usage(Path(out), getattr(task, "usage_example", None))
         return CardParts(description=self.describe(task), params={**params, **adapter_facts(Path(out))},
-                         sections={"Using this adapter": adapter_usage(Path(out))}, tags=["peft", "adapter"])
+                         sections={"Using this adapter": usage}, tags=["peft", "adapter"])
 
     def reload(self, folder: Path) -> tuple[Any, Any] | None:
         """A saved adapter folder: base model + adapter + head with the run's label names."""

@@ -98,15 +98,21 @@ def adapter_facts(out: Path) -> dict[str, Any]:
     return summary
 
 
-def adapter_usage(out: Path) -> str:
-    """The card's "Using this adapter" section: what the folder holds and how to load it."""
+def adapter_usage(out: Path, example: str | None = None) -> str:
+    """The card's "Using this adapter" section: what the folder holds and how to load it.
+
+    Args:
+        out: The run's folder.
+        example: A call of the loaded pipeline ``pipe`` for the run's task (e.g. ``pipe("A short text.")``).
+    """
     name = out.name
+    call = f"{example}\n" if example else ""
     return (
         "This folder holds the adapter, not a full model: `adapter_model.safetensors` (adapter and task head), "
         "`adapter_config.json` (names the base model), `task_config.json` (label names) and the tokenizer.\n\n"
         "```python\nimport tlnlp\n\n"
-        f'classifier = tlnlp.load_pipeline("{name}")  # base model + adapter + head, with the label names\n'
-        'classifier("a warm, funny and moving film")\n```\n\n'
+        f'pipe = tlnlp.load_pipeline("{name}")  # base model + adapter + head, set up as the run was\n'
+        f"{call}```\n\n"
         "Several adapters over the same base share one model: "
         f'`tlnlp.models.AdapterSet.load({{"this": "{name}", "other": "other_adapter"}}).use("this")`.'
     )

@@ -26,6 +26,7 @@ class ClassificationTask(Task):
                      **dict.fromkeys(_ZERO_SHOT_WORDS, "zero-shot-classification")}
     heads = ("ForSequenceClassification",)
     recipe = "classification"
+    head = "classification head"
     input_help = "a classification run takes texts"
     usage_example = 'pipe("A short text to classify.")'
 

@@ -39,6 +39,7 @@ class LanguageModelingTask(Task):
     pipeline_tags = {**dict.fromkeys(_MASKED_WORDS, "fill-mask"), **dict.fromkeys(_CAUSAL_WORDS, "text-generation")}
     heads = ("ForMaskedLM", "ForCausalLM", "LMHeadModel")
     recipe = "lm_adaptation"
+    head = "language-modelling head"
 
     def load_data(self, data_args: Any, seed: int | None = None, labelled_task: bool = False) -> Any:
         """Unlabelled texts (:class:`tlnlp.data.TextData`): of any source, or of a labelled task's training split.

@@ -41,6 +41,7 @@ class QuestionAnsweringTask(Task):
     pipeline_tags = dict.fromkeys(_QA_WORDS, "question-answering")
     heads = ("ForQuestionAnswering",)
     recipe = "question_answering"
+    head = "span-prediction head"
     input_help = 'a question-answering run takes JSON objects {"question": ..., "context": ...}'
     usage_example = 'pipe(question="Who wrote it?", context="It was written by Ada.")'
 
