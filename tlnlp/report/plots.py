@@ -46,7 +46,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     Returns:
         The destination path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: matplotlib is slow to import; only drawing needs it
+    # deferred: matplotlib is slow to import; only drawing needs it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -87,7 +87,8 @@ class LanguageModelingTask(Task):
         """The held-out (pseudo-)perplexity before and after adaptation."""
         results, objective = ctx.results, _objective(ctx)
         measure = "pseudo-perplexity" if objective == "mlm" else "perplexity"
-        lines = [_OBJECTIVES[objective], f"Held-out {measure} on {int(results.get('lm_held_out_texts', 0))} texts (lower is better): "
+        held_out = int(results.get("lm_held_out_texts", 0))
+        lines = [_OBJECTIVES[objective], f"Held-out {measure} on {held_out} texts (lower is better): "
                  f"before {results['perplexity_before']:.2f}, after {results['perplexity_after']:.2f}."]
         if results.get("lm_head_was_new"):
             lines.append("The checkpoint had no weights for the LM head; it was newly initialised, so the 'before' "
