@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from tlnlp.config import DataArgs, ModelArgs
-from tlnlp.tasks import load_task_data
 from tlnlp.fewshot import encode_prompts, load_causal_lm, resolve_spec, sample_demonstrations, score_continuations
+from tlnlp.tasks import load_task_data
 
 
 def _time(fn):

@@ -150,11 +150,11 @@ def untrained(work: Path) -> dict:
     import datasets
     from transformers import set_seed
 
+    from tlnlp.methods import MethodArgs, apply_method
     from tlnlp.tasks.qa import QA_EVAL_COLUMNS, tokenize_qa
     from tlnlp.tasks.qa.data import load_qa_data
     from tlnlp.tasks.qa.evaluate import evaluate_qa_split
     from tlnlp.tasks.qa.model import load_question_answerer
-    from tlnlp.methods import MethodArgs, apply_method
     from tlnlp.training import build_trainer
 
     began = time.perf_counter()

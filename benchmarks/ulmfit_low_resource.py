@@ -43,8 +43,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args  # noqa: E402
 from tlnlp.data.splits import stratified_split_indices  # noqa: E402
-from tlnlp.tasks import load_task_data  # noqa: E402
 from tlnlp.methods import MethodArgs  # noqa: E402
+from tlnlp.tasks import load_task_data  # noqa: E402
 
 COMMON = ["--model_name_or_path", "bundled:minilm", "--max_seq_length", "48", "--per_device_eval_batch_size", "128",
           "--max_eval_samples", "50",

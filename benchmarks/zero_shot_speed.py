@@ -32,8 +32,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from tlnlp.config import DataArgs
-from tlnlp.tasks import load_task_data
 from tlnlp.models import resolve_model_path
+from tlnlp.tasks import load_task_data
 from tlnlp.zeroshot import DEFAULT_TEMPLATE, ScoringOptions, load_nli_model, score_nli
 
 LABELS_20 = ["positive", "negative", "business", "sports", "politics", "technology", "science", "health",

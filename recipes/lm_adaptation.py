@@ -19,9 +19,9 @@ from transformers import set_seed
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
-from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
 from tlnlp.runs import LmRunOptions, format_metrics_table, run_lm_adaptation
 from tlnlp.tasks import TASKS
+from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
 from tlnlp.training import prepare_output_dir, setup_logging
 
 #: Recipe defaults: the paper's LM fine-tuning (discriminative rates + slanted triangular, no unfreezing).

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
 import huggingface_hub
+import torch
 from huggingface_hub import constants, try_to_load_from_cache
 from transformers import (
     AutoConfig,

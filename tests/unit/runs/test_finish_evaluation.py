@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from tlnlp.config import DataArgs, EvaluationArgs, ModelArgs
-from tlnlp.tasks.classification.data import TaskData
 from tlnlp.runs import RunContext, Scores, finish
 from tlnlp.tasks import TASKS
+from tlnlp.tasks.classification.data import TaskData
 from tlnlp.training import OutputDirError, prepare_output_dir
 
 

@@ -57,8 +57,11 @@ class LanguageModelingTask(Task):
         return task_texts(data_args, seed) if labelled_task else load_text_data(data_args, seed)
 
     def load_model(self, model_args: Any, data: Any = None, objective: str = "auto") -> tuple[Any, Any]:
-        """The backbone with a masked- or causal-LM head (:func:`~tlnlp.tasks.language_modeling.model.
-        load_language_model`, which also says which objective and whether the head is new)."""
+        """The backbone with a masked- or causal-LM head.
+
+        See :func:`~tlnlp.tasks.language_modeling.model.load_language_model`, which also says which objective and
+        whether the head is new.
+        """
         from tlnlp.tasks.language_modeling.model import load_language_model  # deferred: as in load_data
 
         loaded = load_language_model(model_args, objective)

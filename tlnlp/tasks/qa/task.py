@@ -66,8 +66,10 @@ class QuestionAnsweringTask(Task):
         return fix_peft_question_answering(model)
 
     def tokenize(self, data: Any, tokenizer: Any, data_args: Any, qa_args: Any = None) -> Any:
-        """:func:`~tlnlp.tasks.qa.features.tokenize_qa`: training windows with labels, evaluation windows with
-        offsets (``qa_args``: the window stride and padding)."""
+        """Training windows with labels, evaluation windows with offsets (:func:`~tlnlp.tasks.qa.features.tokenize_qa`).
+
+        ``qa_args`` gives the window stride and padding.
+        """
         from tlnlp.config.qa_args import QAArgs  # deferred: as in load_data
         from tlnlp.tasks.qa.features import tokenize_qa
 
