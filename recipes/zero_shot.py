@@ -31,8 +31,8 @@ from tlnlp.zeroshot import (
 _DESCRIPTIONS = {
     "nli": "Zero-shot NLI: each label becomes a hypothesis (template filled with the label's description) and an "
            "entailment model scores every (text, hypothesis) pair; no example of this dataset was trained on.",
-    "embedding": "Zero-shot embedding similarity: cosine similarity of mean-pooled sentence embeddings of the text "
-                 "and of each label's description; no training at all.",
+    "embedding": "Zero-shot embedding similarity: cosine similarity of the sentence embeddings of the text and of "
+                 "each label's description (pooled as the section below says); no training at all.",
 }
 
 
@@ -64,7 +64,8 @@ def main(model_args: ModelArgs, data_args: DataArgs, zs_args: ZeroShotArgs,
                  f"{zs_args.split}_examples_per_second": round(len(texts) / max(seconds, 1e-9), 2)},
         sections={"Zero-shot spec": f"Spec `{spec.name}` version {spec.version}; templates: "
                   + ", ".join(f"`{t}`" for t in spec.templates) + "; label descriptions: "
-                  + (", ".join(f"{k} -> {v}" for k, v in spec.label_descriptions.items()) or "class names")}))
+                  + (", ".join(f"{k} -> {v}" for k, v in spec.label_descriptions.items()) or "class names"),
+                  **({"Sentence embeddings": model.tlnlp_pooling} if hasattr(model, "tlnlp_pooling") else {})}))
     print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | {method} | "
                                               f"spec {spec.name} v{spec.version}"))
     print(f"Results, predictions and card in {eval_args.output_dir}")

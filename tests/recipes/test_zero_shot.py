@@ -92,6 +92,9 @@ def test_embedding_strategy_on_a_validation_split(tmp_path, tiny_bert_dir):
     assert metrics["validation_samples"] == 20 and 0 <= metrics["validation_accuracy"] <= 1
     results = json.loads((tmp_path / "emb" / "all_results.json").read_text())
     assert results["spec"]["name"] == "sentiment_embedding" and results["strategy"] == "embedding"
+    # a plain transformers folder (no sentence-transformers config) is mean-pooled, and the card says so
+    card = (tmp_path / "emb" / "README.md").read_text()
+    assert "## Sentence embeddings" in card and "mean pooling" in card and "no sentence-transformers config" in card
 
 
 def test_multi_label_data_is_scored_per_label(tmp_path, nli_model_dir):

@@ -80,7 +80,7 @@ def zero_shot_strategy(name: str, description: str) -> Strategy:
 STRATEGIES.register("zero_shot_nli", zero_shot_strategy(
     "zero_shot_nli", "zero-shot: an entailment model scores (text, 'This example is {label}.') pairs"))
 STRATEGIES.register("zero_shot_embeddings", zero_shot_strategy(
-    "zero_shot_embeddings", "zero-shot: cosine similarity of mean-pooled embeddings of text and label description"))
+    "zero_shot_embeddings", "zero-shot: cosine similarity of sentence embeddings of text and label description"))
 
 
 def _few_shot_model(ctx: CellContext) -> tuple[Any, Any]:

@@ -6,8 +6,8 @@
 * Label-entailment training (:func:`build_entailment_pairs`, :func:`run_entailment_training`,
   :func:`load_or_train_entailment_model`): labelled classification data becomes entailment pairs (Yin et al.
   2019), so an entailment model can be trained offline from any encoder.
-* Embedding similarity (:func:`score_embeddings`): mean-pooled sentence embeddings of texts against label
-  descriptions.
+* Embedding similarity (:func:`score_embeddings`): sentence embeddings (sentence-transformers; pooled as the
+  model's files say, mean pooling for a plain transformers model) of texts against label descriptions.
 * Scoring knobs (:class:`ScoringOptions`): batch size, truncation, multi-label, entailment index, temperature and
   the progress bar, one frozen value shared by every scorer.
 * Specs (:data:`SPECS`, :func:`resolve_spec`): hypothesis templates and label descriptions as versioned data.

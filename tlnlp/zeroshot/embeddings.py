@@ -1,8 +1,10 @@
-"""Embedding-similarity zero-shot: mean-pooled sentence embeddings of texts against label descriptions.
+"""Embedding-similarity zero-shot: sentence embeddings of texts against label descriptions.
 
-Works with any encoder, and with the bundled all-MiniLM-L6-v2 as it is (it was trained for mean-pooled
-sentence embeddings). Each label is described by ``template.format(description)``; a text's score for a label
-is the cosine similarity of their embeddings, averaged over the templates.
+:func:`load_encoder` loads a sentence-transformers encoder (:func:`tlnlp.models.sentence.load_sentence_encoder`),
+so the pooling, normalisation and length of a sentence-transformers checkpoint (the bundled all-MiniLM-L6-v2, BGE,
+E5...) come from its own files; a plain transformers model gets mean pooling, and the log says so. Each label is
+described by ``template.format(description)``; a text's score for a label is the cosine similarity of their
+embeddings, averaged over the templates.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from sentence_transformers import SentenceTransformer
 from tqdm.auto import tqdm
-from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tlnlp.config import ModelArgs
-from tlnlp.models import load_tokenizer, resolve_model_path
+from tlnlp.models.sentence import load_sentence_encoder
 from tlnlp.zeroshot.batching import resolve_device, run_sorted
 from tlnlp.zeroshot.options import ScoringOptions
 from tlnlp.zeroshot.specs import check_template
@@ -40,7 +43,7 @@ def _encoder(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def embed_texts(
-    model: PreTrainedModel,
+    model: SentenceTransformer | PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     *,
@@ -49,14 +52,19 @@ def embed_texts(
     normalize: bool = True,
     show_progress: bool = False,
 ) -> np.ndarray:
-    """Mean-pooled embeddings of ``texts``: shape ``(len(texts), hidden)``, unit length when ``normalize``.
+    """Sentence embeddings of ``texts``: shape ``(len(texts), dim)``, unit length when ``normalize``.
 
-    Texts are truncated to ``max_length`` tokens (default: the tokenizer's maximum) and run in length-sorted,
-    dynamically padded batches under inference mode.
+    A ``SentenceTransformer`` (what :func:`load_encoder` gives) encodes as its own files say (pooling, prompts),
+    with ``max_length`` capping its ``max_seq_length``. A plain transformers model is mean-pooled. Texts are truncated
+    to ``max_length`` tokens (default: the model's maximum) and run in length-sorted, dynamically padded batches
+    under inference mode.
     """
     texts = list(texts)
     if not texts:
         raise ValueError("embed_texts needs at least one text.")
+    if isinstance(model, SentenceTransformer):
+        return _encode(model, texts, batch_size=batch_size, max_length=max_length, normalize=normalize,
+                       show_progress=show_progress)
     encoder = _encoder(model)
     kwargs: dict[str, Any] = {"truncation": True, "padding": False}
     if max_length is not None:
@@ -74,8 +82,23 @@ def embed_texts(
     return vectors
 
 
+def _encode(encoder: SentenceTransformer, texts: list[str], *, batch_size: int, max_length: int | None,
+            normalize: bool, show_progress: bool) -> np.ndarray:
+    """``encoder.encode`` with its length capped at ``max_length`` for this call."""
+    own = encoder.max_seq_length
+    if max_length is not None:
+        encoder.max_seq_length = min(max_length, own) if own else max_length
+    try:
+        with torch.inference_mode():
+            vectors = encoder.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                     normalize_embeddings=normalize, show_progress_bar=show_progress)
+    finally:
+        encoder.max_seq_length = own
+    return np.asarray(vectors, dtype=np.float32)
+
+
 def score_embeddings(
-    model: PreTrainedModel,
+    model: SentenceTransformer | PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     labels: Sequence[str],
@@ -87,7 +110,8 @@ def score_embeddings(
     """Cosine similarity of each text to each label's description: shape ``(len(texts), len(labels))``.
 
     Args:
-        model: An encoder (``AutoModel``), or a model with a head (its backbone is used).
+        model: A sentence encoder from :func:`load_encoder`, or a transformers model (an encoder, or a model with
+            a head whose backbone is used), mean-pooled.
         tokenizer: Its tokenizer.
         texts: Texts to classify.
         labels: Candidate class names, in the column order of the result.
@@ -126,15 +150,19 @@ def load_encoder(
     cache_dir: str | None = None,
     token: str | None = None,
     trust_remote_code: bool = False,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load an encoder (no task head) and its tokenizer for :func:`score_embeddings`; safetensors only."""
+) -> tuple[SentenceTransformer, PreTrainedTokenizerBase]:
+    """A sentence encoder and its tokenizer for :func:`score_embeddings`; safetensors only.
+
+    The encoder is a ``SentenceTransformer`` (:func:`tlnlp.models.sentence.load_sentence_encoder`): a
+    sentence-transformers checkpoint pools, normalises and truncates as its files say; any other model gets mean
+    pooling. ``encoder.tlnlp_pooling`` says which, in one sentence, for logs and cards.
+    """
     args = ModelArgs(model_name_or_path=model_name_or_path, revision=revision, cache_dir=cache_dir, token=token,
                      trust_remote_code=trust_remote_code)
-    path = resolve_model_path(model_name_or_path, revision=revision, cache_dir=cache_dir, token=token)
-    model = AutoModel.from_pretrained(path, use_safetensors=True, revision=revision, cache_dir=cache_dir,
-                                      token=token or None, trust_remote_code=trust_remote_code)
-    tokenizer = load_tokenizer(args, path)
+    loaded = load_sentence_encoder(args, device=str(resolve_device(device)))
+    encoder = loaded.encoder.eval()
+    encoder.tlnlp_pooling = loaded.pooling
+    tokenizer = encoder.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    model.to(resolve_device(device)).eval()
-    return model, tokenizer
+    return encoder, tokenizer
