@@ -25,9 +25,11 @@ import numpy as np
 
 from tlnlp.assets import BUNDLED_FILES, AssetError, asset_path
 from tlnlp.data.splits import deduplicate, normalise_whitespace, split_overlap, stratified_split_indices
-from tlnlp.registry import Registry
+from tlnlp.data.validation import DataError
+from tlnlp.registry import Registry, RegistryError
 
 __all__ = ["CORPORA", "CorpusPreset", "PRESET_SEED", "QACorpus", "QA_CORPORA", "QA_SPLITS", "TREC_TRAIN_LINES",
+           "bundled_corpus",
            "describe_corpora"]
 
 logger = logging.getLogger(__name__)
@@ -294,3 +296,15 @@ def describe_corpora() -> list[dict[str, Any]]:
             "label_counts": {label: counts[label] for label in labels},
         })
     return rows
+
+
+def bundled_corpus(registry: Registry[Any], name: str) -> Any:
+    """The bundled corpus ``name`` (no ``bundled:`` prefix) of ``registry`` (:data:`CORPORA`, :data:`QA_CORPORA`).
+
+    Raises:
+        DataError: No such corpus; the message lists close names, every name, and the fix.
+    """
+    try:
+        return registry.get(name)
+    except RegistryError as err:
+        raise DataError(f"{err} Fix: use --dataset_name bundled:<name> with one of these names.") from None

@@ -23,12 +23,11 @@ import numpy as np
 
 from tlnlp.assets import BUNDLED_PREFIX
 from tlnlp.config.args import DataArgs
-from tlnlp.data.bundled import CORPORA
+from tlnlp.data.bundled import CORPORA, bundled_corpus
 from tlnlp.data.files import read_table
 from tlnlp.data.hub import load_hub_tables
 from tlnlp.data.splits import normalise_whitespace
 from tlnlp.data.validation import DataError, Table, resolve_column
-from tlnlp.registry import RegistryError
 
 __all__ = ["PLAIN_TEXT_EXTENSIONS", "TextData", "load_text_data", "read_plain_text", "text_fingerprint"]
 
@@ -115,10 +114,7 @@ def _file_texts(path: str, split: str, data_args: DataArgs) -> list[str]:
 def _source_splits(data_args: DataArgs) -> tuple[dict[str, list[str]], str]:
     name = data_args.dataset_name
     if name is not None and name.startswith(BUNDLED_PREFIX):
-        try:
-            preset = CORPORA.get(name[len(BUNDLED_PREFIX):])
-        except RegistryError as err:
-            raise DataError(f"{err} Fix: use --dataset_name bundled:<name> with one of these names.") from None
+        preset = bundled_corpus(CORPORA, name[len(BUNDLED_PREFIX):])
         parts, _ = preset.load_splits()
         return {split: [row["text"] for row in rows] for split, rows in parts.items()}, name
     if name is not None:

@@ -13,7 +13,7 @@ import datasets
 
 from tlnlp.assets import BUNDLED_PREFIX
 from tlnlp.config.args import DataArgs
-from tlnlp.data.bundled import CORPORA
+from tlnlp.data.bundled import CORPORA, bundled_corpus
 from tlnlp.data.files import read_table
 from tlnlp.data.hub import load_hub_tables
 from tlnlp.data.splits import sample_per_class, seeded_subset, split_overlap, stratified_split_indices
@@ -28,7 +28,6 @@ from tlnlp.data.validation import (
     normalise_labels,
     resolve_column,
 )
-from tlnlp.registry import RegistryError
 
 __all__ = ["SPLITS", "TaskData", "data_fingerprint", "load_classification_data"]
 
@@ -119,10 +118,7 @@ def _dataset(columns: dict[str, list[Any]], labels: list[str], multi_label: bool
 
 
 def _load_bundled(name: str, data_args: DataArgs) -> TaskData:
-    try:
-        preset = CORPORA.get(name)
-    except RegistryError as err:
-        raise DataError(f"{err} Fix: use --dataset_name bundled:<name> with one of these names.") from None
+    preset = bundled_corpus(CORPORA, name)
     ignored = [f for f in ("validation_file", "test_file", "text_column", "text_pair_column", "label_column",
                            "label_separator") if getattr(data_args, f) is not None]
     if ignored:

@@ -21,12 +21,11 @@ import numpy as np
 from tlnlp.assets import BUNDLED_PREFIX
 from tlnlp.config.args import DataArgs
 from tlnlp.config.qa_args import QAArgs
-from tlnlp.data.bundled import QA_CORPORA
+from tlnlp.data.bundled import QA_CORPORA, bundled_corpus
 from tlnlp.data.files import read_table
 from tlnlp.data.hub import load_hub_tables
 from tlnlp.data.splits import seeded_subset
 from tlnlp.data.validation import DataError, Table
-from tlnlp.registry import RegistryError
 from tlnlp.tasks.qa.checks import check_qa_rows
 
 __all__ = ["QAData", "load_qa_data", "qa_fingerprint", "read_squad_json", "split_by_passage"]
@@ -183,10 +182,7 @@ def _source_tables(data_args: DataArgs) -> tuple[dict[str, Table], dict[str, Any
     """Read the tables of the source ``data_args`` names, with what describes it."""
     name = data_args.dataset_name
     if name is not None and name.startswith(BUNDLED_PREFIX):
-        try:
-            corpus = QA_CORPORA.get(name[len(BUNDLED_PREFIX):])
-        except RegistryError as err:
-            raise DataError(f"{err} Fix: use --dataset_name bundled:<name> with one of these names.") from None
+        corpus = bundled_corpus(QA_CORPORA, name[len(BUNDLED_PREFIX):])
         if data_args.validation_file or data_args.test_file:
             logger.warning("%s has fixed splits; ignoring --validation_file/--test_file.", name)
         tables = {s: _read_file(str(p), s) for s, p in corpus.files().items()}
