@@ -197,6 +197,6 @@ def test_label_entailment_recipe_pushes_its_final_outputs(local_hub, tiny_bert_d
     assert any(key.startswith("zeroshot_") for key in metrics)
     local = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.suffix in (".json", ".md")}
     assert {p for p in local if "/" not in p and not p.startswith("checkpoint")} <= set(files)
-    for name in ("all_results.json", "zero_shot_results.json", "run_config.yaml"):  # written after finish_run
+    for name in ("all_results.json", "zero_shot_results.json", "run_config.yaml"):  # pushed as finally written
         assert files[name] == (out / name).read_bytes(), name
     _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)

@@ -59,7 +59,7 @@ def _spec_section(report: FewShotReport) -> str:
 
 
 def report_extras(report: FewShotReport, split: str, seconds: float) -> tuple[dict[str, Any], dict[str, str], str]:
-    """Extra results (JSON-able), card sections and the method description for ``finish_evaluation``.
+    """Extra results (JSON-able), card sections and the method description for :func:`tlnlp.runs.finish`.
 
     The extra results hold ``{split}_{raw|calibrated}_{metric}_{mean|std|min|max}`` for the primary
     normalization, the spec name and version, the settings and the full report (every run) under ``few_shot``.
