@@ -65,8 +65,6 @@ class RunContext:
             evaluation-only run).
         files: Extra JSON files to write, file name -> content.
         sections: Extra card sections, title -> markdown.
-        environment: Extra keys for ``environment.json``.
-        tags: Extra card tags.
     """
 
     output_dir: Path
@@ -80,8 +78,6 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, str] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)

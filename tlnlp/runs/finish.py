@@ -102,7 +102,7 @@ def _write_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any]
     data = ctx.data
     method = _method_card(ctx, metrics, params)
     sections = {**method.pop("extra_sections"), **ctx.task.card_sections(ctx), **ctx.sections}
-    tags = list(dict.fromkeys(method.pop("tags") + ctx.task.card_tags(ctx) + ctx.tags))
+    tags = list(dict.fromkeys(method.pop("tags") + ctx.task.card_tags(ctx)))
     card = build_model_card(CardSpec(
         model_name=ctx.output_dir.name, base_model=ctx.base_model, task=ctx.task.card_task(ctx),
         labels=list(getattr(data, "labels", None) or []), dataset_name=data.name,
@@ -123,7 +123,6 @@ def _write_environment(ctx: RunContext) -> None:
     if ctx.trained is not None:
         extra["world_size"] = ctx.train_args.world_size
     extra.update(ctx.task.environment(ctx))
-    extra.update(ctx.environment)
     write_json(ctx.output_dir / "environment.json", environment_info(seed, ctx.data.fingerprint, extra))
 
 
