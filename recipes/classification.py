@@ -12,10 +12,19 @@ from transformers import set_seed
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
-from tlnlp.methods import MethodArgs, apply_method
-from tlnlp.runs import RunContext, TrainedRun, finish, format_metrics_table
+from tlnlp.methods import METHODS, MethodArgs, apply_method
+from tlnlp.runs import EmbeddingRun, RunContext, TrainedRun, finish, format_metrics_table, run_embedding_method
 from tlnlp.tasks import TASKS
 from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
+from tlnlp.zeroshot import label_prior
+
+
+def fit_without_trainer(run: EmbeddingRun, task, data) -> dict[str, float]:
+    """A method that fits a head on sentence embeddings (feature_extraction, setfit), with its zero-shot prior."""
+    args = run.method_args
+    if args.head_init == "zero_shot":
+        run.prior = label_prior(args.head_zero_shot_spec, data.name, data.labels)
+    return run_embedding_method(run, task, data)
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
@@ -26,6 +35,9 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
     set_seed(train_args.seed)
     task = TASKS.get("classification")
     data = task.load_data(data_args)
+    if not METHODS.get(method_args.method).trains_with_trainer:
+        run = EmbeddingRun(model_args, data_args, method_args, train_args, resume_from=resume)
+        return _report(fit_without_trainer(run, task, data), data, model_args, method_args, train_args)
     model, tokenizer = task.load_model(model_args, data)
     prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
@@ -37,10 +49,13 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
         output_dir=train_args.output_dir, recipe="classification", task=task, data=data,
         base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, method_args, train_args),
         trained=TrainedRun(trainer, train_result, tokenized, prepared)))
-    if trainer.is_world_process_zero():
-        print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | "
-                                                  f"method={method_args.method}"))
-        print(f"Model, metrics, predictions and card in {train_args.output_dir}")
+    return _report(metrics, data, model_args, method_args, train_args) if trainer.is_world_process_zero() else metrics
+
+
+def _report(metrics, data, model_args, method_args, train_args) -> dict[str, float]:
+    print(format_metrics_table(metrics, title=f"\n{data.name} | {model_args.model_name_or_path} | "
+                                              f"method={method_args.method}"))
+    print(f"Model, metrics, predictions and card in {train_args.output_dir}")
     return metrics
 
 

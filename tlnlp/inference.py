@@ -11,6 +11,7 @@ from transformers import AutoConfig
 
 from tlnlp.methods import reload_run
 from tlnlp.models import is_adapter_dir
+from tlnlp.models.sentence_classifier import HEAD_CONFIG, is_sentence_classifier
 from tlnlp.tasks import SavedModel, Task, task_for_architectures
 
 __all__ = ["load_pipeline", "load_task_pipeline", "saved_model"]
@@ -20,22 +21,28 @@ logger = logging.getLogger(__name__)
 _SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.yaml"]
 
 
-def _adapter_folder(output_dir: str | Path) -> Path | None:
-    """The local folder of an adapter (downloading a Hub adapter repo), or None when it is no adapter."""
+#: Files that mark a run a method saved in its own format: an adapter, a head on sentence embeddings.
+_METHOD_MARKERS = ("adapter_config.json", HEAD_CONFIG)
+
+
+def _method_folder(output_dir: str | Path) -> Path | None:
+    """The local folder of a run saved in a method's own format (downloading such a Hub repo), else None."""
     folder = Path(output_dir)
     if folder.exists():
-        return folder if is_adapter_dir(folder) else None
+        return folder if is_adapter_dir(folder) or is_sentence_classifier(folder) else None
     if str(output_dir).count("/") != 1:
         return None
-    try:
-        hf_hub_download(str(output_dir), "adapter_config.json")
-    except Exception:  # noqa: BLE001 - not an adapter repo (or unreachable): the ordinary path reports it
-        return None
-    return Path(snapshot_download(str(output_dir), allow_patterns=_SNAPSHOT_FILES))
+    for marker in _METHOD_MARKERS:
+        try:
+            hf_hub_download(str(output_dir), marker)
+        except Exception:  # noqa: BLE001 - not such a repo (or unreachable): the ordinary path reports it
+            continue
+        return Path(snapshot_download(str(output_dir), allow_patterns=_SNAPSHOT_FILES))
+    return None
 
 
 def _reloaded(folder: Path) -> SavedModel | None:
-    """A run that a method saved in its own format (an adapter), loaded by that method; None for a plain model."""
+    """A run that a method saved in its own format (an adapter, a sentence classifier), loaded by that method."""
     loaded = reload_run(folder)
     if loaded is None:
         return None
@@ -58,7 +65,7 @@ def saved_model(output_dir: str | Path) -> SavedModel:
     Raises:
         FileNotFoundError: ``output_dir`` is a local path that does not exist, or holds no saved model.
     """
-    folder = _adapter_folder(output_dir)
+    folder = _method_folder(output_dir)
     if folder is not None and (reloaded := _reloaded(folder)) is not None:
         return reloaded
     folder = Path(output_dir)

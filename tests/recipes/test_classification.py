@@ -126,10 +126,10 @@ def test_resume_matches_uninterrupted_run(tmp_path, tiny_bert_dir):
     assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], rel=1e-4)
 
 
-def test_feature_extraction_keeps_backbone_bit_identical(tmp_path, tiny_bert_dir):
+def test_frozen_backbone_keeps_backbone_bit_identical(tmp_path, tiny_bert_dir):
     from safetensors.torch import load_file
 
-    out, metrics = _run(tmp_path, tiny_bert_dir, "--method", "feature_extraction")
+    out, metrics = _run(tmp_path, tiny_bert_dir, "--method", "frozen_backbone")
     before = load_file(str(Path(tiny_bert_dir) / "model.safetensors"))
     after = load_file(str(out / "model.safetensors"))
     changed = [k for k in after if k in before and not before[k].equal(after[k])]

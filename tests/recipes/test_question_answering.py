@@ -126,10 +126,10 @@ def test_pipeline_answers_as_predictions_json(finished_run):
     assert len(several) == 2 and len(several[0]) == 2
 
 
-def test_feature_extraction_trains_only_the_span_head(tmp_path, tiny_bert_dir):
+def test_frozen_backbone_trains_only_the_span_head(tmp_path, tiny_bert_dir):
     from safetensors.torch import load_file
 
-    metrics = _run(tmp_path / "fe", tiny_bert_dir, "--method", "feature_extraction", "--num_train_epochs", "1")
+    metrics = _run(tmp_path / "fe", tiny_bert_dir, "--method", "frozen_backbone", "--num_train_epochs", "1")
     before = load_file(str(Path(tiny_bert_dir) / "model.safetensors"))
     after = load_file(str(tmp_path / "fe" / "model.safetensors"))
     shared = [k for k in after if k in before]

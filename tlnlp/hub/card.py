@@ -326,6 +326,14 @@ class CardSpec:
     evaluation_only: bool | None = None
 
 
+def _library(tags: list[str]) -> str:
+    """The library the Hub names: peft, setfit or sentence-transformers by the run's tags, else transformers."""
+    for library in ("peft", "setfit", "sentence-transformers"):
+        if library in tags:
+            return library
+    return "transformers"
+
+
 def _card_data(spec: CardSpec, license: str | None, tags: list[str]) -> ModelCardData:
     """The card's YAML metadata."""
     pipeline_tag = pipeline_tag_for(spec.task)  # the task that knows these words says which tag
@@ -335,8 +343,7 @@ def _card_data(spec: CardSpec, license: str | None, tags: list[str]) -> ModelCar
         datasets=[spec.hub_dataset_id] if spec.hub_dataset_id else None,
         language=spec.language,
         license=license,
-        # an adapter repo loads through peft (the Hub shows peft's snippet); everything else through transformers
-        library_name="peft" if "peft" in tags else "transformers",
+        library_name=_library(tags),
         pipeline_tag=pipeline_tag,
         tags=tags,
         eval_results=_eval_results(spec.metrics, model_task=pipeline_tag,

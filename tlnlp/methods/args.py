@@ -24,9 +24,11 @@ class MethodArgsBase:
 
     method: str = field(
         default="full",
-        metadata={"help": "Transfer method: full (fine-tune everything), feature_extraction (frozen backbone, "
-                          "trained head), ulmfit, or an adapter (lora, dora, adalora, ia3, prompt_tuning, "
-                          "prefix_tuning, p_tuning, loha, lokr); installed plugins add their own."},
+        metadata={"help": "Transfer method: full (fine-tune everything), feature_extraction (encode once with "
+                          "the frozen sentence encoder, fit a head on the embeddings), setfit (contrastive "
+                          "sentence-transformer fine-tuning, then a head), frozen_backbone (frozen backbone, the "
+                          "Trainer trains pooler and head), ulmfit, or an adapter (lora, dora, adalora, ia3, "
+                          "prompt_tuning, prefix_tuning, p_tuning, loha, lokr); installed plugins add their own."},
     )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after N evaluations without improvement of metric_for_best_model "

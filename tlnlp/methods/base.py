@@ -76,11 +76,15 @@ class Method:
             ``MethodArgs``; every field needs a default), or None.
         description: The card's paragraph on what trains; ``{head}`` becomes the task's head, e.g.
             "classification head" (the task's :attr:`~tlnlp.tasks.Task.head`).
+        trains_with_trainer: Whether the run goes through the Trainer and these hooks.
     """
 
     name: ClassVar[str] = ""
     options: ClassVar[type | None] = None
     description: ClassVar[str] = ""
+    #: False for a method that trains without the Trainer (e.g. a head on sentence embeddings); the recipes run
+    #: it through its own ``fit`` (:class:`tlnlp.methods.heads.EmbeddingMethod`) instead of ``apply_method``.
+    trains_with_trainer: ClassVar[bool] = True
 
     def validate(self, args: Any) -> None:
         """Check ``args`` (raise ``ValueError`` naming the flag); called for every registered method's class."""
@@ -264,6 +268,10 @@ def apply_method(model: torch.nn.Module, method_args: Any) -> MethodResult:
         tlnlp.registry.RegistryError: Unknown method; the message suggests close names and lists all.
     """
     methods = active_methods(method_args)
+    if not methods[0].trains_with_trainer:
+        raise ValueError(f"method={method_args.method!r} trains without the Trainer (a head on sentence "
+                         "embeddings): run it with recipes/classification.py or the ladder (recipes/compare.py), "
+                         "which call its fit.")
     model = methods[0].prepare(model, method_args)
     log_trainable(model, method_args.method)
     groups: list[ParamGroup] | None = None

@@ -1,4 +1,4 @@
-"""The two baseline transfer methods: full fine-tuning and feature extraction (frozen backbone)."""
+"""The two baseline Trainer methods: full fine-tuning, and a frozen backbone whose head (and pooler) train."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from tlnlp.methods.base import Method, register_method
 from tlnlp.models.layers import HEAD, get_layer_groups, set_requires_grad
 
-__all__ = ["FeatureExtraction", "FullFineTuning"]
+__all__ = ["FrozenBackbone", "FullFineTuning"]
 
 
 @register_method
@@ -27,17 +27,18 @@ class FullFineTuning(Method):
 
 
 @register_method
-class FeatureExtraction(Method):
-    """``--method feature_extraction``: freeze the backbone (embeddings and every block); train only the head.
+class FrozenBackbone(Method):
+    """``--method frozen_backbone``: freeze the backbone (embeddings and every block); the Trainer trains the head.
 
     Frozen parameters get ``requires_grad=False``, so the Trainer's optimizer never sees them and they stay
     bit-identical. The head is the ``"head"`` layer group: the task head plus backbone layers after the blocks
-    (e.g. BERT's pooler, GPT-2's final LayerNorm).
+    (e.g. BERT's pooler, GPT-2's final LayerNorm). This was ``feature_extraction`` before that name went to
+    :class:`tlnlp.methods.feature_extraction.FeatureExtraction` (encode once, fit a head on sentence embeddings).
     """
 
-    name = "feature_extraction"
-    description = ("Feature extraction: the pretrained backbone is frozen (its weights are unchanged) and only the "
-                   "{head} is trained on its features.")
+    name = "frozen_backbone"
+    description = ("Frozen backbone: the pretrained backbone is frozen (its weights are unchanged) and the Trainer "
+                   "trains only the {head} (with the backbone's pooler, where it has one) on its features.")
 
     def prepare(self, model: torch.nn.Module, args: Any) -> torch.nn.Module:
         """Freeze every layer group but the head.
@@ -48,7 +49,7 @@ class FeatureExtraction(Method):
         groups = get_layer_groups(model)
         head = next(group for group in groups if group.name == HEAD)
         if not head.param_names:
-            raise ValueError(f"feature_extraction found no head parameters in {type(model).__name__}; nothing "
+            raise ValueError(f"frozen_backbone found no head parameters in {type(model).__name__}; nothing "
                              "would train. Load the model with a task head (e.g. load_classifier).")
         for group in groups:
             set_requires_grad(model, group.param_names, group.name == HEAD)

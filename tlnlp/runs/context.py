@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunContext", "Scores", "TrainedRun"]
+__all__ = ["FittedRun", "RunContext", "Scores", "TrainedRun"]
 
 
 @dataclass
@@ -25,6 +25,25 @@ class TrainedRun:
     train_result: Any
     datasets: Any
     prepared: Any
+
+
+@dataclass
+class FittedRun:
+    """A run that fitted a classifier without the Trainer (a head on sentence embeddings: feature extraction, SetFit).
+
+    Attributes:
+        classifier: The fitted classifier (``predict_proba(texts)``, ``save(folder)``), saved in the run folder.
+        metrics: ``train_*`` numbers of the fit.
+        method: The :class:`tlnlp.methods.Method` that fitted it (describes itself on the card).
+        method_args: The parsed ``MethodArgs``.
+        train_args: The run's ``TrainingArguments`` (output folder, seed, push flags).
+    """
+
+    classifier: Any
+    metrics: dict[str, float]
+    method: Any
+    method_args: Any
+    train_args: Any
 
 
 @dataclass
@@ -59,7 +78,8 @@ class RunContext:
         data: The task's data (name, version, fingerprint, licence, splits...).
         base_model: The model the run started from (Hub id, folder or ``bundled:<name>``).
         config_objects: The parsed argument dataclasses, written to ``run_config.yaml`` without secrets.
-        trained: Set for a training run.
+        trained: Set for a run trained with the Trainer.
+        fitted: Set for a run fitted without the Trainer.
         scores: Set for an evaluation-only run.
         results: Extra JSON-able results merged into ``all_results.json`` (and the split's results file of an
             evaluation-only run).
@@ -75,15 +95,16 @@ class RunContext:
     config_objects: tuple[Any, ...]
     trained: TrainedRun | None = None
     scores: Scores | None = None
+    fitted: FittedRun | None = None
     results: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
-        if (self.trained is None) == (self.scores is None):
-            raise ValueError("A RunContext describes either a training run (trained=...) or an evaluation-only run "
-                             "(scores=...): set exactly one.")
+        if sum(kind is not None for kind in (self.trained, self.scores, self.fitted)) != 1:
+            raise ValueError("A RunContext describes a Trainer run (trained=...), a run fitted without the Trainer "
+                             "(fitted=...) or an evaluation-only run (scores=...): set exactly one.")
 
     @property
     def is_main_process(self) -> bool:
@@ -97,5 +118,7 @@ class RunContext:
 
     @property
     def train_args(self) -> Any:
-        """The Trainer's arguments of a training run, else None."""
+        """The ``TrainingArguments`` of a training or fitted run, else None."""
+        if self.fitted is not None:
+            return self.fitted.train_args
         return self.trained.trainer.args if self.trained is not None else None

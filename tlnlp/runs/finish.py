@@ -55,6 +55,20 @@ def _save_model(ctx: RunContext) -> dict[str, Any]:
     return {"metrics": metrics, "params": params}
 
 
+def _save_fitted(ctx: RunContext) -> dict[str, Any]:
+    """Save a classifier fitted without the Trainer (safetensors) and its ``train_results.json``."""
+    fitted = ctx.fitted
+    fitted.classifier.save(ctx.output_dir)
+    head = int(fitted.classifier.weight.numel() + fitted.classifier.bias.numel())
+    total = head + sum(p.numel() for p in fitted.classifier.encoder.parameters())
+    trainable = total if fitted.method.name != "feature_extraction" else head
+    params = {"trainable": trainable, "total": total, "trainable_percent": 100.0 * trainable / max(1, total)}
+    metrics = {**fitted.metrics, "train_trainable_parameters": trainable, "train_total_parameters": total}
+    metrics.update(resource_metrics(params, ctx.output_dir, False))
+    write_json(ctx.output_dir / "train_results.json", metrics)
+    return {"metrics": metrics, "params": params}
+
+
 def _method_outputs(ctx: RunContext) -> dict[str, float]:
     """Each method's final outputs (e.g. a merged adapter model), after the splits are scored."""
     trained = ctx.trained
@@ -66,6 +80,10 @@ def _method_outputs(ctx: RunContext) -> dict[str, float]:
 
 
 def _hyperparameters(ctx: RunContext) -> dict[str, Any]:
+    if ctx.fitted is not None:
+        config = resolved_config(*ctx.config_objects)
+        keep = {"method", "seed", "max_seq_length", *ctx.fitted.method.hyperparameter_names()}
+        return {k: v for k, v in config.items() if k in keep and v is not None}
     if ctx.trained is None:
         config = resolved_config(*ctx.config_objects)
         return {k: v for k, v in config.items() if k != "output_dir"}
@@ -81,6 +99,12 @@ def _hyperparameters(ctx: RunContext) -> dict[str, Any]:
 
 def _method_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
     """Method name, description, parameter facts, sections and tags for the card."""
+    if ctx.fitted is not None:
+        method, args = ctx.fitted.method, ctx.fitted.method_args
+        parts = method.card_parts(args, ctx.output_dir, ctx.task, dict(params or {}))
+        return {"method": method.name, "method_description": parts.description or method.name,
+                "trainable_parameters": parts.params, "extra_sections": {"Resources": resources_section(metrics),
+                                                                         **parts.sections}, "tags": parts.tags}
     if ctx.trained is None:
         return {"method": ctx.scores.method, "method_description": ctx.scores.description,
                 "trainable_parameters": None, "extra_sections": {}, "tags": ["baseline", "no-training"]}
@@ -138,9 +162,12 @@ def finish(ctx: RunContext) -> dict[str, float]:
     Training runs (``ctx.trained``): the model (safetensors; an adapter run saves the adapter and its head, plus
     whatever its method adds, e.g. ``merged/``) and tokenizer, ``train_results.json``, the task's scores of the
     validation and test splits (``eval_results.json``, ``test_results.json``, predictions), ``trainer_state.json``,
-    ``training_curves.png``. Evaluation-only runs (``ctx.scores``): the split's results file and predictions.
+    ``training_curves.png``. Runs fitted without the Trainer (``ctx.fitted``): the classifier (safetensors),
+    ``train_results.json`` and the same split files. Evaluation-only runs (``ctx.scores``): the split's results file
+    and predictions.
     Every run: ``all_results.json``, ``run_config.yaml``, ``environment.json``, the card ``README.md`` (naming
-    ``ctx.recipe`` in its command), ``ctx.files``; then, for a training run with ``--push_to_hub``, one push.
+    ``ctx.recipe`` in its command), ``ctx.files``; then, for a trained or fitted run with
+    ``--push_to_hub``, one push.
 
     Every process of a multi-process run must call it (saving and prediction are collective); only the main
     process writes.
@@ -152,7 +179,10 @@ def finish(ctx: RunContext) -> dict[str, float]:
         Every metric of the run (``train_*``, ``eval_*``, ``test_*``, the task's and the numbers of
         ``ctx.results``).
     """
-    saved = _save_model(ctx) if ctx.trained is not None else {"metrics": {}, "params": None}
+    if ctx.fitted is not None:
+        saved = _save_fitted(ctx)
+    else:
+        saved = _save_model(ctx) if ctx.trained is not None else {"metrics": {}, "params": None}
     metrics = dict(saved["metrics"])
     evaluation = ctx.task.evaluate(ctx)
     metrics.update(evaluation)
@@ -179,6 +209,7 @@ def finish(ctx: RunContext) -> dict[str, float]:
     _write_environment(ctx)
     _write_card(ctx, metrics, saved["params"])
     logger.info("Outputs written to %s", out)
-    if ctx.trained is not None:
-        push_run_from_args(ctx.train_args, out, hub_model_id=getattr(ctx.trained.trainer, "hub_model_id", None))
+    if ctx.trained is not None or ctx.fitted is not None:
+        trainer = ctx.trained.trainer if ctx.trained is not None else None
+        push_run_from_args(ctx.train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))
     return metrics

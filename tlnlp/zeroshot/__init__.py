@@ -25,6 +25,7 @@ from tlnlp.zeroshot.embeddings import embed_texts, load_encoder, mean_pool, scor
 from tlnlp.zeroshot.entailment import build_entailment_pairs, entailment_task_data, is_entailment_model
 from tlnlp.zeroshot.nli import DEFAULT_TEMPLATE, entailment_id, load_nli_model, nli_logits, score_nli
 from tlnlp.zeroshot.options import ScoringOptions
+from tlnlp.zeroshot.prior import label_prior
 from tlnlp.zeroshot.scoring import (
     evaluate_zero_shot,
     load_zero_shot_model,
@@ -35,6 +36,7 @@ from tlnlp.zeroshot.specs import SPECS, ZeroShotSpec, load_spec_file, resolve_sp
 from tlnlp.zeroshot.training import evaluate_unseen_tasks, load_or_train_entailment_model, run_entailment_training
 
 __all__ = [
+    "label_prior",
     "DEFAULT_TEMPLATE",
     "ENTAILMENT_LABELS",
     "SPECS",

@@ -39,7 +39,7 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_builtin_methods_are_registered():
-    assert {"full", "feature_extraction"} <= set(METHODS.names())
+    assert {"full", "feature_extraction", "setfit", "frozen_backbone"} <= set(METHODS.names())
 
 
 def test_unknown_method_suggests_close_names():
@@ -69,8 +69,8 @@ def test_full_trains_every_parameter(arch, tiny_classifier):
     assert unchanged == []
 
 
-def test_feature_extraction_freezes_all_but_the_head(arch, tiny_classifier):
-    model, param_groups = apply_method(tiny_classifier(arch), MethodArgs(method="feature_extraction"))
+def test_frozen_backbone_freezes_all_but_the_head(arch, tiny_classifier):
+    model, param_groups = apply_method(tiny_classifier(arch), MethodArgs(method="frozen_backbone"))
     assert param_groups is None
     head = get_layer_groups(model)[-1]
     assert count_parameters(model)["trainable"] == head.num_parameters(model)
@@ -83,11 +83,11 @@ def test_feature_extraction_freezes_all_but_the_head(arch, tiny_classifier):
             assert torch.equal(param, before[name]), f"frozen parameter {name} changed"
 
 
-def test_feature_extraction_under_the_trainer(tiny_classifier, tmp_path):
+def test_frozen_backbone_under_the_trainer(tiny_classifier, tmp_path):
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    model, param_groups = apply_method(tiny_classifier("bert"), MethodArgs(method="feature_extraction"))
+    model, param_groups = apply_method(tiny_classifier("bert"), MethodArgs(method="frozen_backbone"))
     batch = _toy_batch(n=8)
     data = Dataset.from_dict({key: value.tolist() for key, value in batch.items()})
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4,
@@ -100,11 +100,11 @@ def test_feature_extraction_under_the_trainer(tiny_classifier, tmp_path):
     assert changed == head
 
 
-def test_feature_extraction_needs_a_head():
+def test_frozen_backbone_needs_a_head():
     from transformers import AutoModel
 
     from tests.conftest import tiny_config
 
     with pytest.raises(ValueError, match="no head parameters"):
         apply_method(AutoModel.from_config(tiny_config("distilbert")),
-                     MethodArgs(method="feature_extraction"))
+                     MethodArgs(method="frozen_backbone"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from tlnlp.tasks.base import ConfusionFigure, Evaluation, run_setting
 from tlnlp.tasks.classification.metrics import classification_metrics, predictions_from_logits
 from tlnlp.tasks.classification.predictions import gold_matrix, logits_from_probabilities, write_predictions
 
-__all__ = ["evaluate_probabilities", "evaluate_trained"]
+__all__ = ["evaluate_fitted", "evaluate_probabilities", "evaluate_trained"]
 
 _PREDICTIONS = "predictions.jsonl"
 _CONFUSION = "confusion_matrix.png"
@@ -91,3 +93,39 @@ def evaluate_probabilities(ctx: Any) -> Evaluation:
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(out / _PREDICTIONS, rows, logits, data.labels, data.multi_label, scores.threshold)
     return Evaluation(metrics, _figure(data, split, gold, preds, out))
+
+
+def evaluate_fitted(ctx: Any) -> Evaluation:
+    """Score the validation and test splits with a classifier fitted without the Trainer (``ctx.fitted``).
+
+    Writes ``eval_results.json`` and ``test_results.json`` (as the Trainer's ``save_metrics`` does) and the test
+    split's ``predictions.jsonl``; the test split's confusion matrix comes back as a figure.
+
+    Returns:
+        ``eval_*`` and ``test_*`` metrics (with ``*_samples``, ``*_runtime``).
+    """
+    data, classifier, out = ctx.data, ctx.fitted.classifier, Path(ctx.output_dir)
+    metrics: dict[str, float] = {}
+    figures: list[ConfusionFigure] = []
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        if split not in data.splits:
+            continue
+        rows = data.splits[split]
+        start = time.perf_counter()
+        probabilities = classifier.predict_proba(rows["text"])
+        seconds = time.perf_counter() - start
+        logits = np.log(np.clip(probabilities, 1e-12, None))
+        gold = gold_matrix(rows, data.num_labels, data.multi_label)
+        preds = predictions_from_logits(logits, data.multi_label)
+        found = {f"{prefix}_{name}": float(value)
+                 for name, value in classification_metrics(gold, preds, data.num_labels, data.multi_label).items()}
+        found.update({f"{prefix}_samples": len(rows), f"{prefix}_runtime": seconds,
+                      f"{prefix}_samples_per_second": len(rows) / max(seconds, 1e-9)})
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{prefix}_results.json").write_text(json.dumps(found, indent=4, sort_keys=True) + "\n",
+                                                    encoding="utf-8")
+        metrics.update(found)
+        if split == "test":
+            write_predictions(out / _PREDICTIONS, rows, logits, data.labels, data.multi_label, 0.5)
+            figures = _figure(data, split, gold, preds, out)
+    return Evaluation(metrics, figures)

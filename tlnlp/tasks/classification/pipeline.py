@@ -1,4 +1,8 @@
-"""A ``text-classification`` pipeline over a saved classification run, with its real label names."""
+"""A ``text-classification`` pipeline over a saved classification run, with its real label names.
+
+A run fitted on sentence embeddings (``--method feature_extraction``, ``--method setfit``) is no transformers
+model; :class:`SentenceClassificationPipeline` answers for it in the pipeline's own output format.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Any
 
 from transformers import pipeline
 
+from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification
 from tlnlp.tasks.base import SavedModel
 
-__all__ = ["classification_pipeline"]
+__all__ = ["SentenceClassificationPipeline", "classification_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,36 @@ def _check_labels(saved: SavedModel) -> None:
         logger.warning("Label names in config.json differ from the run's labels in environment.json.")
 
 
+class SentenceClassificationPipeline:
+    """Call it like a ``text-classification`` pipeline: a text or a list, ``top_k`` labels with their scores.
+
+    Attributes:
+        model: The :class:`~tlnlp.models.sentence_classifier.SentenceTransformerForSequenceClassification`.
+        task: ``"text-classification"``.
+    """
+
+    task = "text-classification"
+
+    def __init__(self, model: SentenceTransformerForSequenceClassification, batch_size: int = 32) -> None:
+        self.model = model
+        self.batch_size = batch_size
+
+    def __call__(self, inputs: str | list[str], top_k: int | None = 1, **kwargs: Any) -> Any:
+        """Answer as the transformers pipeline does.
+
+        Per text the best ``{"label", "score"}`` (``top_k=1``), or a ranked list of ``top_k`` of them (None: every
+        label); a single text gets a list of its answers.
+        """
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        probabilities = self.model.predict_proba(texts, batch_size=self.batch_size)
+        answers = []
+        for row in probabilities:
+            order = row.argsort()[::-1][: top_k or len(row)]
+            ranked = [{"label": self.model.labels[i], "score": float(row[i])} for i in order]
+            answers.append(ranked[0] if top_k == 1 else ranked)
+        return answers[0] if isinstance(inputs, str) and top_k != 1 else answers
+
+
 def classification_pipeline(saved: SavedModel, device: int | str | None, kwargs: dict[str, Any]) -> Any:
     """A ``transformers`` text-classification pipeline for a saved run.
 
@@ -46,6 +81,9 @@ def classification_pipeline(saved: SavedModel, device: int | str | None, kwargs:
     Returns:
         The pipeline.
     """
+    if isinstance(saved.model, SentenceTransformerForSequenceClassification):
+        return SentenceClassificationPipeline(saved.model.to(device if device not in (None, -1) else "cpu"),
+                                              batch_size=int(kwargs.get("batch_size", 32)))
     if saved.config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
     _truncation(saved, kwargs)

@@ -57,15 +57,17 @@ class ClassificationTask(Task):
         """Validation and test scores and test predictions, or the scored split of an evaluation-only run."""
         from tlnlp.tasks.classification import evaluate  # deferred: as in load_data
 
+        if getattr(ctx, "fitted", None) is not None:
+            return evaluate.evaluate_fitted(ctx)
         return evaluate.evaluate_trained(ctx) if ctx.trained is not None else evaluate.evaluate_probabilities(ctx)
 
     def card_task(self, ctx: Any) -> str:
         """``text-classification`` (a results card of multi-label data says so)."""
-        return "multi-label classification" if ctx.trained is None and ctx.data.multi_label else self.pipeline_tag
+        return "multi-label classification" if ctx.scores is not None and ctx.data.multi_label else self.pipeline_tag
 
     def environment(self, ctx: Any) -> dict[str, Any]:
         """The label names and whether rows may carry several (and the scored split of a results run)."""
-        split = {"split": ctx.scores.split} if ctx.trained is None else {}
+        split = {"split": ctx.scores.split} if ctx.scores is not None else {}
         return {**split, "labels": list(ctx.data.labels), "multi_label": ctx.data.multi_label}
 
     def pipeline(self, saved: SavedModel, device: int | str | None, kwargs: dict[str, Any]) -> Any:

@@ -1,0 +1,125 @@
+"""``--method feature_extraction`` and ``--method setfit`` through the classification recipe, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.recipes.conftest import load_recipe, recipe_args
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.methods import MethodArgs
+
+TYPES = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
+
+
+def _run(model_dir, out, *extra):
+    recipe = load_recipe("classification")
+    return recipe.main(*parse_args(*TYPES, args=recipe_args(model_dir, out, *extra)))
+
+
+@pytest.fixture(scope="module")
+def fe_run(tmp_path_factory, tiny_bert_dir):
+    out = tmp_path_factory.mktemp("fe") / "run"
+    return out, _run(tiny_bert_dir, out, "--method", "feature_extraction", "--head_init", "zero_shot")
+
+
+def test_feature_extraction_writes_a_safetensors_classifier_and_every_output(fe_run, tiny_bert_dir):
+    out, metrics = fe_run
+    for name in ("classifier_head.safetensors", "classifier_head.json", "modules.json", "model.safetensors",
+                 "train_results.json", "eval_results.json", "test_results.json", "all_results.json",
+                 "predictions.jsonl", "confusion_matrix.png", "README.md", "run_config.yaml", "environment.json",
+                 "head_fit.json"):
+        assert (out / name).is_file(), name
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pkl")), "nothing pickled"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_samples"] == 40
+    assert metrics["train_trainable_parameters"] == 2 * 32 + 2  # the head only: labels x (hidden + 1)
+    fit = json.loads((out / "head_fit.json").read_text())
+    assert fit["head"]["head_init"] == "zero_shot" and "cv_log_loss" in fit["head"]["prior_strength_search"]
+    assert json.loads((out / "all_results.json").read_text())["head_prior_strength"] == \
+        fit["head"]["head_prior_strength"]
+    assert "mean pooling" in fit["pooling"] and "no sentence-transformers config" in fit["pooling"]
+
+
+def test_feature_extraction_card_says_how_the_head_was_fitted(fe_run):
+    out, _ = fe_run
+    card = (out / "README.md").read_text()
+    assert "library_name: sentence-transformers" in card
+    assert "## Head" in card and "cross-validation" in card and "labelled training rows only" in card
+    assert "mean pooling" in card and "lora_r" not in card  # only the method's own settings
+
+
+def test_feature_extraction_run_loads_as_a_pipeline_with_real_labels(fe_run):
+    from tlnlp import load_pipeline
+
+    out, _ = fe_run
+    pipe = load_pipeline(out)
+    first = pipe("A gripping, beautifully acted film.")
+    assert first[0]["label"] in ("negative", "positive")
+    ranked = pipe(["Dull.", "Great fun."], top_k=None)
+    assert [len(r) for r in ranked] == [2, 2] and abs(sum(p["score"] for p in ranked[0]) - 1) < 1e-6
+    saved = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    again = pipe([saved[0]["text"]])[0]
+    assert again["label"] == saved[0]["prediction"]
+
+
+def test_setfit_trains_the_body_writes_checkpoints_and_resumes(tmp_path, tiny_bert_dir, monkeypatch):
+    from sentence_transformers import SentenceTransformerTrainer
+
+    out = tmp_path / "setfit"
+    flags = ("--method", "setfit", "--setfit_max_steps", "3", "--setfit_save_steps", "2", "--setfit_batch_size", "4")
+    metrics = _run(tiny_bert_dir, out, *flags)
+    fit = json.loads((out / "head_fit.json").read_text())
+    assert fit["body"]["body_steps"] == 3 and fit["body"]["resumed_from"] is None
+    assert metrics["train_body_steps"] == 3 and metrics["train_trainable_parameters"] == \
+        metrics["train_total_parameters"]
+    assert "library_name: setfit" in (out / "README.md").read_text()
+    assert yaml.safe_load((out / "run_config.yaml").read_text())["setfit_max_steps"] == 3
+
+    # killed during step 3, after the checkpoint of step 2: resuming trains the last step only
+    real, calls = SentenceTransformerTrainer.training_step, []
+
+    def dies_at_step_three(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "training_step", dies_at_step_three)
+    killed = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_bert_dir, killed, *flags)
+    assert (killed / "checkpoint-2").is_dir() and not (killed / "classifier_head.json").exists()
+    resumed = _run(tiny_bert_dir, killed, *flags, "--resume_from_checkpoint", "last")
+    fit = json.loads((killed / "head_fit.json").read_text())
+    assert fit["body"]["resumed_from"] == "checkpoint-2" and fit["body"]["body_steps"] == 3
+    assert len(calls) == 4  # 2 before the kill, the one that died, 1 after the resume
+    assert resumed["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_text_pairs_and_multi_label_data_are_refused_with_the_fix():
+    from tlnlp.runs import check_embedding_data
+
+    class Data:
+        name, multi_label = "pairs", False
+        splits = {"train": type("S", (), {"column_names": ["text", "text_pair", "label"]})()}
+
+    with pytest.raises(ValueError, match="has text pairs. Use --method full"):
+        check_embedding_data(Data(), "setfit")
+    Data.multi_label = True
+    with pytest.raises(ValueError, match="is multi-label"):
+        check_embedding_data(Data(), "feature_extraction")
+
+
+@pytest.mark.slow
+def test_bundled_minilm_feature_extraction_uses_its_own_pooling(tmp_path):
+    out = tmp_path / "minilm"
+    recipe = load_recipe("classification")
+    metrics = recipe.main(*parse_args(*TYPES, args=[
+        "--model_name_or_path", "bundled:minilm", "--dataset_name", "bundled:movie_sentiment",
+        "--train_samples_per_class", "8", "--max_eval_samples", "16", "--max_predict_samples", "64",
+        "--max_seq_length", "48", "--method", "feature_extraction", "--output_dir", str(out)]))
+    fit = json.loads((out / "head_fit.json").read_text())
+    assert "the model's sentence-transformers config" in fit["pooling"]
+    assert metrics["train_samples"] == 16 and metrics["test_accuracy"] > 0.55

@@ -1,0 +1,138 @@
+"""``EmbeddingMethod``: a method that encodes texts with a sentence encoder and fits a linear head, no Trainer.
+
+The recipes and the ladder call :meth:`EmbeddingMethod.fit` with the loaded encoder and the labelled rows
+(:class:`FitInputs`); it returns the encoder with its head
+(:class:`~tlnlp.models.sentence_classifier.SentenceTransformerForSequenceClassification`) and what to record
+(:class:`FitOutcome`). Saved runs reload for inference through :meth:`EmbeddingMethod.reload`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from tlnlp.methods.base import CardParts, Method
+from tlnlp.methods.heads.fit import fit_head
+from tlnlp.methods.heads.options import HeadOptions, LabelPrior
+from tlnlp.models.sentence_classifier import (
+    SentenceTransformerForSequenceClassification,
+    encode_normalized,
+    is_sentence_classifier,
+)
+
+__all__ = ["EmbeddingMethod", "FitInputs", "FitOutcome", "head_section"]
+
+
+@dataclass
+class FitInputs:
+    """The labelled rows and settings of one fit.
+
+    Attributes:
+        texts: Training texts.
+        labels: Their label ids.
+        label_names: Every label's name, in id order.
+        prior: The zero-shot prior (``--head_init zero_shot``), else None.
+        seed: Seed of sampling, folds and initialisation.
+        output_dir: The run's folder (methods that checkpoint write ``checkpoint-*`` there).
+        max_length: Texts are cut to this many tokens (None: the encoder's own maximum).
+        resume_from: A checkpoint folder to resume from, or None.
+        show_progress: Show progress bars.
+    """
+
+    texts: list[str]
+    labels: np.ndarray
+    label_names: list[str]
+    prior: LabelPrior | None = None
+    seed: int = 0
+    output_dir: Path | None = None
+    max_length: int | None = None
+    resume_from: str | None = None
+    show_progress: bool = True
+
+
+@dataclass
+class FitOutcome:
+    """What a fit produced.
+
+    Attributes:
+        classifier: The encoder and its head, ready to predict and save.
+        metrics: ``train_*`` numbers (``train_runtime``, ``train_samples``...).
+        info: How the head was fitted (JSON-able; the chosen prior strength, the body's training...).
+    """
+
+    classifier: SentenceTransformerForSequenceClassification
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def head_section(info: dict[str, Any]) -> str:
+    """The card's markdown on the head: its kind, its start and the prior strength (and how it was chosen)."""
+    head = info.get("head", {})
+    lines = [f"- Head: {'logistic regression (scikit-learn)' if head.get('head') == 'logistic' else 'torch linear'}"
+             f" on unit-length sentence embeddings, started at "
+             f"{'the zero-shot label prototypes' if head.get('head_init') == 'zero_shot' else 'the usual start'}."]
+    if "head_prior_strength" in head:
+        search = head.get("prior_strength_search")
+        how = (f"chosen by {search['folds']}-fold cross-validation (3 repeats, log-loss) on the labelled training "
+               "rows only" if search and search.get("folds") else "set by --head_prior_strength")
+        lines.append(f"- Pull towards the prototypes: strength {head['head_prior_strength']:g}, {how}.")
+    if info.get("prior_source"):
+        lines.append(f"- Prototypes: {info['prior_source']}.")
+    return "\n".join(lines)
+
+
+class EmbeddingMethod(Method):
+    """A method that trains a linear head on sentence embeddings (and perhaps the encoder) without the Trainer."""
+
+    trains_with_trainer: ClassVar[bool] = False
+
+    def fit(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
+        """Train on ``inputs`` starting from ``encoder`` (a ``SentenceTransformer``); subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fit.")
+
+    def fit_head_on(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
+        """Encode the training rows once with ``encoder`` (frozen) and fit the head ``args`` describe."""
+        start = time.perf_counter()
+        encoder.eval()
+        features = encode_normalized(encoder, inputs.texts, max_length=inputs.max_length,
+                                     show_progress=inputs.show_progress)
+        prior = None
+        if inputs.prior is not None:
+            prior = inputs.prior.weights(lambda texts: encode_normalized(encoder, texts, max_length=inputs.max_length))
+        with torch.enable_grad():
+            head = fit_head(features, inputs.labels, len(inputs.label_names), args, prior, inputs.seed)
+        classifier = SentenceTransformerForSequenceClassification(
+            encoder, head.weight, head.bias, inputs.label_names, head=args.head, max_length=inputs.max_length)
+        info = {"head": head.info}
+        if inputs.prior is not None:
+            info["prior_source"] = inputs.prior.source
+        return FitOutcome(classifier, {"train_runtime": time.perf_counter() - start,
+                                       "train_samples": len(inputs.texts)}, info)
+
+    def hyperparameter_names(self) -> list[str]:
+        """The flags the card lists: this method's options and the head's."""
+        classes = [HeadOptions] + ([self.options] if self.options not in (None, HeadOptions) else [])
+        return [f.name for cls in classes for f in dataclasses.fields(cls)]
+
+    def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> CardParts:
+        """The description, plus the head's section from the run's ``head_fit.json``."""
+        parts = super().card_parts(args, out, task, params)
+        path = Path(out) / "head_fit.json"
+        if path.is_file():
+            parts.sections["Head"] = head_section(json.loads(path.read_text(encoding="utf-8")))
+        parts.tags += ["sentence-transformers"]
+        return parts
+
+    def reload(self, folder: Path) -> tuple[Any, Any] | None:
+        """A saved sentence classifier (``classifier_head.json``), else None."""
+        if not is_sentence_classifier(folder):
+            return None
+        classifier = SentenceTransformerForSequenceClassification.load(folder)
+        return classifier, classifier.tokenizer

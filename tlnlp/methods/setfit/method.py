@@ -1,0 +1,91 @@
+"""SetFit through the ``setfit`` library: its contrastive body training, then tlnlp's head on the new embeddings.
+
+The body phase is the library's own (``setfit.Trainer.train_embeddings``: pairs of labelled rows, cosine-similarity
+loss, its sampling and defaults). The head phase fits :func:`tlnlp.methods.heads.fit_head` on the trained body's
+embeddings: with the default ``--head logistic`` that is the library's head (scikit-learn logistic regression on
+the embeddings), and ``--head_init zero_shot`` anchors it at the zero-shot prototypes embedded by the trained body.
+The result saves as safetensors (the library pickles its scikit-learn head; tlnlp does not).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tlnlp.methods.base import register_method
+from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
+from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
+
+__all__ = ["SetFit"]
+
+logger = logging.getLogger(__name__)
+
+
+def _training_args(args: Any, inputs: FitInputs, out: str) -> Any:
+    """The library's ``TrainingArguments`` from the ``setfit_*`` flags (checkpoints under ``out``)."""
+    from setfit import TrainingArguments  # deferred: the setfit library loads only for --method setfit
+
+    return TrainingArguments(
+        output_dir=out, batch_size=args.setfit_batch_size, num_epochs=args.setfit_num_epochs,
+        max_steps=args.setfit_max_steps, sampling_strategy=args.setfit_sampling_strategy,
+        num_iterations=args.setfit_num_iterations, body_learning_rate=args.setfit_body_learning_rate,
+        seed=inputs.seed, max_length=inputs.max_length, show_progress_bar=inputs.show_progress, report_to="none",
+        save_strategy="steps", save_steps=args.setfit_save_steps, save_total_limit=1, logging_strategy="no")
+
+
+def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
+    """The library's contrastive phase on ``encoder`` (in place); resumes from ``inputs.resume_from``."""
+    from setfit import SetFitModel, Trainer  # deferred: as in _training_args
+
+    out = str(inputs.output_dir) if inputs.output_dir is not None else "setfit_checkpoints"
+    model = SetFitModel(model_body=encoder, labels=list(inputs.label_names))
+    setfit_args = _training_args(args, inputs, out)
+    trainer = Trainer(model=model, args=setfit_args)
+    resume = inputs.resume_from
+    if resume is not None:  # the library's train() takes no checkpoint; its sentence-transformers trainer does
+        logger.info("SetFit: resuming the body training from %s", resume)
+        trainer.st_trainer.train = functools.partial(trainer.st_trainer.train, resume_from_checkpoint=resume)
+    trainer.train_embeddings(x_train=list(inputs.texts), y_train=[int(y) for y in inputs.labels], args=setfit_args)
+    state = trainer.st_trainer.state
+    return {"body_steps": int(state.global_step), "body_pairs": int(len(trainer.st_trainer.train_dataset)),
+            "resumed_from": Path(resume).name if resume else None}
+
+
+@register_method
+class SetFit(EmbeddingMethod):
+    """``--method setfit``: SetFit (Tunstall et al. 2022) with the ``setfit`` library, and a safetensors head."""
+
+    name = "setfit"
+    options = SetFitOptions
+    description = ("SetFit (Tunstall et al., 2022; the setfit library): the sentence-transformer body is fine-tuned "
+                   "contrastively on pairs of labelled texts (same label: similar; different labels: dissimilar), "
+                   "then a linear {head} is fitted on the trained body's sentence embeddings.")
+
+    def validate(self, args: Any) -> None:
+        """Check the ``setfit_*`` flags."""
+        check_setfit_options(args)
+
+    def train_body(self, encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
+        """The library's contrastive training of ``encoder`` (in place): steps, pairs and any resumed checkpoint."""
+        return _train_body(encoder, inputs, args)
+
+    def fit(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
+        """Train the body contrastively (the library), then fit the head on its embeddings."""
+        start = time.perf_counter()
+        body = self.train_body(encoder, inputs, args)
+        body_seconds = time.perf_counter() - start
+        outcome = self.fit_head_on(encoder, inputs, args)
+        outcome.metrics["train_runtime"] = time.perf_counter() - start
+        outcome.metrics["train_body_runtime"] = body_seconds
+        outcome.metrics["train_body_steps"] = body["body_steps"]
+        outcome.info["body"] = body
+        return outcome
+
+    def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> Any:
+        """The SetFit description and head section, tagged for the setfit library."""
+        parts = super().card_parts(args, out, task, params)
+        parts.tags += ["setfit"]
+        return parts

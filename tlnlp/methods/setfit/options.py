@@ -1,0 +1,57 @@
+"""SetFit's flags: the ``setfit`` library's training arguments, prefixed ``setfit_`` so they never clash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SAMPLING_STRATEGIES", "SetFitOptions", "check_setfit_options"]
+
+#: ``--setfit_sampling_strategy`` choices (the library's): how sentence pairs are drawn from the labelled rows.
+SAMPLING_STRATEGIES = ("oversampling", "undersampling", "unique")
+
+
+@dataclass
+class SetFitOptions:
+    """Flags of ``--method setfit`` (defaults: the ``setfit`` library's own; the head flags are shared)."""
+
+    setfit_sampling_strategy: str = field(
+        default="oversampling",
+        metadata={"help": "How the library draws sentence pairs from the labelled rows: oversampling (every unique "
+                          "pair, the rarer kind of pair repeated to balance them; the library's default), "
+                          "undersampling or unique."})
+    setfit_num_iterations: int | None = field(
+        default=None,
+        metadata={"help": "If set, the pre-1.0 pair sampling: this many positive and negative pairs per labelled "
+                          "row (20 in the SetFit paper), instead of --setfit_sampling_strategy."})
+    setfit_num_epochs: int = field(default=1, metadata={"help": "Epochs over the sentence pairs (the library's 1)."})
+    setfit_max_steps: int = field(
+        default=-1, metadata={"help": "Stop the contrastive training after this many steps (-1: every pair for "
+                                      "--setfit_num_epochs). Caps the pairs drawn too, as the library does."})
+    setfit_batch_size: int = field(default=16, metadata={"help": "Sentence pairs per step (the library's 16)."})
+    setfit_body_learning_rate: float = field(
+        default=2e-5, metadata={"help": "Learning rate of the contrastive body training (the library's 2e-5)."})
+    setfit_save_steps: int = field(
+        default=500, metadata={"help": "Write a checkpoint-* of the body training every this many steps; "
+                                       "--resume_from_checkpoint last continues from the newest one."})
+
+
+def check_setfit_options(options: SetFitOptions) -> None:
+    """Validate the SetFit flags.
+
+    Raises:
+        ValueError: A value out of its choices or range; the message names the flag and the fix.
+    """
+    if options.setfit_sampling_strategy not in SAMPLING_STRATEGIES:
+        raise ValueError(f"setfit_sampling_strategy={options.setfit_sampling_strategy!r} is not valid; choose one "
+                         f"of: {', '.join(SAMPLING_STRATEGIES)}.")
+    for name in ("setfit_num_epochs", "setfit_batch_size", "setfit_save_steps"):
+        value = getattr(options, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    iterations = options.setfit_num_iterations
+    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+        raise ValueError(f"setfit_num_iterations={iterations!r} must be a positive whole number, or unset.")
+    if options.setfit_max_steps == 0 or options.setfit_max_steps < -1:
+        raise ValueError(f"setfit_max_steps={options.setfit_max_steps!r} must be -1 (no cap) or a positive number.")
+    if not options.setfit_body_learning_rate > 0:
+        raise ValueError(f"setfit_body_learning_rate={options.setfit_body_learning_rate!r} must be > 0 (e.g. 2e-5).")
