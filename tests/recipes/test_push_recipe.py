@@ -200,3 +200,21 @@ def test_label_entailment_recipe_pushes_its_final_outputs(local_hub, tiny_bert_d
     for name in ("all_results.json", "zero_shot_results.json", "run_config.yaml"):  # pushed as finally written
         assert files[name] == (out / name).read_bytes(), name
     _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)
+
+
+def test_a_setfit_run_pushes_and_loads_back_from_the_hub(local_hub, tiny_bert_dir, tmp_path, capfd):
+    import tlnlp
+
+    out = tmp_path / "setfit-tiny"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_max_steps", "2", "--setfit_batch_size", "4",
+         "--hub_model_id", "setfit-tiny")
+    files = local_hub.files("tlnlp-tester/setfit-tiny")
+    assert {"classifier_head.safetensors", "classifier_head.json", "modules.json", "model.safetensors",
+            "1_Pooling/config.json", "README.md", "all_results.json"} <= set(files)
+    assert not any(p.endswith((".bin", ".pkl", ".pt")) or p.startswith("checkpoint-") for p in files), sorted(files)
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name == "setfit" and "## Head" in card.text
+    from_hub = tlnlp.load_pipeline("tlnlp-tester/setfit-tiny", device="cpu")(TEXTS, top_k=None)
+    assert from_hub == tlnlp.load_pipeline(out, device="cpu")(TEXTS, top_k=None)
+    assert [r["label"] for r in from_hub[0]] in (["negative", "positive"], ["positive", "negative"])
+    _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)

@@ -94,8 +94,14 @@ def _adapter_base(folder: Path, adapter_config: dict[str, Any], base_model: str 
 
 
 def _nested_models(folder: Path) -> list[str]:
-    """Subfolders that hold a model of their own (``merged/``, ULMFiT's ``lm_adaptation/``): repos of their own."""
+    """Subfolders that hold a model of their own (``merged/``, ULMFiT's ``lm_adaptation/``): repos of their own.
+
+    The module folders of a sentence-transformers model (``1_Pooling/``...) are part of the model, not others.
+    """
+    modules = folder / "modules.json"
+    parts = {m.get("path") for m in json.loads(modules.read_text(encoding="utf-8"))} if modules.is_file() else set()
     return sorted(sub.name for sub in folder.iterdir() if sub.is_dir() and not sub.name.startswith("checkpoint-")
+                  and sub.name not in parts
                   and any((sub / name).is_file() for name in ("config.json", "adapter_config.json")))
 
 
