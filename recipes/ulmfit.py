@@ -62,7 +62,8 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
     else:
         text = lm_task.load_data(data_args, labelled_task=True)  # the task's training texts, labels ignored
     lm_method = dataclasses.replace(method_args, method="ulmfit", gradual_unfreezing="off", unfreeze_every_steps=None,
-                                    head_warmup_steps=stage.lm_head_warmup_steps, early_stopping_patience=None)
+                                    unfreeze_fraction=None, head_warmup_steps=stage.lm_head_warmup_steps,
+                                    early_stopping_patience=None)
     lm_train = dataclasses.replace(
         train_args, output_dir=str(lm_dir), learning_rate=stage.lm_learning_rate, max_steps=stage.lm_max_steps,
         num_train_epochs=stage.lm_num_train_epochs, eval_strategy="no", load_best_model_at_end=False,

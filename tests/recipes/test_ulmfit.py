@@ -32,7 +32,7 @@ def test_every_config_parses_and_starts_with_its_launch_line(config):
     first = config.read_text().splitlines()[0]
     assert first.startswith("# accelerate launch") and f"--config recipes/configs/ulmfit/{config.name}" in first
     parsed = parse_args(*_ulmfit_types(), args=["--config", str(config)], defaults={"method": "ulmfit"})
-    assert parsed[2].ulmfit_settings().discriminative_factor == 2.6
+    assert parsed[2].ulmfit_settings().discriminative_factor == pytest.approx(1 / 0.95)  # the transformer preset
 
 
 def test_two_stage_recipe_end_to_end_and_resume_skips_the_finished_stage(tmp_path, tiny_bert_dir):

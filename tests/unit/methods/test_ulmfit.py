@@ -31,21 +31,42 @@ def _group_lrs(optimizer) -> dict[str, float]:
 
 
 def test_defaults_resolve_per_method():
-    paper = MethodArgs(method="ulmfit").ulmfit_settings()
+    transformer = MethodArgs(method="ulmfit").ulmfit_settings()
+    assert transformer.preset == "transformer"
+    assert transformer.discriminative_factor == pytest.approx(1 / 0.95)  # per-block decay 0.95 (Sun et al. 2019)
+    assert (transformer.lr_schedule, transformer.gradual_unfreezing, transformer.unfreeze_fraction) == (
+        "slanted_triangular", "fraction", 0.1)
+    assert (transformer.cut_frac, transformer.stlr_ratio) == (0.1, 32.0)
+    paper = MethodArgs(method="ulmfit", ulmfit_preset="paper").ulmfit_settings()
     assert (paper.discriminative_factor, paper.lr_schedule, paper.gradual_unfreezing) == (2.6, "slanted_triangular",
                                                                                           "epoch")
-    assert (paper.cut_frac, paper.stlr_ratio) == (0.1, 32.0)
+    assert paper.unfreeze_fraction is None
+    # the paper's values also by their own flags, and a flag wins over the preset
+    flags = MethodArgs(method="ulmfit", discriminative_factor=2.6, gradual_unfreezing="epoch").ulmfit_settings()
+    assert (flags.discriminative_factor, flags.gradual_unfreezing) == (2.6, "epoch")
+    assert MethodArgs(method="ulmfit", ulmfit_preset="paper", discriminative_factor=1.5).ulmfit_settings() \
+        .discriminative_factor == 1.5
     plain = MethodArgs(method="full").ulmfit_settings()
-    assert not plain.active and not plain.layerwise
+    assert not plain.active and not plain.layerwise and plain.preset is None
+    assert MethodArgs(method="full", ulmfit_preset="paper").ulmfit_settings().gradual_unfreezing == "epoch"
     steps = MethodArgs(method="full", unfreeze_every_steps=5).ulmfit_settings()
     assert steps.gradual_unfreezing == "steps" and steps.layerwise
+    fraction = MethodArgs(method="full", unfreeze_fraction=0.3).ulmfit_settings()
+    assert (fraction.gradual_unfreezing, fraction.unfreeze_fraction) == ("fraction", 0.3)
+    assert MethodArgs(method="ulmfit", unfreeze_every_steps=4).ulmfit_settings().unfreeze_fraction is None
 
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"discriminative_factor": 0.0}, "discriminative_factor=0.0"),
     ({"lr_schedule": "triangle"}, "lr_schedule='triangle'"),
+    ({"ulmfit_preset": "lstm"}, "ulmfit_preset='lstm' is not valid; choose one of: transformer, paper"),
     ({"gradual_unfreezing": "steps"}, "unfreeze_every_steps"),
     ({"gradual_unfreezing": "epoch", "unfreeze_every_steps": 3}, "only applies to --gradual_unfreezing steps"),
+    ({"gradual_unfreezing": "fraction", "unfreeze_every_steps": 3}, "only applies to --gradual_unfreezing steps"),
+    ({"gradual_unfreezing": "epoch", "unfreeze_fraction": 0.2}, "only applies to --gradual_unfreezing fraction"),
+    ({"unfreeze_every_steps": 3, "unfreeze_fraction": 0.2}, "give only one"),
+    ({"unfreeze_fraction": 0.0}, "unfreeze_fraction=0.0"),
+    ({"unfreeze_fraction": 1.5}, "unfreeze_fraction=1.5"),
     ({"cut_frac": 1.5}, "cut_frac=1.5"),
     ({"stlr_ratio": 0.5}, "stlr_ratio=0.5"),
     ({"blocks_per_group": 0}, "blocks_per_group=0"),
@@ -56,9 +77,10 @@ def test_bad_options_name_the_field(kwargs, message):
         MethodArgs(method="ulmfit", **kwargs)
 
 
-def test_every_group_rate_follows_the_formula_for_each_architecture(tmp_path, tiny_classifier, arch):
+@pytest.mark.parametrize("preset,factor", [(None, 1 / 0.95), ("paper", 2.6)])
+def test_every_group_rate_follows_the_formula_for_each_architecture(tmp_path, tiny_classifier, arch, preset, factor):
     model = tiny_classifier(arch)
-    model, groups = apply_method(model, MethodArgs(method="ulmfit"))
+    model, groups = apply_method(model, MethodArgs(method="ulmfit", ulmfit_preset=preset))
     layer_groups = get_layer_groups(model)
     n = len(layer_groups)
     assert [g["name"] for g in groups if g["thaw_order"] is not None] == [g.name for g in layer_groups]
@@ -66,7 +88,7 @@ def test_every_group_rate_follows_the_formula_for_each_architecture(tmp_path, ti
     assert sorted(names) == sorted(name for name, _ in model.named_parameters())  # each parameter exactly once
     rates = _group_lrs(build_optimizer(_args(tmp_path), groups))
     for index, group in enumerate(layer_groups):
-        assert rates[group.name] == pytest.approx(LR / 2.6 ** (n - 1 - index), rel=1e-12), group.name
+        assert rates[group.name] == pytest.approx(LR / factor ** (n - 1 - index), rel=1e-12), group.name
     # the head gets the base rate and thaws first; the embeddings thaw last
     assert rates["head"] == pytest.approx(LR)
     orders = {g["name"]: g["thaw_order"] for g in groups}
@@ -77,14 +99,14 @@ def test_discriminative_rates_alone_with_method_full_and_feature_extraction(tmp_
     model, groups = apply_method(tiny_classifier("bert"), MethodArgs(method="full", discriminative_factor=2.0))
     rates = _group_lrs(build_optimizer(_args(tmp_path), groups))
     assert rates == pytest.approx({"embeddings": LR / 8, "block_0": LR / 4, "block_1": LR / 2, "head": LR})
-    _, groups = apply_method(tiny_classifier("bert"), MethodArgs(method="feature_extraction",
+    _, groups = apply_method(tiny_classifier("bert"), MethodArgs(method="frozen_backbone",
                                                                  discriminative_factor=2.0))
     assert [g["name"] for g in groups] == ["head"]  # frozen backbone: only the head's group, at the base rate
 
 
 def test_blocks_per_group_merges_blocks_from_the_top(tiny_classifier):
     model = tiny_classifier("bert", num_hidden_layers=5)
-    _, groups = apply_method(model, MethodArgs(method="ulmfit", blocks_per_group=2))
+    _, groups = apply_method(model, MethodArgs(method="ulmfit", ulmfit_preset="paper", blocks_per_group=2))
     assert [g["name"] for g in groups] == ["embeddings", "block_0", "blocks_1-2", "blocks_3-4", "head"]
     assert [g["lr_scale"] for g in groups] == pytest.approx([2.6 ** -i for i in range(4, -1, -1)])
 
@@ -155,6 +177,32 @@ def test_gradual_unfreezing_in_training_keeps_frozen_groups_bit_identical(tmp_pa
     assert [e["lr/block_1"] > 0 for e in logs] == [False] * 3 + [True] * 5
     assert all(e["lr/embeddings"] == 0.0 for e in logs)
     assert all(e["learning_rate"] == e["lr/head"] for e in logs)
+
+
+def test_fraction_unfreezing_spaces_thaws_over_the_trainers_steps(tmp_path, tiny_classifier, tokenizer):
+    # 32 rows, batch 4, 2 epochs: the Trainer's max_steps is 16; every group trains by 0.75 x 16 = step 12, so one
+    # more group every 4 steps: head from 0, block_1 from 4, block_0 from 8, embeddings from 12
+    method_args = MethodArgs(method="ulmfit", unfreeze_fraction=0.75)
+    model, start, trainer = _train(tmp_path, tiny_classifier, tokenizer, method_args, num_train_epochs=2)
+    assert trainer.state.max_steps == 16
+    assert sorted(set(trainer.lr_scheduler.thaw_steps)) == [0, 4, 8, 12]
+    logs = [e for e in trainer.state.log_history if "lr/head" in e]
+    assert [e["lr/embeddings"] > 0 for e in logs] == [False] * 12 + [True] * 4
+    assert [e["lr/block_0"] > 0 for e in logs] == [False] * 8 + [True] * 8
+    params = dict(model.named_parameters())
+    embeddings = next(g.param_names for g in get_layer_groups(model) if g.name == "embeddings")
+    assert any(not torch.equal(params[n], start[n]) for n in embeddings)  # thawed and trained for 4 steps
+    assert int(trainer.optimizer.state[params[embeddings[0]]]["step"]) == 4
+
+
+def test_default_ulmfit_trains_every_group_from_the_first_tenth_of_the_run(tmp_path, tiny_classifier, tokenizer):
+    model, start, trainer = _train(tmp_path, tiny_classifier, tokenizer, MethodArgs(method="ulmfit"), max_steps=30)
+    assert sorted(set(trainer.lr_scheduler.thaw_steps)) == [0, 1, 2, 3]  # 3 groups below the head by step 3
+    params = dict(model.named_parameters())
+    for group in get_layer_groups(model):
+        assert any(not torch.equal(params[n], start[n]) for n in group.param_names), group.name
+    last = [e for e in trainer.state.log_history if "lr/head" in e][-1]
+    assert last["lr/embeddings"] == pytest.approx(last["lr/head"] * 0.95 ** 3)
 
 
 def test_trainer_schedules_compose_with_unfreezing_and_discriminative_rates(tmp_path, tiny_classifier, tokenizer):

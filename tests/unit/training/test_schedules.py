@@ -73,6 +73,25 @@ def test_thaw_steps_per_mode():
         thaw_steps(orders, "weekly")
 
 
+def test_thaw_steps_by_fraction_of_the_run():
+    orders = [3, 2, 1, 0]  # embeddings, block_0, block_1, head
+    # every group trains by half of 120 steps: one more every 20 steps
+    assert thaw_steps(orders, "fraction", total_steps=120, fraction=0.5) == [60, 40, 20, 0]
+    assert thaw_steps(orders, "fraction", total_steps=56, fraction=0.1) == [5, 3, 1, 0]  # floor(k * 5.6 / 3)
+    assert thaw_steps([7, 6, 5, 4, 3, 2, 1, 0], "fraction", total_steps=1000, fraction=0.1) == [
+        100, 85, 71, 57, 42, 28, 14, 0]
+    assert thaw_steps(orders, "fraction", total_steps=10, fraction=1.0) == [10, 6, 3, 0]
+    assert thaw_steps(orders, "fraction", total_steps=2, fraction=0.1) == [0, 0, 0, 0]  # too short to space
+    assert thaw_steps([0, 0], "fraction", total_steps=50, fraction=0.1) == [0, 0]  # nothing below the head
+    assert thaw_steps(orders, "fraction", total_steps=120, fraction=0.5, head_warmup_steps=30) == [60, 40, 30, 0]
+    # split param groups (decay / no decay) share their layer group's order and step
+    assert thaw_steps([3, 3, 0, 0], "fraction", total_steps=30, fraction=0.5) == [15, 15, 0, 0]
+    with pytest.raises(ValueError, match="fraction"):
+        thaw_steps(orders, "fraction", total_steps=100)
+    with pytest.raises(ValueError, match="total_steps=None"):
+        thaw_steps(orders, "fraction", fraction=0.5)
+
+
 def _optimizer(lrs):
     params = [torch.nn.Parameter(torch.ones(2)) for _ in lrs]
     return torch.optim.AdamW([{"params": [p], "lr": lr} for p, lr in zip(params, lrs, strict=True)])

@@ -1,11 +1,13 @@
 """ULMFiT (Howard & Ruder 2018) as a method: discriminative rates, the slanted triangular schedule, gradual unfreezing.
 
-``--method ulmfit`` fine-tunes every weight with the paper's defaults: each lower layer group's learning rate is
-the rate of the group above divided by 2.6, the slanted triangular schedule, and gradual unfreezing from the head
-down, one more group each epoch. Each part is also available to every other method through the ULMFiT flags
-(:class:`~tlnlp.methods.ulmfit.options.UlmfitOptions`), so this method is active whenever its options ask for
-something, whatever ``--method`` says: its hooks then regroup the trainable parameters per layer group, build
-the scheduler, keep frozen groups untouched and log every group's rate.
+``--method ulmfit`` fine-tunes every weight with the ``transformer`` preset
+(:data:`~tlnlp.methods.ulmfit.options.ULMFIT_PRESETS`): each lower layer group's rate is 0.95 times the rate of the
+group above (the per-block decay of transformer fine-tuning recipes), the slanted triangular schedule, and gradual
+unfreezing from the head down, every group training by the first 10% of the steps. ``--ulmfit_preset paper``
+gives the paper's values (factor 2.6, one more group each epoch). Each part is also available to every other
+method through the ULMFiT flags (:class:`~tlnlp.methods.ulmfit.options.UlmfitOptions`), so this method is active
+whenever its options ask for something, whatever ``--method`` says: its hooks then regroup the trainable
+parameters per layer group, build the scheduler, keep frozen groups untouched and log every group's rate.
 
 A "frozen" group keeps ``requires_grad=True`` and gets rate 0 (see :mod:`tlnlp.methods.ulmfit.unfreezing`).
 """
@@ -39,15 +41,16 @@ class Ulmfit(Method):
     name = "ulmfit"
     options = UlmfitOptions
     description = ("ULMFiT (Howard & Ruder 2018): every weight is fine-tuned with discriminative learning rates (each "
-                   "lower layer group's rate divided by a constant factor), a slanted triangular schedule and gradual "
-                   "unfreezing from the head down; see learning_rates.png for each group's rate and thaw step.")
+                   "lower layer group's rate a constant fraction of the rate above), a slanted triangular schedule "
+                   "and gradual unfreezing from the head down; see learning_rates.png for each group's rate and thaw "
+                   "step.")
 
     def validate(self, args: Any) -> None:
         """Check the ULMFiT options (ranges, and options that contradict each other)."""
         check_ulmfit_options(args)
 
     def is_active(self, args: Any) -> bool:
-        """Whether the ULMFiT options change training (the paper's defaults do, for ``--method ulmfit``)."""
+        """Whether the ULMFiT options change training (a preset's defaults do, e.g. for ``--method ulmfit``)."""
         return args.ulmfit_settings().active
 
     def prepare(self, model: torch.nn.Module, args: Any) -> torch.nn.Module:

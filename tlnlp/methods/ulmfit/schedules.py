@@ -94,42 +94,57 @@ def discriminative_scales(num_groups: int, factor: float) -> list[float]:
     return [factor ** -(num_groups - 1 - i) for i in range(num_groups)]
 
 
+def _thaw_period(mode: str, steps_per_epoch: int | None, every_steps: int | None, total_steps: int | None,
+                 fraction: float | None, last_order: int) -> float:
+    """Steps between two thaws for ``mode`` (0 for ``"off"``), checked."""
+    if mode == "off":
+        return 0.0
+    if mode == "fraction":
+        if fraction is None or not 0 < fraction <= 1 or total_steps is None or total_steps < 1:
+            raise ValueError(f"gradual_unfreezing='fraction' needs a fraction in (0, 1] (--unfreeze_fraction) and "
+                             f"the run's steps; got fraction={fraction!r}, total_steps={total_steps!r}.")
+        return fraction * total_steps / max(last_order, 1)
+    if mode not in ("epoch", "steps"):
+        raise ValueError(f"gradual_unfreezing={mode!r} is not valid; choose one of: fraction, epoch, steps, off.")
+    period = steps_per_epoch if mode == "epoch" else every_steps
+    if period is None or period < 1:
+        raise ValueError(f"gradual_unfreezing={mode!r} needs a positive period (steps per epoch or "
+                         f"--unfreeze_every_steps); got {period!r}.")
+    return float(period)
+
+
 def thaw_steps(thaw_orders: Sequence[int], mode: str, *, steps_per_epoch: int | None = None,
-               every_steps: int | None = None, head_warmup_steps: int = 0) -> list[int]:
+               every_steps: int | None = None, total_steps: int | None = None, fraction: float | None = None,
+               head_warmup_steps: int = 0) -> list[int]:
     """The optimisation step at which each group starts to train (gradual unfreezing).
 
-    A group's thaw order is 0 for the top trained group (the head), 1 for the group below, and so on. With
-    ``mode="epoch"`` order ``k`` thaws at the first step of epoch ``k``; with ``mode="steps"`` at step
+    A group's thaw order is 0 for the top trained group (the head), 1 for the group below, and so on up to the
+    last order ``K``. With ``mode="fraction"`` order ``k`` thaws at ``floor(k * fraction * total_steps / K)``,
+    so the thaws are evenly spaced and every group trains from ``fraction`` of the run on, whatever the number
+    of epochs; with ``mode="epoch"`` at the first step of epoch ``k``; with ``mode="steps"`` at step
     ``k * every_steps``; with ``"off"`` every group trains from the start. ``head_warmup_steps`` holds every
     group but order 0 until that step (whichever comes later).
 
     Args:
         thaw_orders: Thaw order of each group.
-        mode: ``"epoch"``, ``"steps"`` or ``"off"``.
+        mode: ``"fraction"``, ``"epoch"``, ``"steps"`` or ``"off"``.
         steps_per_epoch: Optimisation steps per epoch (needed for ``"epoch"``).
         every_steps: Steps between thaws (needed for ``"steps"``).
+        total_steps: Optimisation steps of the run (needed for ``"fraction"``).
+        fraction: Fraction of ``total_steps`` by which every group trains (needed for ``"fraction"``).
         head_warmup_steps: Steps during which only order 0 trains.
 
     Returns:
         One step per group.
 
     Raises:
-        ValueError: The period the mode needs is missing or not positive, or the mode is unknown.
+        ValueError: What the mode needs is missing or out of range, or the mode is unknown.
     """
-    if mode == "epoch":
-        period = steps_per_epoch
-    elif mode == "steps":
-        period = every_steps
-    elif mode == "off":
-        period = 0
-    else:
-        raise ValueError(f"gradual_unfreezing={mode!r} is not valid; choose one of: epoch, steps, off.")
-    if mode != "off" and (period is None or period < 1):
-        raise ValueError(f"gradual_unfreezing={mode!r} needs a positive period (steps per epoch or "
-                         f"--unfreeze_every_steps); got {period!r}.")
+    last_order = max(thaw_orders, default=0)
+    period = _thaw_period(mode, steps_per_epoch, every_steps, total_steps, fraction, last_order)
     steps = []
     for order in thaw_orders:
-        start = order * (period or 0)
+        start = math.floor(order * period + 1e-9)
         steps.append(max(start, head_warmup_steps) if order > 0 else 0)
     return steps
 

@@ -94,11 +94,18 @@ def layer_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return rates
 
 
-def _group_thaw_steps(optimizer: torch.optim.Optimizer, settings: UlmfitSettings,
+def _group_thaw_steps(optimizer: torch.optim.Optimizer, settings: UlmfitSettings, num_training_steps: int,
                       steps_per_epoch: int | None) -> list[int]:
     orders = [int(group.get(THAW_ORDER_KEY, 0)) for group in optimizer.param_groups]
-    return thaw_steps(orders, settings.gradual_unfreezing, steps_per_epoch=steps_per_epoch,
-                      every_steps=settings.unfreeze_every_steps, head_warmup_steps=settings.head_warmup_steps)
+    steps = thaw_steps(orders, settings.gradual_unfreezing, steps_per_epoch=steps_per_epoch,
+                       every_steps=settings.unfreeze_every_steps, total_steps=num_training_steps,
+                       fraction=settings.unfreeze_fraction, head_warmup_steps=settings.head_warmup_steps)
+    if settings.gradual_unfreezing != "off":
+        names = {str(group.get("name", index)): step for index, (group, step)
+                 in enumerate(zip(optimizer.param_groups, steps, strict=True))}
+        logger.info("Gradual unfreezing (%s) over %d steps, thaw step per layer group: %s",
+                    settings.gradual_unfreezing, num_training_steps, names)
+    return steps
 
 
 def build_layerwise_scheduler(optimizer: torch.optim.Optimizer, settings: UlmfitSettings,
@@ -110,7 +117,8 @@ def build_layerwise_scheduler(optimizer: torch.optim.Optimizer, settings: Ulmfit
         optimizer: The optimizer; groups may carry ``"thaw_order"`` (from the ULMFiT param groups).
         settings: The resolved ULMFiT options.
         train_args: For ``--lr_scheduler_type``, warm-up and scheduler kwargs.
-        num_training_steps: Optimisation steps of the whole run.
+        num_training_steps: Optimisation steps of the whole run (the Trainer's ``max_steps``; also spaces the
+            thaws of ``--gradual_unfreezing fraction``).
         steps_per_epoch: Optimisation steps per epoch (for ``--gradual_unfreezing epoch``).
 
     Returns:
@@ -121,7 +129,7 @@ def build_layerwise_scheduler(optimizer: torch.optim.Optimizer, settings: Ulmfit
         ValueError: Gradual unfreezing with a ``--lr_scheduler_type`` that is not a per-step multiplier
             (e.g. ``reduce_lr_on_plateau``).
     """
-    thaws = _group_thaw_steps(optimizer, settings, steps_per_epoch)
+    thaws = _group_thaw_steps(optimizer, settings, num_training_steps, steps_per_epoch)
     if settings.lr_schedule == "slanted_triangular":
         if train_args.get_warmup_steps(num_training_steps) > 0:
             logger.warning("The slanted triangular schedule has its own warm-up (cut_frac=%s); --warmup_steps is "
