@@ -11,7 +11,7 @@ from tlnlp.registry import RegistryError
 
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
-_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-4", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
+_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
 
 
 def parse_budget(value: str | int) -> int | str:
@@ -83,12 +83,6 @@ class CompareArgs:
         default_factory=lambda: list(_DEFAULT_LRS),
         metadata={"help": "Peak learning rate per trained strategy, as strategy=value (added to the defaults "
                           f"{' '.join(_DEFAULT_LRS)}; every other trained strategy needs one)."})
-    ulmfit_thaw_fraction: float = field(
-        default=0.5,
-        metadata={"help": "ULMFiT cells thaw one layer group every (steps x this / groups below the head) "
-                          "optimisation steps, so every group trains by this fraction of the run whatever the "
-                          "number of epochs. 0: the paper's one group per epoch (with few epochs the lower groups "
-                          "then never train)."})
     batch_size: int = field(default=16, metadata={"help": "Training batch size."})
     eval_batch_size: int = field(default=64, metadata={"help": "Batch size for scoring the test split."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "Linear warm-up, as a fraction of the steps."})
@@ -137,9 +131,6 @@ class CompareArgs:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
             raise ValueError(f"prompt_test_samples={self.prompt_test_samples!r} must be positive (or unset).")
-        if not 0 <= self.ulmfit_thaw_fraction <= 1:
-            raise ValueError(f"ulmfit_thaw_fraction={self.ulmfit_thaw_fraction!r} must be in [0, 1] (0.5: every "
-                             "layer group trains by half-way; 0: one group per epoch as in the paper).")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio!r} must be in [0, 1).")
         if self.metric not in ("accuracy", "f1_macro"):
@@ -180,22 +171,6 @@ class CompareArgs:
         if strategy not in rates:
             raise ValueError(f"learning_rates has no rate for {strategy!r}; add --learning_rates {strategy}=5e-5.")
         return rates[strategy]
-
-    def ulmfit_thaw_every(self, n_train: int, groups_below_head: int) -> int | None:
-        """Optimisation steps between ULMFiT thaws for ``n_train`` rows (None: one group per epoch).
-
-        Args:
-            n_train: Training rows of the cell.
-            groups_below_head: Layer groups that start frozen (every group but the head).
-
-        Returns:
-            The period that thaws the last group at ``ulmfit_thaw_fraction`` of the run, or None when that
-            fraction is 0.
-        """
-        if not self.ulmfit_thaw_fraction or groups_below_head < 1:
-            return None
-        steps = math.ceil(max(1, math.ceil(n_train / self.batch_size)) * self.epochs_for(n_train))
-        return max(1, math.floor(steps * self.ulmfit_thaw_fraction / groups_below_head))
 
     def epochs_for(self, n_train: int) -> float:
         """Epochs for a training set of ``n_train`` rows.

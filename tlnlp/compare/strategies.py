@@ -25,7 +25,7 @@ from transformers import PrinterCallback, set_seed
 from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
 from tlnlp.config import TrainingArgs, parse_args
-from tlnlp.methods import METHODS, Method, MethodResult, apply_method, method_args_class
+from tlnlp.methods import METHODS, Method, apply_method, method_args_class
 from tlnlp.models import count_parameters, load_classifier
 from tlnlp.registry import Registry
 from tlnlp.tasks import TASKS, classification_metrics, predictions_from_logits
@@ -177,10 +177,11 @@ def _method_args(method: str) -> Any:
     return method_args_class()(method=method)
 
 
-def _unfreezes_gradually(method_args: Any) -> bool:
-    """Whether the method's options thaw layer groups one by one (ULMFiT's gradual unfreezing)."""
-    settings = getattr(method_args, "ulmfit_settings", None)
-    return settings is not None and settings().gradual_unfreezing != "off"
+def _ulmfit_settings(method_args: Any) -> dict[str, Any] | None:
+    """The method's resolved ULMFiT settings when they change training (part of the cell key), else None."""
+    resolve = getattr(method_args, "ulmfit_settings", None)
+    settings = resolve() if resolve is not None else None
+    return dataclasses.asdict(settings) if settings is not None and settings.active else None
 
 
 def _trained_settings(name: str, method: str, from_scratch: bool) -> Callable[[CellContext, int | str], dict]:
@@ -190,8 +191,9 @@ def _trained_settings(name: str, method: str, from_scratch: bool) -> Callable[[C
         found = {"method": name, "learning_rate": args.learning_rate(name), "epochs": args.epochs_for(n_train),
                  "batch_size": args.batch_size, "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
                  "max_seq_length": ctx.data_args.max_seq_length}
-        if _unfreezes_gradually(_method_args(method)):
-            found["thaw_fraction"] = args.ulmfit_thaw_fraction
+        ulmfit = _ulmfit_settings(_method_args(method))
+        if ulmfit is not None:
+            found["ulmfit"] = ulmfit
         if ctx.forgetting is not None and not from_scratch:
             found["forgetting"] = ctx.forgetting.settings()
         return found
@@ -204,20 +206,6 @@ def _load_model(ctx: CellContext, from_scratch: bool) -> tuple[Any, Any]:
     if from_scratch:
         model_args = dataclasses.replace(model_args, init_from_scratch=True)
     return load_classifier(model_args, labels=ctx.data.labels)
-
-
-def _spread_thaws(ctx: CellContext, prepared: MethodResult, n_train: int) -> MethodResult:
-    """``prepared`` with thaws spaced so that every layer group trains by ``ulmfit_thaw_fraction`` of the run."""
-    if not _unfreezes_gradually(prepared.method_args):
-        return prepared
-    below_head = max((group.get("thaw_order", 0) for group in prepared.param_groups or []), default=0)
-    every = ctx.args.ulmfit_thaw_every(n_train, below_head)
-    if every is None:
-        return prepared
-    logger.info("Gradual unfreezing: one more layer group thaws every %d steps (%d groups below the head).", every,
-                below_head)
-    method_args = dataclasses.replace(prepared.method_args, unfreeze_every_steps=every)
-    return dataclasses.replace(prepared, method_args=method_args, methods=None)  # methods: active for the new args
 
 
 def _train_and_predict(trainer: Any, test: Any, device: str) -> dict[str, Any]:
@@ -242,7 +230,6 @@ def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool
     params = count_parameters(prepared.model)
     full = ctx.tokenized(tokenizer)
     train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
-    prepared = _spread_thaws(ctx, prepared, len(train))
     tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
     lr = ctx.args.learning_rate(cell.strategy)
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:

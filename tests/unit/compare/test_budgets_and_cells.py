@@ -73,16 +73,4 @@ def test_compare_args_validation(tmp_path):
     assert args.epochs_for(160) == 6  # 10 steps per epoch -> 60 steps
     assert args.epochs_for(4000) == 3
     assert args.learning_rate_map()["full"] == 5e-5
-
-
-def test_ulmfit_thaws_are_spread_over_the_run(tmp_path):
-    args = CompareArgs(output_dir=str(tmp_path), batch_size=16, min_train_steps=60, num_train_epochs=3)
-    # 4,000 rows: 250 steps/epoch x 3 epochs = 750 steps; 7 groups below the head all thawed by step 375
-    every = args.ulmfit_thaw_every(4000, 7)
-    assert every == 53 and 7 * every <= 375 < 8 * every
-    assert args.ulmfit_thaw_every(16, 7) == 2  # 40 one-step epochs: 20 steps for 7 thaws
-    assert args.ulmfit_thaw_every(16, 0) is None  # nothing below the head
-    paper = CompareArgs(output_dir=str(tmp_path), ulmfit_thaw_fraction=0)
-    assert paper.ulmfit_thaw_every(4000, 7) is None  # one group per epoch, as in the paper
-    with pytest.raises(ValueError, match="ulmfit_thaw_fraction=1.5"):
-        CompareArgs(output_dir=str(tmp_path), ulmfit_thaw_fraction=1.5)
+    assert args.learning_rate_map()["ulmfit"] == 5e-5  # the same defaults as the recipe: no ladder-only rate

@@ -98,13 +98,15 @@ def test_baselines_zero_shot_once_few_shot_demos_capped(tiny_bert_folder, sentim
     assert rows[("few_shot", 1)]["trainable_parameters"] == 0
 
 
-def test_ulmfit_cells_thaw_every_group_by_half_way(tiny_bert_folder, sentiment_csv, tmp_path, built_trainers):
+def test_ulmfit_cells_train_with_the_recipes_defaults(tiny_bert_folder, sentiment_csv, tmp_path, built_trainers):
     result = run_compare(*_args(tiny_bert_folder, tmp_path / "ulmfit", sentiment_csv, strategies=["ulmfit"],
-                                budgets=["4"], batch_size=2, min_train_steps=12, max_train_epochs=6))
+                                budgets=["4"], batch_size=2, min_train_steps=40, max_train_epochs=10))
     assert result.cells_run == 1
     trainer = built_trainers[0]
-    assert trainer.state.max_steps == 12  # 8 rows, batch 2, 3 epochs
-    thaws = sorted(set(trainer.lr_scheduler.thaw_steps))
-    # head, block_1, block_0, embeddings: one more group every 12 * 0.5 / 3 = 2 steps, the last at step 6 (one
-    # group per epoch would thaw at 0, 4, 8 and leave the embeddings frozen to the end)
-    assert thaws == [0, 2, 4, 6]
+    assert trainer.state.max_steps == 40  # 8 rows, batch 2, 10 epochs
+    # --method ulmfit's own defaults (no ladder-only setting): every group below the head thawed by 10% of the
+    # run, one every 4 / 3 steps (head, block_1, block_0, embeddings)
+    assert sorted(set(trainer.lr_scheduler.thaw_steps)) == [0, 1, 2, 4]
+    assert trainer.args.learning_rate == 5e-5  # full fine-tuning's default rate
+    rates = {group["name"]: group["initial_lr"] for group in trainer.optimizer.param_groups}
+    assert rates["embeddings"] == pytest.approx(5e-5 * 0.95 ** 3)
