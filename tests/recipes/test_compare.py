@@ -26,7 +26,7 @@ def test_config_parses_and_starts_with_its_launch_line(config):
 def _flags(model_dir: Path, data_dir: Path, out: Path) -> list[str]:
     return ["--model_name_or_path", str(model_dir), "--train_file", str(data_dir / "train.csv"),
             "--test_file", str(data_dir / "test.csv"), "--max_seq_length", "16", "--output_dir", str(out),
-            "--strategies", "feature_extraction", "from_scratch", "--budgets", "3", "--seeds", "0",
+            "--strategies", "frozen_backbone", "from_scratch", "--budgets", "3", "--seeds", "0",
             "--min_train_steps", "2", "--max_train_epochs", "2", "--batch_size", "4", "--check_forgetting", "false"]
 
 
@@ -42,9 +42,9 @@ def test_recipe_and_cli_run_the_ladder_and_share_the_cache(tiny_bert_dir, toy_cs
     recipe = load_recipe("compare")
     out = tmp_path / "ladder"
     metrics = recipe.main(*parse_args(ModelArgs, DataArgs, CompareArgs, args=_flags(tiny_bert_dir, toy_csv, out)))
-    assert set(metrics) == {f"{s}/3/{m}_{stat}" for s in ("feature_extraction", "from_scratch")
+    assert set(metrics) == {f"{s}/3/{m}_{stat}" for s in ("frozen_backbone", "from_scratch")
                             for m in ("accuracy", "f1_macro") for stat in ("mean", "std")}
-    assert "| feature_extraction | 3 |" in capsys.readouterr().out
+    assert "| frozen_backbone | 3 |" in capsys.readouterr().out
 
     from tlnlp.__main__ import main as cli
 

@@ -7,6 +7,7 @@ JSON), a learning-curve plot and a cost-vs-accuracy plot, flagging negative tran
 """
 
 from tlnlp.compare import baselines as _baselines  # noqa: F401, I001  (registers zero-shot and few-shot)
+from tlnlp.compare import embedding_strategies as _embedding  # noqa: F401, I001  (feature extraction, SetFit)
 from tlnlp.compare.args import CompareArgs
 from tlnlp.compare.budgets import ALL, budget_train_set
 from tlnlp.compare.cells import Cell, CellCache, cell_key

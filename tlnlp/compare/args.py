@@ -11,7 +11,7 @@ from tlnlp.registry import RegistryError
 
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
-_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "feature_extraction=2e-3", "from_scratch=5e-4"]
+_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4"]
 
 
 def parse_budget(value: str | int) -> int | str:
@@ -59,8 +59,9 @@ class CompareArgs:
                                          "own folder is always resumed: finished cells are read from its cache."})
     strategies: list[str] = field(
         default_factory=lambda: ["zero_shot_embeddings", "feature_extraction", "full", "from_scratch"],
-        metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, from_scratch, or any "
-                          "--method of the recipes (full, feature_extraction, lora, ulmfit, the other adapters, "
+        metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, from_scratch, "
+                          "feature_extraction_zero_shot_head, setfit_zero_shot_head, or any --method of the "
+                          "recipes (full, feature_extraction, setfit, frozen_backbone, lora, ulmfit, the adapters, "
                           "installed plugins); a method without a default rate needs --learning_rates NAME=RATE."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
@@ -88,6 +89,9 @@ class CompareArgs:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Linear warm-up, as a fraction of the steps."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N."})
+    setfit_max_steps: int = field(
+        default=-1, metadata={"help": "Cap on the contrastive steps of the SetFit strategies (-1: the library's "
+                                      "default, every pair drawn; its pairs grow with the square of the rows)."})
     # baselines
     prompt_test_samples: int | None = field(
         default=None, metadata={"help": "Score few-shot and NLI zero-shot on a seeded subset of this many test rows "
@@ -125,6 +129,8 @@ class CompareArgs:
         self.budgets = [str(parse_budget(b)) for b in self.budgets]
         if not self.seeds:
             raise ValueError("seeds is empty; give e.g. --seeds 0 1 2.")
+        if self.setfit_max_steps == 0 or self.setfit_max_steps < -1:
+            raise ValueError(f"setfit_max_steps={self.setfit_max_steps!r} must be -1 (no cap) or positive.")
         for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
                      "forgetting_max_length", "num_train_epochs", "max_train_epochs"):
             if getattr(self, name) <= 0:

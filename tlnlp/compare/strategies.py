@@ -97,7 +97,8 @@ class Strategy:
 
     Attributes:
         name: The name used in ``--strategies``.
-        kind: ``trained``, ``reference`` (from random initialisation), ``zero_shot`` or ``few_shot``.
+        kind: ``trained`` (the Trainer), ``fitted`` (a head on sentence embeddings, no learning rate), ``reference``
+            (from random initialisation), ``zero_shot`` or ``few_shot``.
         description: One line for the table's legend.
         run: ``run(ctx, cell) -> record`` (metrics and costs of the cell).
         settings: ``settings(ctx, budget) -> dict`` of what, besides the budget, seed, model and data, changes the
@@ -132,8 +133,12 @@ def get_strategy(name: str) -> Strategy:
     """
     if name in STRATEGIES:
         return STRATEGIES.get(name)
-    if name in METHODS:
+    if name in METHODS and METHODS.get(name).trains_with_trainer:
         return trained_strategy(name, _describe(METHODS.get(name)))
+    if name in METHODS:  # a plugin's method that fits a head on sentence embeddings
+        from tlnlp.compare.embedding_strategies import embedding_strategy  # deferred: it imports this module
+
+        return embedding_strategy(name, _describe(METHODS.get(name)))
     known: Registry[str] = Registry("strategy", "--strategies")
     for known_name in strategy_names():
         known.register(known_name, known_name)
@@ -273,7 +278,7 @@ def trained_strategy(method: str, description: str, *, name: str | None = None, 
 
 for _strategy in (  # the legend of the built-in methods the ladder shows by default, and the reference
     trained_strategy("full", "fine-tune every weight of the pretrained backbone and a new head"),
-    trained_strategy("feature_extraction", "frozen pretrained backbone, trained head"),
+    trained_strategy("frozen_backbone", "frozen pretrained backbone; the Trainer trains pooler and head"),
     trained_strategy("lora", "LoRA adapters on the attention projections plus the head (peft)"),
     trained_strategy("ulmfit", "ULMFiT: discriminative rates, slanted triangular schedule, gradual unfreezing"),
     trained_strategy("full", "same architecture from random initialisation (no transfer)", name="from_scratch",

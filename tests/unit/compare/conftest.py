@@ -61,7 +61,7 @@ def ladder_args(model_dir, out, data_dir, **overrides):
     model_args = ModelArgs(model_name_or_path=str(model_dir))
     data_args = DataArgs(train_file=str(data_dir / "train.csv"), test_file=str(data_dir / "test.csv"),
                          max_seq_length=16)
-    settings = {"output_dir": str(out), "strategies": ["feature_extraction", "from_scratch"], "budgets": ["2", "4"],
+    settings = {"output_dir": str(out), "strategies": ["frozen_backbone", "from_scratch"], "budgets": ["2", "4"],
                 "seeds": [0], "min_train_steps": 2, "max_train_epochs": 2, "batch_size": 4, "eval_batch_size": 32,
                 "check_forgetting": False, **overrides}
     return model_args, data_args, CompareArgs(**settings)

@@ -19,21 +19,21 @@ def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sen
                  "cost_vs_accuracy.png", "run_config.yaml", "environment.json"):
         assert (out / name).is_file(), name
     rows = {(r["strategy"], r["budget"]): r for r in first.rows}
-    assert set(rows) == {("feature_extraction", 2), ("feature_extraction", 4), ("from_scratch", 2),
+    assert set(rows) == {("frozen_backbone", 2), ("frozen_backbone", 4), ("from_scratch", 2),
                          ("from_scratch", 4)}
-    assert rows[("feature_extraction", 2)]["n_train"] == 4 and rows[("feature_extraction", 4)]["n_train"] == 8
-    assert rows[("feature_extraction", 2)]["n_test"] == 24
-    frozen = rows[("feature_extraction", 2)]
+    assert rows[("frozen_backbone", 2)]["n_train"] == 4 and rows[("frozen_backbone", 4)]["n_train"] == 8
+    assert rows[("frozen_backbone", 2)]["n_test"] == 24
+    frozen = rows[("frozen_backbone", 2)]
     assert frozen["trainable_parameters"] < rows[("from_scratch", 2)]["trainable_parameters"]
     assert frozen["lm_change_pct"] == 0.0  # a frozen backbone forgets nothing, exactly
     assert "lm_change_pct" not in rows[("from_scratch", 2)]  # no pretrained knowledge to forget
 
     again = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, check_forgetting=True, forgetting_samples=4,
-                               learning_rates=["full=5e-3"], strategies=["feature_extraction", "full", "from_scratch"]))
+                               learning_rates=["full=5e-3"], strategies=["frozen_backbone", "full", "from_scratch"]))
     assert again.cells_run == 2  # only the new strategy's cells
     full = next(r for r in again.rows if r["strategy"] == "full" and r["budget"] == 4)
     assert full["lm_change_pct"] != 0.0 and full["lm_measure"] == "pseudo_perplexity"
-    assert json.loads((out / "compare_table.json").read_text())["rows"][0]["strategy"] == "feature_extraction"
+    assert json.loads((out / "compare_table.json").read_text())["rows"][0]["strategy"] == "frozen_backbone"
 
 
 def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
@@ -56,7 +56,7 @@ def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv,
     monkeypatch.setattr(strategies, "_fit_and_score", real)
     partial = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, report_only=True))
     assert partial.cells_run == 0 and [(r["strategy"], r["budget"]) for r in partial.rows] == [
-        ("feature_extraction", 2), ("from_scratch", 2)]
+        ("frozen_backbone", 2), ("from_scratch", 2)]
     resumed = run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
     assert resumed.cells_run == 2 and len(resumed.records) == 4
 

@@ -1,0 +1,46 @@
+"""Ladder cells of the methods that fit a head on sentence embeddings: feature extraction and SetFit."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.compare.conftest import ladder_args
+from tlnlp.compare import get_strategy, run_compare
+
+STRATEGIES = ["feature_extraction", "feature_extraction_zero_shot_head", "setfit", "setfit_zero_shot_head"]
+
+
+def test_embedding_strategies_fit_on_the_cells_rows_and_share_setfit_bodies(tiny_bert_folder, sentiment_csv,
+                                                                           tmp_path, monkeypatch):
+    from tlnlp.methods import METHODS
+
+    setfit = METHODS.get("setfit")
+    real, bodies = type(setfit).train_body, []
+
+    def counting(self, *args, **kwargs):
+        bodies.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(setfit), "train_body", counting)
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=STRATEGIES,
+                                      setfit_max_steps=2))
+    rows = {(r["strategy"], r["budget"]): r for r in result.rows}
+    assert set(rows) == {(s, b) for s in STRATEGIES for b in (2, 4)}
+    assert len(bodies) == 2  # one SetFit body per (budget, seed): the anchored head reuses it
+    for (_, budget), row in rows.items():
+        assert row["n_train"] == 2 * budget and row["kind"] == "fitted" and 0 <= row["accuracy_mean"] <= 1
+    frozen = rows[("feature_extraction", 2)]
+    assert frozen["trainable_parameters"] == 2 * 32 + 2  # the head over the tiny model's 32-wide embeddings
+    records = [r for r in result.records if "head_prior_strength" in r]
+    assert len(records) == 4 and all(r["head_prior_strength"] > 0 for r in records)
+    setfit_records = [r for r in result.records if "body_steps" in r]
+    assert {r["body_steps"] for r in setfit_records} == {2}
+
+
+def test_embedding_strategies_need_no_learning_rate_and_refuse_a_bad_cap(tmp_path):
+    from tlnlp.compare import CompareArgs
+
+    assert get_strategy("setfit").kind == "fitted" and get_strategy("frozen_backbone").kind == "trained"
+    CompareArgs(output_dir=str(tmp_path), strategies=STRATEGIES)  # no --learning_rates needed
+    with pytest.raises(ValueError, match="setfit_max_steps=0"):
+        CompareArgs(output_dir=str(tmp_path), strategies=["setfit"], setfit_max_steps=0)
