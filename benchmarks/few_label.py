@@ -46,6 +46,8 @@ def _register_library_baseline(max_steps: int) -> None:
     from tlnlp.compare import STRATEGIES as REGISTRY
     from tlnlp.compare import Strategy
     from tlnlp.compare.strategies import test_metrics
+    from tlnlp.methods import MethodArgs
+    from tlnlp.methods.setfit.method import capped_steps
     from tlnlp.models import resolve_model_path
 
     def run(ctx: Any, cell: Any) -> dict[str, Any]:
@@ -55,9 +57,9 @@ def _register_library_baseline(max_steps: int) -> None:
         train = ctx.data.splits["train"].select(ctx.budget_rows(cell.budget, cell.seed))
         path = resolve_model_path(ctx.model_args.model_name_or_path)
         model = SetFitModel.from_pretrained(path, labels=list(ctx.data.labels))
+        capped = capped_steps(train["text"], train["label"], MethodArgs(method="setfit", setfit_max_steps=max_steps))
         args = TrainingArguments(output_dir=str(Path(ctx.args.output_dir) / "library_tmp"), seed=cell.seed,
-                                 max_steps=max_steps, show_progress_bar=False, report_to="none",
-                                 save_strategy="no")
+                                 max_steps=capped, show_progress_bar=False, report_to="none", save_strategy="no")
         trainer = Trainer(model=model, args=args,
                           train_dataset=Dataset.from_dict({"text": train["text"], "label": train["label"]}))
         start = time.perf_counter()
@@ -69,7 +71,7 @@ def _register_library_baseline(max_steps: int) -> None:
                 "body_steps": int(trainer.st_trainer.state.global_step)}
 
     def settings(ctx: Any, budget: Any) -> dict[str, Any]:
-        return {"library": "setfit", "max_steps": max_steps, "version": 1}
+        return {"library": "setfit", "max_steps": max_steps, "version": 2}
 
     if "setfit_library" not in REGISTRY:
         REGISTRY.register("setfit_library", Strategy(

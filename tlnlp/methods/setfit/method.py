@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,32 @@ __all__ = ["SetFit"]
 logger = logging.getLogger(__name__)
 
 
+def capped_steps(texts: list[str], labels: list[int], args: Any) -> int:
+    """``--setfit_max_steps`` as the library's ``max_steps``: -1 when the uncapped training is no longer.
+
+    The library's ``max_steps`` is a step count, not a cap (a run of 120 steps per epoch given 150 trains 150);
+    here it only ever shortens the training: the steps of the library's own pairs and epochs are counted first.
+    """
+    cap = int(args.setfit_max_steps)
+    if cap < 0:
+        return -1
+    from setfit.sampler import ContrastiveDataset  # deferred: as in _training_args
+
+    pairs = len(ContrastiveDataset(list(texts), list(labels), multilabel=False,
+                                   num_iterations=args.setfit_num_iterations,
+                                   sampling_strategy=args.setfit_sampling_strategy))
+    uncapped = math.ceil(pairs / args.setfit_batch_size) * args.setfit_num_epochs
+    return cap if cap < uncapped else -1
+
+
 def _training_args(args: Any, inputs: FitInputs, out: str) -> Any:
     """The library's ``TrainingArguments`` from the ``setfit_*`` flags (checkpoints under ``out``)."""
     from setfit import TrainingArguments  # deferred: the setfit library loads only for --method setfit
 
     return TrainingArguments(
         output_dir=out, batch_size=args.setfit_batch_size, num_epochs=args.setfit_num_epochs,
-        max_steps=args.setfit_max_steps, sampling_strategy=args.setfit_sampling_strategy,
+        max_steps=capped_steps(inputs.texts, [int(y) for y in inputs.labels], args),
+        sampling_strategy=args.setfit_sampling_strategy,
         num_iterations=args.setfit_num_iterations, body_learning_rate=args.setfit_body_learning_rate,
         seed=inputs.seed, max_length=inputs.max_length, show_progress_bar=inputs.show_progress, report_to="none",
         save_strategy="steps", save_steps=args.setfit_save_steps, save_total_limit=1, logging_strategy="no")

@@ -25,8 +25,9 @@ class SetFitOptions:
                           "row (20 in the SetFit paper), instead of --setfit_sampling_strategy."})
     setfit_num_epochs: int = field(default=1, metadata={"help": "Epochs over the sentence pairs (the library's 1)."})
     setfit_max_steps: int = field(
-        default=-1, metadata={"help": "Stop the contrastive training after this many steps (-1: every pair for "
-                                      "--setfit_num_epochs). Caps the pairs drawn too, as the library does."})
+        default=-1, metadata={"help": "Cap the contrastive training at this many steps (-1: every pair for "
+                                      "--setfit_num_epochs); a shorter uncapped training is left as it is. A cap "
+                                      "also caps the pairs drawn, as the library's max_steps does."})
     setfit_batch_size: int = field(default=16, metadata={"help": "Sentence pairs per step (the library's 16)."})
     setfit_body_learning_rate: float = field(
         default=2e-5, metadata={"help": "Learning rate of the contrastive body training (the library's 2e-5)."})
