@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["embedding_strategy"]
 
 #: Bumped when a change alters the results of these cells, so cached cells are recomputed.
-_VERSION = 2
+_VERSION = 3
 
 
 def _method_args(ctx: CellContext, method: str, head_init: str) -> Any:

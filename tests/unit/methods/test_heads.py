@@ -53,6 +53,9 @@ def test_a_strong_prior_keeps_the_prototypes_and_a_weak_one_lets_the_rows_decide
     assert np.allclose(w_strong, wrong, atol=1e-3)
     w_weak, b_weak = _anchored(x, y, wrong, 1e-3)
     assert float(((x @ w_weak.T + b_weak).argmax(axis=1) == y).mean()) == 1.0
+    w_off, b_off = _anchored(x, y, wrong, 0.0)  # strength 0: no prior, L2 towards zero as scikit-learn's default
+    w_ridge, b_ridge = _anchored(x, y, np.zeros_like(wrong), 1.0)
+    assert np.allclose(w_off, w_ridge) and np.allclose(b_off, b_ridge)
 
 
 def test_auto_strength_is_chosen_by_cross_validation_on_the_rows_only():
@@ -60,7 +63,7 @@ def test_auto_strength_is_chosen_by_cross_validation_on_the_rows_only():
     good, bad = centres * 20, centres[[1, 2, 0]] * 20
     strength_good, record = choose_prior_strength(x, y, good)
     strength_bad, _ = choose_prior_strength(x, y, bad)
-    assert record["folds"] == 5 and set(record["cv_log_loss"]) == {"0.01", "0.1", "1", "10", "100", "1000"}
+    assert record["folds"] == 5 and set(record["cv_log_loss"]) == {"0", "0.01", "0.1", "1", "10", "100", "1000"}
     assert strength_good > strength_bad  # a helpful prior is trusted more than a misleading one
     head = fit_head(x, y, 3, HeadOptions(head_init="zero_shot"), prior=good)
     assert head.info["head_prior_strength"] == strength_good and "prior_strength_search" in head.info

@@ -61,7 +61,12 @@ def _logistic(x: np.ndarray, y: np.ndarray, num_labels: int, seed: int) -> tuple
 
 
 def _anchored(x: np.ndarray, y: np.ndarray, prior: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
-    """The minimiser (L-BFGS, float64) of summed cross-entropy + ``strength/2 * ||W - prior||^2``, from the prior."""
+    """The minimiser (L-BFGS, float64) of summed cross-entropy + ``strength/2 * ||W - prior||^2``, from the prior.
+
+    Strength 0 drops the prior: the penalty becomes ``1/2 * ||W||^2`` (scikit-learn's default logistic regression).
+    """
+    if strength == 0:
+        prior, strength = np.zeros_like(prior), 1.0
     labels, dim = prior.shape
     onehot = np.eye(labels)[y]
 
@@ -117,7 +122,8 @@ def choose_prior_strength(x: np.ndarray, y: np.ndarray, prior: np.ndarray, seed:
                           grid: tuple[float, ...] = STRENGTH_GRID) -> tuple[float, dict[str, Any]]:
     """The prior strength with the lowest held-out log-loss in stratified k-fold cross-validation (3 repeats).
 
-    k is 5, or the smallest class's row count when that is smaller (leave-one-per-class-out at 2 to 4 rows per
+    The grid holds 0, no pull towards the prior at all (plain logistic regression), so a misleading prior is
+    dropped rather than merely weakened. k is 5, or the smallest class's row count when that is smaller (leave-one-per-class-out at 2 to 4 rows per
     class). Log-loss, a proper score, ranks strengths more steadily than accuracy on folds of a few rows; accuracy
     breaks ties. Only ``x``/``y`` are read: the rows of the labelled budget.
 
@@ -178,5 +184,6 @@ def fit_head(x: np.ndarray, y: np.ndarray, num_labels: int, options: HeadOptions
     if options.head == "logistic":
         weight, bias = _anchored(x, y, prior, strength)
     else:
-        weight, bias = _linear(x, y, prior, options, (prior, strength), seed)
+        anchor = (prior, strength) if strength > 0 else None
+        weight, bias = _linear(x, y, prior, options, anchor, seed)
     return FittedHead(weight, bias, info)

@@ -82,7 +82,9 @@ def head_section(info: dict[str, Any]) -> str:
         search = head.get("prior_strength_search")
         how = (f"chosen by {search['folds']}-fold cross-validation (3 repeats, log-loss) on the labelled training "
                "rows only" if search and search.get("folds") else "set by --head_prior_strength")
-        lines.append(f"- Pull towards the prototypes: strength {head['head_prior_strength']:g}, {how}.")
+        strength = head["head_prior_strength"]
+        pull = f"strength {strength:g}" if strength else "none (strength 0: the prior was dropped)"
+        lines.append(f"- Pull towards the prototypes: {pull}, {how}.")
     if info.get("prior_source"):
         lines.append(f"- Prototypes: {info['prior_source']}.")
     return "\n".join(lines)

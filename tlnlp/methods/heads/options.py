@@ -17,7 +17,7 @@ HEADS = ("logistic", "linear")
 #: ``--head_init`` choices: the usual start (zero / the library's), or the zero-shot label prototypes.
 HEAD_INITS = ("random", "zero_shot")
 #: What ``--head_prior_strength auto`` chooses from (by cross-validation on the labelled rows).
-STRENGTH_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+STRENGTH_GRID = (0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,10 @@ class HeadOptions:
     head_prior_strength: str = field(
         default="auto",
         metadata={"help": "With --head_init zero_shot: the L2 penalty (lambda/2)*||W - W_zero_shot||^2 added to the "
-                          "summed cross-entropy (1 is scikit-learn's default strength, centred on the prototypes). "
-                          "auto: chosen by stratified k-fold cross-validation on the labelled training rows only "
-                          f"(from {', '.join(str(s) for s in STRENGTH_GRID)}); the choice is in the results and card."})
+                          "summed cross-entropy (1 is scikit-learn's default strength, centred on the prototypes; "
+                          "0 drops the prior: plain logistic regression). auto: chosen by stratified k-fold "
+                          "cross-validation on the labelled training rows only (from "
+                          f"{', '.join(f'{s:g}' for s in STRENGTH_GRID)}); the choice is in the results and card."})
     head_zero_shot_spec: str = field(
         default="auto",
         metadata={"help": "Templates and label descriptions of the zero-shot prior: a spec name of tlnlp.zeroshot, "
