@@ -125,7 +125,8 @@ def choose_prior_strength(x: np.ndarray, y: np.ndarray, prior: np.ndarray, seed:
     The grid holds 0, no pull towards the prior at all (plain logistic regression), so a misleading prior is
     dropped rather than merely weakened. k is 5, or the smallest class's row count when that is smaller
     (leave-one-per-class-out at 2 to 4 rows per class). Log-loss, a proper score, ranks strengths more steadily
-    than accuracy on folds of a few rows; accuracy breaks ties. Only ``x``/``y`` are read: the rows of the labelled budget.
+    than accuracy on folds of a few rows; accuracy breaks ties. Only ``x``/``y`` are read: the rows of the
+    labelled budget.
 
     Returns:
         The strength, and a record of the search (``folds``, per-strength ``cv_accuracy`` and ``cv_log_loss``).
