@@ -57,7 +57,7 @@ def _register_library_baseline(max_steps: int) -> None:
         train = ctx.data.splits["train"].select(ctx.budget_rows(cell.budget, cell.seed))
         path = resolve_model_path(ctx.model_args.model_name_or_path)
         model = SetFitModel.from_pretrained(path, labels=list(ctx.data.labels))
-        capped = capped_steps(train["text"], train["label"], MethodArgs(method="setfit", setfit_max_steps=max_steps))
+        capped = capped_steps(train["label"], MethodArgs(method="setfit", setfit_max_steps=max_steps))
         args = TrainingArguments(output_dir=str(Path(ctx.args.output_dir) / "library_tmp"), seed=cell.seed,
                                  max_steps=capped, show_progress_bar=False, report_to="none", save_strategy="no")
         trainer = Trainer(model=model, args=args,

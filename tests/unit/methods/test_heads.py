@@ -102,3 +102,27 @@ def test_bad_setfit_flags_name_the_flag():
         MethodArgs(method="setfit", setfit_sampling_strategy="pairs")
     with pytest.raises(ValueError, match="setfit_max_steps=0"):
         MethodArgs(method="setfit", setfit_max_steps=0)
+
+
+@pytest.mark.parametrize("strategy", ["oversampling", "undersampling", "unique"])
+@pytest.mark.parametrize("sizes", [(8, 8), (8, 8, 8, 8, 8, 8), (3, 9, 5), (32, 32)])
+def test_pair_count_matches_the_setfit_sampler(strategy, sizes):
+    from setfit.sampler import ContrastiveDataset
+
+    from tlnlp.methods.setfit.method import pair_count
+
+    labels = [label for label, n in enumerate(sizes) for _ in range(n)]
+    texts = [f"row {i}" for i in range(len(labels))]
+    built = ContrastiveDataset(texts, labels, multilabel=False, sampling_strategy=strategy)
+    assert pair_count(labels, strategy, None) == len(built)
+    assert pair_count(labels, strategy, 20) == len(ContrastiveDataset(texts, labels, multilabel=False,
+                                                                      num_iterations=20))
+
+
+def test_setfit_max_steps_only_shortens():
+    from tlnlp.methods.setfit.method import capped_steps
+
+    labels = [i % 6 for i in range(48)]  # 8 per class: 1,920 pairs, 120 steps of 16
+    assert capped_steps(labels, MethodArgs(method="setfit")) == -1
+    assert capped_steps(labels, MethodArgs(method="setfit", setfit_max_steps=150)) == -1
+    assert capped_steps(labels, MethodArgs(method="setfit", setfit_max_steps=100)) == 100

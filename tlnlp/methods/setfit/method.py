@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tlnlp.methods.base import register_method
 from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
 from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
@@ -25,7 +26,24 @@ __all__ = ["SetFit"]
 logger = logging.getLogger(__name__)
 
 
-def capped_steps(texts: list[str], labels: list[int], args: Any) -> int:
+def pair_count(labels: list[int], sampling_strategy: str, num_iterations: int | None) -> int:
+    """How many sentence pairs the library draws from rows with ``labels`` (counted, not built).
+
+    Same-label pairs include a row with itself, as the library's sampler does; ``oversampling`` repeats the rarer
+    kind of pair up to the commoner's count, ``undersampling`` cuts the commoner down, ``unique`` keeps every pair
+    once; ``num_iterations`` draws that many positive and negative pairs per row instead.
+    """
+    if num_iterations is not None:
+        return 2 * num_iterations * len(labels)
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    same = int(sum(n * (n + 1) // 2 for n in counts))
+    different = int((counts.sum() ** 2 - (counts**2).sum()) // 2)
+    if sampling_strategy == "unique":
+        return same + different
+    return 2 * (max(same, different) if sampling_strategy == "oversampling" else min(same, different))
+
+
+def capped_steps(labels: list[int], args: Any) -> int:
     """``--setfit_max_steps`` as the library's ``max_steps``: -1 when the uncapped training is no longer.
 
     The library's ``max_steps`` is a step count, not a cap (a run of 120 steps per epoch given 150 trains 150);
@@ -34,11 +52,7 @@ def capped_steps(texts: list[str], labels: list[int], args: Any) -> int:
     cap = int(args.setfit_max_steps)
     if cap < 0:
         return -1
-    from setfit.sampler import ContrastiveDataset  # deferred: as in _training_args
-
-    pairs = len(ContrastiveDataset(list(texts), list(labels), multilabel=False,
-                                   num_iterations=args.setfit_num_iterations,
-                                   sampling_strategy=args.setfit_sampling_strategy))
+    pairs = pair_count(labels, args.setfit_sampling_strategy, args.setfit_num_iterations)
     uncapped = math.ceil(pairs / args.setfit_batch_size) * args.setfit_num_epochs
     return cap if cap < uncapped else -1
 
@@ -49,7 +63,7 @@ def _training_args(args: Any, inputs: FitInputs, out: str) -> Any:
 
     return TrainingArguments(
         output_dir=out, batch_size=args.setfit_batch_size, num_epochs=args.setfit_num_epochs,
-        max_steps=capped_steps(inputs.texts, [int(y) for y in inputs.labels], args),
+        max_steps=capped_steps([int(y) for y in inputs.labels], args),
         sampling_strategy=args.setfit_sampling_strategy,
         num_iterations=args.setfit_num_iterations, body_learning_rate=args.setfit_body_learning_rate,
         seed=inputs.seed, max_length=inputs.max_length, show_progress_bar=inputs.show_progress, report_to="none",
