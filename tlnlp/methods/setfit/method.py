@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tlnlp.methods.base import register_method
 from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
 from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
