@@ -81,6 +81,10 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
     """
     method = METHODS.get(run.method_args.method)
     check_embedding_data(data, method.name)
+    if getattr(run.train_args, "world_size", 1) > 1:
+        raise ValueError(f"method={method.name!r} fits in one process; this launch has "
+                         f"{run.train_args.world_size}. Launch it with one process (accelerate launch "
+                         "--config_file recipes/accelerate/cpu_1proc.yaml, or --num_processes 1).")
     loaded = load_sentence_encoder(run.model_args, device=_device(run.train_args))
     train = data.splits["train"]
     inputs = FitInputs(
