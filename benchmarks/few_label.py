@@ -65,9 +65,12 @@ def _register_library_baseline(max_steps: int) -> None:
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+        start = time.perf_counter()
         probs = np.asarray(model.predict_proba(list(ctx.test["text"]), as_numpy=True))
+        infer = (time.perf_counter() - start) / max(1, len(ctx.test))
         return {"metrics": test_metrics(ctx.test["label"], np.log(np.clip(probs, 1e-12, None)), ctx.data.num_labels),
                 "n_train": len(train), "n_test": len(ctx.test), "train_time_s": seconds,
+                "inference_s_per_example": infer,
                 "body_steps": int(trainer.st_trainer.state.global_step)}
 
     def settings(ctx: Any, budget: Any) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def _row(strategy: str, kind: str, budget: int | str, records: list[dict[str, An
         "n_test": int(records[0].get("n_test", 0)), "num_labels": int(records[0].get("num_labels", 0)),
         "accuracy_mean": acc[0], "accuracy_std": acc[1], "f1_macro_mean": f1[0], "f1_macro_std": f1[1],
         "train_time_s": float(np.mean([r.get("train_time_s", 0.0) for r in records])),
-        "inference_ms_per_example": 1000 * float(np.mean([r["inference_s_per_example"] for r in records])),
+        "inference_ms_per_example": 1000 * float(np.mean([r.get("inference_s_per_example", 0.0) for r in records])),
         "trainable_parameters": int(max(r.get("trainable_parameters", 0) for r in records)),
         "peak_memory_mb": float(max(r.get("peak_memory_mb", 0.0) for r in records)),
         "memory_kind": records[0].get("memory_kind"), "flags": [],
