@@ -56,13 +56,12 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
         start = time.perf_counter()
         probabilities = outcome.classifier.predict_proba(list(ctx.test["text"]), batch_size=ctx.args.eval_batch_size)
         infer_seconds = time.perf_counter() - start
-    head = outcome.classifier.weight.numel() + outcome.classifier.bias.numel()
-    total = int(head + sum(p.numel() for p in encoder.parameters()))
+    params = outcome.classifier.parameter_counts(METHODS.get(method).trains_encoder)
     record = {
         "metrics": test_metrics(ctx.test["label"], np.log(np.clip(probabilities, 1e-12, None)), ctx.data.num_labels),
         "n_train": len(train), "n_test": len(ctx.test), "train_time_s": train_seconds,
         "inference_s_per_example": infer_seconds / max(1, len(ctx.test)),
-        "trainable_parameters": int(head) if method == "feature_extraction" else total, "total_parameters": total,
+        "trainable_parameters": params["trainable"], "total_parameters": params["total"],
         "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind,
     }
     head_info = outcome.info.get("head", {})

@@ -85,6 +85,13 @@ class SentenceTransformerForSequenceClassification(torch.nn.Module):
         """The encoder's tokenizer."""
         return self.encoder.tokenizer
 
+    def parameter_counts(self, trains_encoder: bool) -> dict[str, Any]:
+        """``trainable``, ``total`` and ``trainable_percent``: the head alone is trained unless ``trains_encoder``."""
+        head = int(self.weight.numel() + self.bias.numel())
+        total = head + sum(p.numel() for p in self.encoder.parameters())
+        trainable = total if trains_encoder else head
+        return {"trainable": trainable, "total": total, "trainable_percent": 100.0 * trainable / max(1, total)}
+
     def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-length sentence embeddings of ``texts`` (what the head reads)."""
         return encode_normalized(self.encoder, texts, batch_size=batch_size, max_length=self.max_length,

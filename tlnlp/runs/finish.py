@@ -59,11 +59,9 @@ def _save_fitted(ctx: RunContext) -> dict[str, Any]:
     """Save a classifier fitted without the Trainer (safetensors) and its ``train_results.json``."""
     fitted = ctx.fitted
     fitted.classifier.save(ctx.output_dir)
-    head = int(fitted.classifier.weight.numel() + fitted.classifier.bias.numel())
-    total = head + sum(p.numel() for p in fitted.classifier.encoder.parameters())
-    trainable = total if fitted.method.name != "feature_extraction" else head
-    params = {"trainable": trainable, "total": total, "trainable_percent": 100.0 * trainable / max(1, total)}
-    metrics = {**fitted.metrics, "train_trainable_parameters": trainable, "train_total_parameters": total}
+    params = fitted.classifier.parameter_counts(fitted.method.trains_encoder)
+    metrics = {**fitted.metrics, "train_trainable_parameters": params["trainable"],
+               "train_total_parameters": params["total"]}
     metrics.update(resource_metrics(params, ctx.output_dir, False))
     write_json(ctx.output_dir / "train_results.json", metrics)
     return {"metrics": metrics, "params": params}

@@ -23,6 +23,7 @@ class FeatureExtraction(EmbeddingMethod):
 
     name = "feature_extraction"
     options = HeadOptions
+    trains_encoder = False
     description = ("Feature extraction: the pretrained sentence encoder is frozen (its weights are unchanged); the "
                    "training texts are encoded once and a linear {head} is fitted on their sentence embeddings.")
 

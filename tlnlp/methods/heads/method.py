@@ -94,6 +94,8 @@ class EmbeddingMethod(Method):
     """A method that trains a linear head on sentence embeddings (and perhaps the encoder) without the Trainer."""
 
     trains_with_trainer: ClassVar[bool] = False
+    #: Whether the fit changes the encoder's weights (SetFit) or only the head (feature extraction).
+    trains_encoder: ClassVar[bool] = True
 
     def fit(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
         """Train on ``inputs`` starting from ``encoder`` (a ``SentenceTransformer``); subclasses implement it."""
