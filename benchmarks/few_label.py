@@ -10,6 +10,8 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
   either head (the two share the body trained for a budget and seed);
 - ``setfit_library``: the ``setfit`` library called directly with its own defaults on the same rows
   (``SetFitModel.from_pretrained`` + ``Trainer.train``): tlnlp must not be worse than the library it wraps;
+- ``sentence_fine_tuning`` and ``sentence_fine_tuning_zero_shot_head``: the encoder and a linear head on its
+  sentence embeddings trained together (Trainer, the ladder's settings), the second anchored at the prototypes;
 - ``full``, ``ulmfit``, ``lora``: the Trainer methods at the ladder's settings.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/few_label.py [--datasets movie trec6] [--budgets 8 32 128]
@@ -36,7 +38,8 @@ from typing import Any
 
 DATASETS = {"movie": ("bundled:movie_sentiment", 500), "trec6": ("bundled:trec6", None)}
 STRATEGIES = ["zero_shot_embeddings", "feature_extraction", "feature_extraction_zero_shot_head", "setfit",
-              "setfit_zero_shot_head", "setfit_library", "full", "ulmfit", "lora"]
+              "setfit_zero_shot_head", "setfit_library", "sentence_fine_tuning", "sentence_fine_tuning_zero_shot_head",
+              "full", "ulmfit", "lora"]
 
 
 def _register_library_baseline(max_steps: int) -> None:

@@ -123,3 +123,40 @@ def test_bundled_minilm_feature_extraction_uses_its_own_pooling(tmp_path):
     fit = json.loads((out / "head_fit.json").read_text())
     assert "the model's sentence-transformers config" in fit["pooling"]
     assert metrics["train_samples"] == 16 and metrics["test_accuracy"] > 0.55
+
+
+def test_sentence_fine_tuning_trains_encoder_and_anchored_head_and_resumes(tmp_path, tiny_bert_dir, monkeypatch):
+    from transformers import Trainer
+
+    from tlnlp import load_pipeline
+
+    flags = ("--method", "sentence_fine_tuning", "--head_init", "zero_shot", "--head_prior_strength", "auto",
+             "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2")
+    out = tmp_path / "sft"
+    metrics = _run(tiny_bert_dir, out, *flags)
+    fit = json.loads((out / "head_fit.json").read_text())
+    assert fit["head"]["trained_with_encoder"] and fit["head"]["head_init"] == "zero_shot"
+    assert "cv_log_loss" in fit["head"]["prior_strength_search"]
+    assert metrics["train_steps"] == 4 and metrics["train_trainable_parameters"] == metrics["train_total_parameters"]
+    card = (out / "README.md").read_text()
+    assert "linear layer trained with the encoder" in card and "frozen encoder's embeddings" in card
+    assert not list(out.glob("*.bin")) and (out / "classifier_head.safetensors").is_file()
+    assert load_pipeline(out)("Great fun.")[0]["label"] in ("negative", "positive")
+
+    # killed during step 3, after the checkpoint of step 2: resuming trains steps 3 and 4 only
+    real, calls = Trainer.training_step, []
+
+    def dies_at_step_three(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", dies_at_step_three)
+    killed = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_bert_dir, killed, *flags)
+    assert (killed / "checkpoint-2").is_dir() and not (killed / "classifier_head.json").exists()
+    resumed = _run(tiny_bert_dir, killed, *flags, "--resume_from_checkpoint", "last")
+    assert len(calls) == 5 and resumed["train_steps"] == 4  # 2, the one that died, then steps 3 and 4
+    assert resumed["test_accuracy"] == pytest.approx(metrics["test_accuracy"])

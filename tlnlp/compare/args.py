@@ -11,7 +11,8 @@ from tlnlp.registry import RegistryError
 
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
-_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4"]
+_DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4",
+                "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5"]
 
 
 def parse_budget(value: str | int) -> int | str:

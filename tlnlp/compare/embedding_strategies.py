@@ -1,4 +1,4 @@
-"""Ladder strategies of the methods that fit a head on sentence embeddings: feature extraction and SetFit.
+"""Ladder strategies of the methods with a head on sentence embeddings: feature extraction, SetFit, fine-tuning.
 
 Each cell loads the sentence encoder afresh (SetFit changes it), fits the method on the cell's k-shot rows
 (:meth:`tlnlp.methods.heads.EmbeddingMethod.fit`) and scores the test split. The ``*_zero_shot_head`` variants
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from transformers import set_seed
 
+from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
-from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, test_metrics
+from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, cell_training_args, test_metrics
 from tlnlp.methods import METHODS, method_args_class
 from tlnlp.methods.heads import FitInputs
 from tlnlp.models.sentence import load_sentence_encoder
@@ -39,6 +40,16 @@ def _method_args(ctx: CellContext, method: str, head_init: str) -> Any:
                                setfit_max_steps=int(getattr(ctx.args, "setfit_max_steps", -1)))
 
 
+def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any) -> Any:
+    """Fit the cell's method: the head alone on a (SetFit-trained) body, or a Trainer fit with the cell's rates."""
+    found = METHODS.get(method)
+    if found.needs_training_args:
+        inputs.training = cell_training_args(ctx, cell, len(inputs.texts), str(inputs.output_dir),
+                                             ctx.args.learning_rate(cell.strategy))
+        return found.fit(encoder, inputs, args)
+    return found.fit_head_on(encoder, inputs, args)
+
+
 def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict[str, Any]:
     set_seed(cell.seed)
     args = _method_args(ctx, method, head_init)
@@ -51,7 +62,7 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
                            max_length=ctx.data_args.max_seq_length, show_progress=False)
         body = _setfit_body(ctx, cell, encoder, inputs, args) if method == "setfit" else None
         start = time.perf_counter()
-        outcome = METHODS.get(method).fit_head_on(encoder, inputs, args)
+        outcome = _fit(ctx, cell, method, encoder, inputs, args)
         train_seconds = time.perf_counter() - start + (body["seconds"] if body else 0.0)
         start = time.perf_counter()
         probabilities = outcome.classifier.predict_proba(list(ctx.test["text"]), batch_size=ctx.args.eval_batch_size)
@@ -69,6 +80,9 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
         record["head_prior_strength"] = head_info["head_prior_strength"]
     if body is not None:
         record.update(body_steps=body["body_steps"], body_time_s=body["seconds"])
+    if inputs.training is not None:
+        record.update(epochs=inputs.training.num_train_epochs, learning_rate=inputs.training.learning_rate,
+                      train_loss=outcome.metrics.get("train_loss"))
     return record
 
 
@@ -92,7 +106,7 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
     return found
 
 
-def _settings(method: str, head_init: str) -> Callable[[CellContext, int | str], dict[str, Any]]:
+def _settings(name: str, method: str, head_init: str) -> Callable[[CellContext, int | str], dict[str, Any]]:
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"method": method, "head_init": head_init, "max_seq_length": ctx.data_args.max_seq_length,
                  "version": _VERSION}
@@ -100,6 +114,11 @@ def _settings(method: str, head_init: str) -> Callable[[CellContext, int | str],
             found["setfit_max_steps"] = int(getattr(ctx.args, "setfit_max_steps", -1))
         if head_init == "zero_shot":
             found["zero_shot_spec"] = ctx.args.zero_shot_spec
+        if METHODS.get(method).needs_training_args:
+            n_train = len(budget_train_set(ctx.data.splits["train"], budget, 0))
+            found.update(learning_rate=ctx.args.learning_rate(name), epochs=ctx.args.epochs_for(n_train),
+                         batch_size=ctx.args.batch_size, warmup_ratio=ctx.args.warmup_ratio,
+                         weight_decay=ctx.args.weight_decay)
         return found
 
     return settings
@@ -120,8 +139,9 @@ def embedding_strategy(method: str, description: str, *, name: str | None = None
         check_embedding_data(ctx.data, method)
         return _fit_cell(ctx, cell, method, head_init)
 
-    return Strategy(name=name or method, kind="fitted", description=description, run=run,
-                    settings=_settings(method, head_init))
+    kind = "trained" if METHODS.get(method).needs_training_args else "fitted"
+    return Strategy(name=name or method, kind=kind, description=description, run=run,
+                    settings=_settings(name or method, method, head_init))
 
 
 for _strategy in (
@@ -132,5 +152,10 @@ for _strategy in (
     embedding_strategy("setfit", "SetFit (setfit library): contrastive body training on pairs, logistic head"),
     embedding_strategy("setfit", "SetFit body, head anchored at the zero-shot prototypes (strength by "
                        "cross-validation on the k-shot rows)", name="setfit_zero_shot_head", head_init="zero_shot"),
+    embedding_strategy("sentence_fine_tuning", "fine-tune the sentence encoder and a linear head on its embeddings "
+                       "(Trainer)"),
+    embedding_strategy("sentence_fine_tuning", "fine-tuning over sentence embeddings, head started at and pulled "
+                       "towards the zero-shot prototypes (strength by cross-validation on the k-shot rows)",
+                       name="sentence_fine_tuning_zero_shot_head", head_init="zero_shot"),
 ):
     STRATEGIES.register(_strategy.name, _strategy)

@@ -3,12 +3,19 @@
 Pick one with ``--method``; :data:`METHODS` lists them. A method is a :class:`Method` with hooks that the
 trainer and the output pipeline call; it lives in one module (:mod:`~tlnlp.methods.simple`) or one folder
 (:mod:`~tlnlp.methods.ulmfit`, :mod:`~tlnlp.methods.adapters`, :mod:`~tlnlp.methods.feature_extraction`,
-:mod:`~tlnlp.methods.setfit`) and registers itself with
+:mod:`~tlnlp.methods.setfit`, :mod:`~tlnlp.methods.sentence_fine_tuning`) and registers itself with
 :func:`register_method`. Importing this package registers the built-in methods and the installed plugins
 (:mod:`~tlnlp.methods.plugins`), then composes :class:`MethodArgs` from their options.
 """
 
-from tlnlp.methods import adapters, feature_extraction, setfit, simple, ulmfit  # noqa: F401  (importing them registers the built-in methods)
+from tlnlp.methods import (  # noqa: F401  (importing them registers the built-in methods)
+    adapters,
+    feature_extraction,
+    sentence_fine_tuning,
+    setfit,
+    simple,
+    ulmfit,
+)
 from tlnlp.methods.base import (
     METHODS,
     CardParts,

@@ -91,7 +91,7 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
         texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64), label_names=list(data.labels),
         prior=run.prior, seed=int(run.train_args.seed), output_dir=run.train_args.output_dir,
         max_length=run.data_args.max_seq_length, resume_from=run.resume_from,
-        show_progress=not run.train_args.disable_tqdm)
+        show_progress=not run.train_args.disable_tqdm, training=run.train_args)
     logger.info("%s: %d training texts, encoder %s (%s)", method.name, len(inputs.texts),
                 run.model_args.model_name_or_path, loaded.pooling)
     outcome = method.fit(loaded.encoder, inputs, run.method_args)

@@ -45,3 +45,19 @@ def test_embedding_strategies_need_no_learning_rate_and_refuse_a_bad_cap(tmp_pat
     CompareArgs(output_dir=str(tmp_path), strategies=STRATEGIES)  # no --learning_rates needed
     with pytest.raises(ValueError, match="setfit_max_steps=0"):
         CompareArgs(output_dir=str(tmp_path), strategies=["setfit"], setfit_max_steps=0)
+
+
+def test_sentence_fine_tuning_cells_train_with_the_ladders_rate_and_epochs(tiny_bert_folder, sentiment_csv, tmp_path):
+    from tlnlp.compare import CompareArgs
+
+    names = ["sentence_fine_tuning", "sentence_fine_tuning_zero_shot_head"]
+    assert all(get_strategy(n).kind == "trained" for n in names)
+    assert CompareArgs(output_dir=str(tmp_path), strategies=names).learning_rate(names[1]) == 5e-5  # a default
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names,
+                                      learning_rates=[f"{n}=1e-3" for n in names]))
+    assert {(r["strategy"], r["budget"]) for r in result.rows} == {(n, b) for n in names for b in (2, 4)}
+    for record in result.records:
+        assert record["learning_rate"] == 1e-3 and record["epochs"] > 0 and record["train_loss"] > 0
+        assert record["trainable_parameters"] == record["total_parameters"]
+    anchored = [r for r in result.records if r["strategy"] == names[1]]
+    assert len(anchored) == 2 and all(r["head_prior_strength"] >= 0 for r in anchored)

@@ -44,6 +44,8 @@ class FitInputs:
         max_length: Texts are cut to this many tokens (None: the encoder's own maximum).
         resume_from: A checkpoint folder to resume from, or None.
         show_progress: Show progress bars.
+        training: The run's ``TrainingArguments``, for a method that trains with the Trainer (rate, epochs,
+            batch size, checkpoints); None for the others.
     """
 
     texts: list[str]
@@ -55,6 +57,7 @@ class FitInputs:
     max_length: int | None = None
     resume_from: str | None = None
     show_progress: bool = True
+    training: Any = None
 
 
 @dataclass
@@ -75,13 +78,17 @@ class FitOutcome:
 def head_section(info: dict[str, Any]) -> str:
     """The card's markdown on the head: its kind, its start and the prior strength (and how it was chosen)."""
     head = info.get("head", {})
-    lines = [f"- Head: {'logistic regression (scikit-learn)' if head.get('head') == 'logistic' else 'torch linear'}"
-             f" on unit-length sentence embeddings, started at "
+    kind = "logistic regression (scikit-learn)" if head.get("head") == "logistic" else "torch linear layer"
+    if head.get("trained_with_encoder"):
+        kind = "linear layer trained with the encoder"
+    lines = [f"- Head: {kind} on unit-length sentence embeddings, started at "
              f"{'the zero-shot label prototypes' if head.get('head_init') == 'zero_shot' else 'the usual start'}."]
     if "head_prior_strength" in head:
         search = head.get("prior_strength_search")
         how = (f"chosen by {search['folds']}-fold cross-validation (3 repeats, log-loss) on the labelled training "
                "rows only" if search and search.get("folds") else "set by --head_prior_strength")
+        if search and search.get("folds") and head.get("trained_with_encoder"):
+            how += " (of the anchored logistic head on the frozen encoder's embeddings)"
         strength = head["head_prior_strength"]
         pull = f"strength {strength:g}" if strength else "none (strength 0: the prior was dropped)"
         lines.append(f"- Pull towards the prototypes: {pull}, {how}.")
@@ -96,6 +103,8 @@ class EmbeddingMethod(Method):
     trains_with_trainer: ClassVar[bool] = False
     #: Whether the fit changes the encoder's weights (SetFit) or only the head (feature extraction).
     trains_encoder: ClassVar[bool] = True
+    #: Whether :meth:`fit` trains with the Trainer and reads the run's ``TrainingArguments`` (``FitInputs.training``).
+    needs_training_args: ClassVar[bool] = False
 
     def fit(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
         """Train on ``inputs`` starting from ``encoder`` (a ``SentenceTransformer``); subclasses implement it."""
