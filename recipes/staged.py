@@ -1,0 +1,53 @@
+"""Staged (intermediate-task) transfer: a chain of fine-tuning stages, each starting from the model of the one before.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/staged.py \
+        --config recipes/configs/staged/amazon_to_movie_minilm.yaml
+
+Stages are ``--stages`` (or ``stages:`` in the YAML), in order. Each is comma-separated ``key=value`` pairs, or in
+YAML a mapping::
+
+    stages:
+      - dataset=bundled:amazon_sentiment,method=full,epochs=1,learning_rate=5e-5,max_train_samples=1500
+      - {dataset: bundled:movie_sentiment, train_samples_per_class: 8, epochs: 10}
+
+A stage's keys: its data (``dataset`` or ``train_file`` and any other data flag of recipes/classification.py:
+``train_samples_per_class``, ``max_train_samples``, ``text_column``...), its method (``method`` and any method
+option), its budget (``epochs``, ``learning_rate``, ``max_steps``, batch size, warm-up, evaluation and checkpoint
+steps), ``new_head: true`` (a new head even when the labels are the previous stage's) and ``name`` (its folder:
+``stage<i>_<name>``). A key left out takes the chain's value: the top-level flag of the same name. The first stage
+starts from ``--model_name_or_path`` (a model, or any run folder, e.g. one of recipes/classification.py); each next
+stage from the stage before, keeping its head when the labels are unchanged and getting a new head otherwise.
+
+Chain flags: ``--rehearsal_samples N`` (N seeded rows of the previous stage's training rows mixed into the next
+stage; same labels needed), ``--baseline target_only`` (also train the last stage's data alone from the starting
+model and flag negative transfer), ``--resume_from_checkpoint last`` (skip finished stages, resume the interrupted
+one from its newest checkpoint). Every flag overrides the YAML file; ``--help`` lists them all.
+
+Writes into ``--output_dir``: one run folder per stage (the last one holds the final model, whose card has a
+"Staged transfer" section with the whole chain), ``baseline_target_only/``, ``staged_results.json`` (every
+stage's record and results, forgetting, the baseline comparison) and ``staged_summary.md``.
+"""
+
+from __future__ import annotations
+
+from tlnlp.config import ModelArgs, TrainingArgs, parse_args
+from tlnlp.errors import user_errors
+from tlnlp.methods import MethodArgs
+from tlnlp.staged import StagedArgs, format_summary, run_stages
+from tlnlp.training import setup_logging
+
+
+def main(model_args: ModelArgs, method_args: MethodArgs, staged_args: StagedArgs,
+         train_args: TrainingArgs) -> dict[str, float]:
+    """Run (or resume) the chain; returns ``stage<i>_*``, ``final_*``, forgetting and baseline numbers."""
+    setup_logging(train_args)
+    result = run_stages(model_args, method_args, staged_args, train_args)
+    if train_args.process_index == 0:
+        print(format_summary(result))
+        print(f"Every stage's folder, staged_results.json and staged_summary.md in {train_args.output_dir}")
+    return result.metrics()
+
+
+if __name__ == "__main__":
+    with user_errors():
+        main(*parse_args(ModelArgs, MethodArgs, StagedArgs, TrainingArgs))

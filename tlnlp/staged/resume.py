@@ -1,0 +1,113 @@
+"""The chain's output folder: refuse to write over someone's files, and resume an interrupted chain where it stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tlnlp.training import OutputDirError, prepare_output_dir
+
+__all__ = ["PLAN_FILE", "RESUME_WORDS", "ResumePoint", "check_plan", "resolve_resume"]
+
+#: Written into the chain's folder before the first stage: every stage's settings.
+PLAN_FILE = "staged_plan.json"
+#: ``--resume_from_checkpoint`` values that mean "the newest checkpoint of the interrupted stage".
+RESUME_WORDS = ("last", "latest", "true", "yes", "1")
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """How a chain starts.
+
+    Attributes:
+        resuming: Finished stages (same settings) are skipped, the interrupted one resumes from its newest checkpoint.
+        stage: With an explicit checkpoint: the stage it belongs to (from 1), which resumes from it.
+        checkpoint: That checkpoint folder.
+    """
+
+    resuming: bool = False
+    stage: int | None = None
+    checkpoint: str | None = None
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    found = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            found += [f"{key}.{inner}" for inner in sorted(set(a) | set(b)) if a.get(inner) != b.get(inner)]
+        elif a != b:
+            found.append(key)
+    return found
+
+
+def check_plan(saved: Mapping[str, Any], plan: Mapping[str, Any], output_dir: str | Path) -> None:
+    """Refuse to resume a chain whose stages now have other settings than when it started.
+
+    Stages may be added at the end (they run after the others); the existing ones must match.
+
+    Raises:
+        OutputDirError: Naming the first stage that differs and what differs.
+    """
+    for position, (old, new) in enumerate(zip(saved.get("stages", []), plan["stages"], strict=False)):
+        differ = _differences(old, new)
+        if differ:
+            raise OutputDirError(
+                f"--resume_from_checkpoint: stage {position + 1} of the chain in output_dir={str(output_dir)!r} "
+                f"started with other settings ({', '.join(differ)} differ). Resume with the settings it started "
+                "with, or run the new chain in another --output_dir.")
+
+
+def _checkpoint_stage(path: Path, out: Path, names: Sequence[str]) -> tuple[int, str]:
+    if not path.is_dir():
+        raise OutputDirError(f"--resume_from_checkpoint {str(path)!r}: no such checkpoint folder.")
+    parent = path.resolve().parent
+    for index, name in enumerate(names, start=1):
+        if parent == (out / name).resolve():
+            return index, str(path)
+    raise OutputDirError(f"--resume_from_checkpoint {str(path)!r} is not a checkpoint of a stage of this chain (a "
+                         f"checkpoint-* folder in {out}/stage<i>_<name>/). Give one, or 'last' to resume the "
+                         "interrupted stage from its newest checkpoint.")
+
+
+def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str]) -> ResumePoint:
+    """Check the chain's ``output_dir`` and resolve ``--resume_from_checkpoint``; writes nothing.
+
+    Without it, a non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set (then every stage
+    runs again). With ``last`` (or ``true``), the folder must hold a chain with the same stage settings; an explicit
+    ``checkpoint-*`` folder must lie in one of its stage folders.
+
+    Args:
+        train_args: The chain's ``TrainingArgs``.
+        plan: The chain's plan (``{"stages": [settings, ...]}``), compared with the saved one.
+        names: The stages' folder names.
+
+    Returns:
+        Where the chain starts.
+
+    Raises:
+        OutputDirError: The folder is not safe to write into as asked, or holds no chain to resume.
+    """
+    out = Path(train_args.output_dir)
+    resume = getattr(train_args, "resume_from_checkpoint", None)
+    saved = out / PLAN_FILE
+    if resume is None:
+        if saved.is_file() and not train_args.overwrite_output_dir:
+            raise OutputDirError(
+                f"output_dir={str(out)!r} holds a staged run. Add --resume_from_checkpoint last to continue it "
+                "(finished stages are skipped), choose another --output_dir, or add --overwrite_output_dir to run "
+                "every stage again over it.")
+        prepare_output_dir(train_args)
+        return ResumePoint()
+    if not saved.is_file():
+        raise OutputDirError(f"--resume_from_checkpoint {resume}: output_dir={str(out)!r} holds no staged run "
+                             f"({PLAN_FILE} is missing). Give the output_dir of the interrupted chain, or start "
+                             "without --resume_from_checkpoint.")
+    check_plan(json.loads(saved.read_text(encoding="utf-8")), plan, out)
+    if str(resume).lower() in RESUME_WORDS:
+        return ResumePoint(resuming=True)
+    stage, checkpoint = _checkpoint_stage(Path(str(resume)), out, names)
+    return ResumePoint(resuming=True, stage=stage, checkpoint=checkpoint)
