@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,3 +258,25 @@ def test_push_sends_only_the_final_model_with_the_whole_chain_on_its_card(tmp_pa
         assert not [p for p in out.rglob("*") if p.is_file() and PLANTED_TOKEN.encode() in p.read_bytes()]
     finally:
         hub_fixture.close()
+
+
+@pytest.mark.slow
+def test_two_process_launch_runs_the_chain_with_one_writer(tmp_path, tiny_bert_dir):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(port),
+           str(ROOT / "recipes" / "staged.py"),
+           *_args(tiny_bert_dir, out, ["dataset=bundled:amazon_sentiment,max_train_samples=32,epochs=1",
+                                       "dataset=bundled:movie_sentiment,train_samples_per_class=8,epochs=1"],
+                  "--per_device_train_batch_size", "4", "--rehearsal_samples", "4", "--baseline", "target_only")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    results = _json(out / "staged_results.json")
+    assert [r["head"] for r in results["stages"]] == ["new", "kept"] and results["stages"][1]["train_rows"] == 20
+    assert results["forgetting"][0]["measurable"] and results["baseline"] is not None
+    assert len((out / "stage2_movie_sentiment" / "predictions.jsonl").read_text().splitlines()) == 40
+    assert proc.stdout.count("Staged transfer from") == 1  # only the main process prints

@@ -19,7 +19,8 @@ _STAGES_HELP = (
     "mappings). Keys: dataset (alias of dataset_name) or train_file [validation_file, test_file, text_column, "
     "label_column...], max_train_samples, train_samples_per_class, max_seq_length and every other data flag of "
     "recipes/classification.py; method and any method option (lora_r...); epochs (num_train_epochs), "
-    f"{', '.join(k for k in StageOptions.__dataclass_fields__ if k not in ('name', 'new_head'))}; new_head "
+    f"{', '.join(k for k in StageOptions.__dataclass_fields__ if k not in ('name', 'new_head', 'num_train_epochs'))}"
+    "; new_head "
     "(true: a new head even when the labels are the previous stage's); name (folder: stage<i>_<name>). A key "
     "left out takes the chain's value (the top-level flag). The first stage starts from --model_name_or_path (a "
     "model, or any run folder); each next one from the stage before.")

@@ -232,6 +232,7 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
     chain.resume = resolve_resume(train_args, plan, [s.name for s in specs])
     chain.datas = [task.load_data(spec.data_args) for spec in specs]
     check_rehearsal(chain.datas, staged_args.rehearsal_samples)
+    _barrier(train_args)  # every process has checked the folder before the main process writes into it
     if chain.is_main:
         chain.out.mkdir(parents=True, exist_ok=True)
         write_json(chain.out / PLAN_FILE, plan)
