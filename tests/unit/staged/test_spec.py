@@ -102,3 +102,16 @@ def test_chain_flags_are_checked_when_parsed(tmp_path):
                                       "--rehearsal_samples", "4", "--baseline", "target_only"])
     assert parsed[2].stages == ["dataset=bundled:trec6", "dataset=bundled:movie_sentiment"]
     assert parsed[2].rehearsal_samples == 4 and parsed[2].baseline == "target_only"
+
+
+def test_local_files_and_hub_names_are_stage_sources_too(tmp_path):
+    csv = tmp_path / "my reviews.csv"
+    csv.write_text("text,label\ngood,pos\nbad,neg\n")
+    first, second = _specs(f"train_file={csv},text_column=text,epochs=1", "dataset=org/some_dataset,name=hub")
+    assert first.data_args.train_file == str(csv) and first.name == "stage1_my_reviews"
+    assert first.dataset == str(csv)
+    assert second.data_args.dataset_name == "org/some_dataset" and second.name == "stage2_hub"
+    (third,) = _specs({"dataset": "imdb", "target_modules": ["query", "value"], "method": "lora"})
+    assert third.name == "stage1_imdb" and third.method_args.target_modules == ["query", "value"]
+    (fourth,) = _specs("dataset=imdb,method=lora,target_modules=query value")
+    assert fourth.method_args.target_modules == ["query", "value"]
