@@ -12,7 +12,12 @@ from tlnlp.registry import RegistryError
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
 _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4",
-                "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5"]
+                "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5", "staged=5e-5"]
+
+
+def _rate_name(strategy: str) -> str:
+    """The ``learning_rates`` entry of a strategy: its own name, or its family's for ``staged:<source>``."""
+    return strategy.split(":", 1)[0]
 
 
 def parse_budget(value: str | int) -> int | str:
@@ -90,6 +95,12 @@ class CompareArgs:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Linear warm-up, as a fraction of the steps."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N."})
+    transfer_source_samples: int = field(
+        default=2000, metadata={"help": "staged:<source> strategies: training rows of the source dataset (seeded)."})
+    transfer_source_epochs: float = field(
+        default=1.0, metadata={"help": "staged:<source> strategies: epochs of full fine-tuning on the source."})
+    transfer_source_learning_rate: float = field(
+        default=5e-5, metadata={"help": "staged:<source> strategies: learning rate on the source."})
     setfit_max_steps: int = field(
         default=-1, metadata={"help": "Cap on the contrastive steps of the SetFit strategies (-1: the library's "
                                       "default, every pair drawn; its pairs grow with the square of the rows)."})
@@ -133,7 +144,8 @@ class CompareArgs:
         if self.setfit_max_steps == 0 or self.setfit_max_steps < -1:
             raise ValueError(f"setfit_max_steps={self.setfit_max_steps!r} must be -1 (no cap) or positive.")
         for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
-                     "forgetting_max_length", "num_train_epochs", "max_train_epochs"):
+                     "forgetting_max_length", "num_train_epochs", "max_train_epochs", "transfer_source_samples",
+                     "transfer_source_epochs", "transfer_source_learning_rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
@@ -158,7 +170,7 @@ class CompareArgs:
                 strategy = get_strategy(name)
             except RegistryError as err:
                 raise ValueError(f"strategies: {err}") from None
-            if strategy.kind in TRAINED_KINDS and name not in rates:
+            if strategy.kind in TRAINED_KINDS and _rate_name(name) not in rates:
                 raise ValueError(f"strategies: {name!r} trains but has no learning rate; set one with "
                                  f"--learning_rates {name}=5e-5 (YAML: learning_rates: [{name}=5e-5]).")
 
@@ -175,6 +187,7 @@ class CompareArgs:
             ValueError: No rate for ``strategy``; the message names the flag that sets one.
         """
         rates = self.learning_rate_map()
+        strategy = strategy if strategy in rates else _rate_name(strategy)
         if strategy not in rates:
             raise ValueError(f"learning_rates has no rate for {strategy!r}; add --learning_rates {strategy}=5e-5.")
         return rates[strategy]

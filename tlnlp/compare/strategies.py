@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from tlnlp.config import DataArgs, ModelArgs
     from tlnlp.tasks.classification.data import TaskData
 
-__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "Strategy", "cell_training_args", "get_strategy",
-           "strategy_names", "test_metrics", "trained_strategy"]
+__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "Strategy", "cell_training_args", "fit_and_score",
+           "get_strategy", "strategy_names", "test_metrics", "trained_strategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ def get_strategy(name: str) -> Strategy:
     """
     if name in STRATEGIES:
         return STRATEGIES.get(name)
+    if ":" in name:
+        from tlnlp.compare.transfer_strategies import transfer_strategy  # deferred: it imports this module
+
+        found = transfer_strategy(name)
+        if found is not None:
+            return found
     if name in METHODS and METHODS.get(name).trains_with_trainer:
         return trained_strategy(name, _describe(METHODS.get(name)))
     if name in METHODS:  # a plugin's method that fits a head on sentence embeddings
@@ -227,10 +233,15 @@ def _train_and_predict(trainer: Any, test: Any, device: str) -> dict[str, Any]:
             "infer_seconds": infer_seconds, "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind}
 
 
-def _fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool) -> dict[str, Any]:
-    """Load, prepare, train and score one trained cell; returns its record."""
+def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool = False,
+                  load: Callable[[], tuple[Any, Any]] | None = None) -> dict[str, Any]:
+    """Load, prepare, train and score one trained cell; returns its record.
+
+    ``load() -> (model, tokenizer)`` replaces the backbone's classifier as the start (e.g. a model trained on
+    another dataset first, :mod:`tlnlp.compare.transfer_strategies`).
+    """
     set_seed(cell.seed)
-    model, tokenizer = _load_model(ctx, from_scratch)
+    model, tokenizer = load() if load is not None else _load_model(ctx, from_scratch)
     prepared = apply_method(model, _method_args(method))
     params = count_parameters(prepared.model)
     full = ctx.tokenized(tokenizer)
@@ -270,7 +281,7 @@ def trained_strategy(method: str, description: str, *, name: str | None = None, 
     name = name or method
 
     def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
-        return _fit_and_score(ctx, cell, method, from_scratch)
+        return fit_and_score(ctx, cell, method, from_scratch)
 
     return Strategy(name=name, kind=kind, description=description, run=run,
                     settings=_trained_settings(name, method, from_scratch))

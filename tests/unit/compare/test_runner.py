@@ -39,7 +39,7 @@ def test_ladder_writes_outputs_resumes_and_adds_a_strategy(tiny_bert_folder, sen
 def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
     from tlnlp.compare import strategies
 
-    real = strategies._fit_and_score
+    real = strategies.fit_and_score
     calls = []
 
     def dies_on_third_cell(*args, **kwargs):
@@ -48,12 +48,12 @@ def test_killed_run_resumes_from_finished_cells(tiny_bert_folder, sentiment_csv,
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(strategies, "_fit_and_score", dies_on_third_cell)
+    monkeypatch.setattr(strategies, "fit_and_score", dies_on_third_cell)
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         run_compare(*_args(tiny_bert_folder, out, sentiment_csv))
     assert len(list((out / "cells").glob("*.json"))) == 2
-    monkeypatch.setattr(strategies, "_fit_and_score", real)
+    monkeypatch.setattr(strategies, "fit_and_score", real)
     partial = run_compare(*_args(tiny_bert_folder, out, sentiment_csv, report_only=True))
     assert partial.cells_run == 0 and [(r["strategy"], r["budget"]) for r in partial.rows] == [
         ("frozen_backbone", 2), ("from_scratch", 2)]

@@ -1,0 +1,167 @@
+"""Ladder strategies that transfer from another labelled dataset first: ``staged:<source>``, ``source_only:<source>``.
+
+``staged:<source>`` fine-tunes the backbone on the source dataset (``--transfer_source_samples`` seeded rows,
+``--transfer_source_epochs`` of full fine-tuning at ``--transfer_source_learning_rate``), then fine-tunes that model
+on each cell's k-shot target rows exactly as the ``full`` strategy does (the ladder's epochs, batch and warm-up;
+the rate of ``--learning_rates staged=...``). The head carries over when the source has the target's labels and
+is replaced otherwise (:func:`tlnlp.staged.heads.load_stage_model`). ``source_only:<source>`` scores the
+source-trained model on the target with no target label at all (same labels needed). The source model of a seed
+is trained once and kept under the cell cache (``sources/<key>``), so every budget reuses it.
+
+A source name without ``:`` or ``/`` is a bundled corpus (``staged:amazon_sentiment`` is
+``bundled:amazon_sentiment``); anything else is read as ``--dataset_name`` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import datasets
+from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
+
+from tlnlp.compare.cells import Cell, cell_key
+from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, fit_and_score, test_metrics
+from tlnlp.config import DataArgs
+from tlnlp.methods import apply_method, method_args_class
+from tlnlp.models import load_classifier
+from tlnlp.staged.heads import load_stage_model
+from tlnlp.tasks import load_task_data
+from tlnlp.tasks.classification.tokenize import tokenize_classification
+from tlnlp.training import build_trainer
+
+__all__ = ["FAMILIES", "source_dataset", "train_source_model", "transfer_strategy"]
+
+#: Strategy families with a source: ``<family>:<source>``.
+FAMILIES = ("staged", "source_only")
+_DONE = "source_done.json"
+
+
+def source_dataset(text: str) -> str:
+    """``amazon_sentiment`` -> ``bundled:amazon_sentiment``; a name with ``:`` or ``/`` (Hub, path) as it is."""
+    return text if (":" in text or "/" in text) else f"bundled:{text}"
+
+
+def _source_settings(ctx: CellContext, source: str) -> dict[str, Any]:
+    args = ctx.args
+    return {"source": source_dataset(source), "source_samples": args.transfer_source_samples,
+            "source_epochs": args.transfer_source_epochs, "source_learning_rate": args.transfer_source_learning_rate,
+            "max_seq_length": ctx.data_args.max_seq_length}
+
+
+def _load_source(ctx: CellContext, source: str, seed: int) -> Any:
+    data = load_task_data(DataArgs(dataset_name=source_dataset(source), max_seq_length=ctx.data_args.max_seq_length,
+                                   split_seed=seed), task="classification")
+    if data.multi_label or "text_pair" in data.splits["train"].column_names:
+        raise ValueError(f"staged:{source}: the source must be single-label classification of single texts; "
+                         f"{data.name} is not. Choose another source dataset.")
+    train = data.splits["train"].shuffle(seed=seed)
+    train = train.select(range(min(len(train), ctx.args.transfer_source_samples)))
+    splits = {"train": train, **({"test": data.splits["test"]} if "test" in data.splits else {})}
+    return dataclasses.replace(data, splits=datasets.DatasetDict(splits))
+
+
+def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
+    """The backbone fine-tuned on ``source`` for ``seed`` (trained once, then read from the cell cache).
+
+    The folder holds a classifier (safetensors) and ``source_done.json``: the source's labels, rows and test
+    accuracy. It is written into a temporary folder and renamed, so an interrupted training leaves nothing.
+    """
+    settings = {**_source_settings(ctx, source), "model": ctx.model_args.model_name_or_path, "seed": seed}
+    cache = Path(ctx.args.cell_cache_dir or Path(ctx.args.output_dir) / "cells") / "sources"
+    folder = cache / cell_key(settings)
+    if (folder / _DONE).is_file():
+        return folder
+    set_seed(seed)
+    data = _load_source(ctx, source, seed)
+    model, tokenizer = load_classifier(ctx.model_args, labels=data.labels)
+    prepared = apply_method(model, method_args_class()(method="full"))
+    tokenized = tokenize_classification(data, tokenizer, ctx.data_args.max_seq_length)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="source-", dir=cache) as tmp:
+        train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
+                                        str(Path(tmp) / "run"),
+                                        ctx.args.transfer_source_learning_rate)
+        train_args = dataclasses.replace(train_args, num_train_epochs=ctx.args.transfer_source_epochs)
+        trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+        done = {**settings, "labels": list(data.labels), "rows": len(data.splits["train"])}
+        if "test" in tokenized:
+            output = trainer.predict(tokenized["test"])
+            done["source_test_accuracy"] = test_metrics(data.splits["test"]["label"], output.predictions,
+                                                        data.num_labels)["accuracy"]
+        staging = Path(tmp) / "model"
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        (staging / _DONE).write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    return folder
+
+
+def _source_record(folder: Path) -> dict[str, Any]:
+    done = json.loads((folder / _DONE).read_text(encoding="utf-8"))
+    return {"source": done["source"], "source_rows": done["rows"],
+            "source_test_accuracy": done.get("source_test_accuracy")}
+
+
+def _staged_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
+    folder = train_source_model(ctx, source, cell.seed)
+    start = dataclasses.replace(ctx.model_args, model_name_or_path=str(folder))
+
+    def load() -> tuple[Any, Any]:
+        model, tokenizer, _ = load_stage_model(start, list(ctx.data.labels))
+        return model, tokenizer
+
+    record = fit_and_score(ctx, cell, "full", load=load)
+    return {**record, **_source_record(folder)}
+
+
+def _source_only_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
+    folder = train_source_model(ctx, source, cell.seed)
+    done = json.loads((folder / _DONE).read_text(encoding="utf-8"))
+    if sorted(done["labels"]) != sorted(ctx.data.labels):
+        raise ValueError(f"source_only:{source}: the source's labels {done['labels']} are not the target's "
+                         f"{list(ctx.data.labels)}; a source-only model cannot label the target. Use staged:{source}.")
+    model, tokenizer, _ = load_stage_model(dataclasses.replace(ctx.model_args, model_name_or_path=str(folder)),
+                                           list(ctx.data.labels))
+    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
+        trainer = Trainer(model=model, args=cell_training_args(ctx, cell, 1, tmp, 0.0),
+                          data_collator=DataCollatorWithPadding(tokenizer))
+        trainer.remove_callback(PrinterCallback)
+        start = time.perf_counter()
+        logits = trainer.predict(ctx.tokenized(tokenizer)["test"]).predictions
+        seconds = time.perf_counter() - start
+    return {"metrics": test_metrics(ctx.test["label"], logits, ctx.data.num_labels), "n_train": 0,
+            "n_test": len(ctx.test), "train_time_s": 0.0, "inference_s_per_example": seconds / max(1, len(ctx.test)),
+            **_source_record(folder)}
+
+
+def transfer_strategy(name: str) -> Strategy | None:
+    """The strategy ``staged:<source>`` or ``source_only:<source>``, or None when ``name`` is neither."""
+    family, _, source = name.partition(":")
+    if family not in FAMILIES or not source:
+        return None
+
+    def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+        found = {"family": family, **_source_settings(ctx, source)}
+        if family == "staged":
+            found.update(learning_rate=ctx.args.learning_rate(name), batch_size=ctx.args.batch_size,
+                         warmup_ratio=ctx.args.warmup_ratio, weight_decay=ctx.args.weight_decay,
+                         min_train_steps=ctx.args.min_train_steps, num_train_epochs=ctx.args.num_train_epochs,
+                         max_train_epochs=ctx.args.max_train_epochs)
+        return found
+
+    if family == "staged":
+        return Strategy(name=name, kind="trained", settings=settings,
+                        description=f"full fine-tuning on {source_dataset(source)} first, then on the k-shot rows",
+                        run=lambda ctx, cell: _staged_cell(ctx, cell, source))
+    return Strategy(name=name, kind="zero_shot", settings=settings, uses_labels=False,
+                    description=f"trained on {source_dataset(source)} only, no target label",
+                    run=lambda ctx, cell: _source_only_cell(ctx, cell, source))
