@@ -12,7 +12,8 @@ from tlnlp.registry import RegistryError
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
 _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4",
-                "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5", "staged=5e-5"]
+                "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5", "staged=5e-5",
+                "staged_rehearsal=5e-5"]
 
 
 def _rate_name(strategy: str) -> str:
@@ -101,6 +102,9 @@ class CompareArgs:
         default=1.0, metadata={"help": "staged:<source> strategies: epochs of full fine-tuning on the source."})
     transfer_source_learning_rate: float = field(
         default=5e-5, metadata={"help": "staged:<source> strategies: learning rate on the source."})
+    transfer_rehearsal_samples: int = field(
+        default=64, metadata={"help": "staged_rehearsal:<source> strategies: source training rows mixed into the "
+                                      "k-shot rows (same labels needed)."})
     setfit_max_steps: int = field(
         default=-1, metadata={"help": "Cap on the contrastive steps of the SetFit strategies (-1: the library's "
                                       "default, every pair drawn; its pairs grow with the square of the rows)."})
@@ -145,7 +149,7 @@ class CompareArgs:
             raise ValueError(f"setfit_max_steps={self.setfit_max_steps!r} must be -1 (no cap) or positive.")
         for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
                      "forgetting_max_length", "num_train_epochs", "max_train_epochs", "transfer_source_samples",
-                     "transfer_source_epochs", "transfer_source_learning_rate"):
+                     "transfer_source_epochs", "transfer_source_learning_rate", "transfer_rehearsal_samples"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:

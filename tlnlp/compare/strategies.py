@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tlnlp.config import DataArgs, ModelArgs
     from tlnlp.tasks.classification.data import TaskData
 
-__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "Strategy", "cell_training_args", "fit_and_score",
+__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "CellStart", "Strategy", "cell_training_args", "fit_and_score",
            "get_strategy", "strategy_names", "test_metrics", "trained_strategy"]
 
 logger = logging.getLogger(__name__)
@@ -233,19 +233,34 @@ def _train_and_predict(trainer: Any, test: Any, device: str) -> dict[str, Any]:
             "infer_seconds": infer_seconds, "peak_memory_mb": memory.peak_mb, "memory_kind": memory.kind}
 
 
-def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool = False,
-                  load: Callable[[], tuple[Any, Any]] | None = None) -> dict[str, Any]:
-    """Load, prepare, train and score one trained cell; returns its record.
+@dataclass
+class CellStart:
+    """How a trained cell departs from the plain one (the transfer strategies, :mod:`.transfer_strategies`).
 
-    ``load() -> (model, tokenizer)`` replaces the backbone's classifier as the start (e.g. a model trained on
-    another dataset first, :mod:`tlnlp.compare.transfer_strategies`).
+    Attributes:
+        load: ``load() -> (model, tokenizer)``, the start instead of the backbone's new classifier.
+        extra_train: ``extra_train(tokenizer) -> rows`` tokenised like the k-shot rows and trained with them (e.g.
+            rehearsal rows of a source task).
+        after: ``after(trainer) -> dict`` merged into the record once trained (e.g. the source task's accuracy).
     """
+
+    load: Callable[[], tuple[Any, Any]] | None = None
+    extra_train: Callable[[Any], Any] | None = None
+    after: Callable[[Any], dict[str, Any]] | None = None
+
+
+def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool = False,
+                  start: CellStart | None = None) -> dict[str, Any]:
+    """Load, prepare, train and score one trained cell; returns its record (``start`` changes where it starts)."""
+    start = start or CellStart()
     set_seed(cell.seed)
-    model, tokenizer = load() if load is not None else _load_model(ctx, from_scratch)
+    model, tokenizer = start.load() if start.load is not None else _load_model(ctx, from_scratch)
     prepared = apply_method(model, _method_args(method))
     params = count_parameters(prepared.model)
     full = ctx.tokenized(tokenizer)
     train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
+    if start.extra_train is not None:
+        train = datasets.concatenate_datasets([train, start.extra_train(tokenizer).cast(train.features)])
     tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
     lr = ctx.args.learning_rate(cell.strategy)
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
@@ -254,13 +269,14 @@ def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool 
         trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
         trainer.remove_callback(PrinterCallback)
         done = _train_and_predict(trainer, tokenized["test"], ctx.device)
+        after = start.after(trainer) if start.after is not None else {}
     record: dict[str, Any] = {
         "metrics": test_metrics(ctx.test["label"], done["logits"], ctx.data.num_labels),
         "n_train": len(train), "n_test": len(ctx.test), "epochs": train_args.num_train_epochs,
         "train_time_s": done["train_time_s"], "inference_s_per_example": done["infer_seconds"] / max(1, len(ctx.test)),
         "trainable_parameters": int(params["trainable"]), "total_parameters": int(params["total"]),
         "peak_memory_mb": done["peak_memory_mb"], "memory_kind": done["memory_kind"],
-        "train_loss": done["train_loss"], "learning_rate": lr,
+        "train_loss": done["train_loss"], "learning_rate": lr, **after,
     }
     if ctx.forgetting is not None and not from_scratch:
         record["forgetting"] = ctx.forgetting.measure(trainer.model)

@@ -1,10 +1,13 @@
-"""Ladder strategies that transfer from another labelled dataset first: ``staged:<source>``, ``source_only:<source>``.
+"""Ladder strategies that train on another labelled dataset first: ``staged:``, ``staged_rehearsal:``, ``source_only:``.
 
 ``staged:<source>`` fine-tunes the backbone on the source dataset (``--transfer_source_samples`` seeded rows,
 ``--transfer_source_epochs`` of full fine-tuning at ``--transfer_source_learning_rate``), then fine-tunes that model
 on each cell's k-shot target rows exactly as the ``full`` strategy does (the ladder's epochs, batch and warm-up;
 the rate of ``--learning_rates staged=...``). The head carries over when the source has the target's labels and
-is replaced otherwise (:func:`tlnlp.staged.heads.load_stage_model`). ``source_only:<source>`` scores the
+is replaced otherwise (:func:`tlnlp.staged.heads.load_stage_model`); when the labels match, the cell also scores
+the source's test rows after the target training (``source_test_accuracy_after`` beside the source model's own
+``source_test_accuracy``: what the source task kept). ``staged_rehearsal:<source>`` mixes
+``--transfer_rehearsal_samples`` seeded source training rows into the k-shot rows. ``source_only:<source>`` scores the
 source-trained model on the target with no target label at all (same labels needed). The source model of a seed
 is trained once and kept under the cell cache (``sources/<key>``), so every budget reuses it.
 
@@ -19,6 +22,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,14 @@ import datasets
 from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
 
 from tlnlp.compare.cells import Cell, cell_key
-from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, fit_and_score, test_metrics
+from tlnlp.compare.strategies import (
+    CellContext,
+    CellStart,
+    Strategy,
+    cell_training_args,
+    fit_and_score,
+    test_metrics,
+)
 from tlnlp.config import DataArgs
 from tlnlp.methods import apply_method, method_args_class
 from tlnlp.models import load_classifier
@@ -38,7 +49,9 @@ from tlnlp.training import build_trainer
 __all__ = ["FAMILIES", "source_dataset", "train_source_model", "transfer_strategy"]
 
 #: Strategy families with a source: ``<family>:<source>``.
-FAMILIES = ("staged", "source_only")
+FAMILIES = ("staged", "staged_rehearsal", "source_only")
+#: Source test rows scored for the retention check (seeded, the same rows before and after).
+_RETENTION_ROWS = 500
 _DONE = "source_done.json"
 
 
@@ -55,15 +68,31 @@ def _source_settings(ctx: CellContext, source: str) -> dict[str, Any]:
 
 
 def _load_source(ctx: CellContext, source: str, seed: int) -> Any:
+    """The source's training rows (seeded, capped) and up to 500 of its test rows."""
     data = load_task_data(DataArgs(dataset_name=source_dataset(source), max_seq_length=ctx.data_args.max_seq_length,
                                    split_seed=seed), task="classification")
     if data.multi_label or "text_pair" in data.splits["train"].column_names:
         raise ValueError(f"staged:{source}: the source must be single-label classification of single texts; "
                          f"{data.name} is not. Choose another source dataset.")
     train = data.splits["train"].shuffle(seed=seed)
-    train = train.select(range(min(len(train), ctx.args.transfer_source_samples)))
-    splits = {"train": train, **({"test": data.splits["test"]} if "test" in data.splits else {})}
+    splits = {"train": train.select(range(min(len(train), ctx.args.transfer_source_samples)))}
+    if "test" in data.splits:
+        test = data.splits["test"].shuffle(seed=0)
+        splits["test"] = test.select(range(min(len(test), _RETENTION_ROWS)))
     return dataclasses.replace(data, splits=datasets.DatasetDict(splits))
+
+
+def _as_target_labels(ctx: CellContext, data: Any, source: str) -> Any:
+    """The source rows with the target's label ids (same label names needed: rehearsal, retention)."""
+    if sorted(data.labels) != sorted(ctx.data.labels):
+        raise ValueError(f"{source}: the source's labels {list(data.labels)} are not the target's "
+                         f"{list(ctx.data.labels)}; rehearsal and source-only scoring need the same labels. Use "
+                         f"staged:{source}.")
+    index = {name: i for i, name in enumerate(ctx.data.labels)}
+    mapping = [index[name] for name in data.labels]
+    splits = {name: split.map(lambda row: {"label": mapping[row["label"]]}).cast_column(
+        "label", datasets.ClassLabel(names=list(ctx.data.labels))) for name, split in data.splits.items()}
+    return dataclasses.replace(data, labels=list(ctx.data.labels), splits=datasets.DatasetDict(splits))
 
 
 def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
@@ -111,16 +140,39 @@ def _source_record(folder: Path) -> dict[str, Any]:
             "source_test_accuracy": done.get("source_test_accuracy")}
 
 
-def _staged_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
+def _retention(ctx: CellContext, source: Any, tokenizer: Any) -> Callable[[Any], dict[str, Any]]:
+    """``after(trainer)``: the trained cell's accuracy on the source's test rows (what the source task keeps)."""
+    def after(trainer: Any) -> dict[str, Any]:
+        rows = tokenize_classification(source, tokenizer, ctx.data_args.max_seq_length)["test"]
+        logits = trainer.predict(rows).predictions
+        return {"source_test_accuracy_after": test_metrics(source.splits["test"]["label"], logits,
+                                                           ctx.data.num_labels)["accuracy"]}
+
+    return after
+
+
+def _staged_cell(ctx: CellContext, cell: Cell, source: str, rehearsal: bool) -> dict[str, Any]:
     folder = train_source_model(ctx, source, cell.seed)
-    start = dataclasses.replace(ctx.model_args, model_name_or_path=str(folder))
+    begin = dataclasses.replace(ctx.model_args, model_name_or_path=str(folder))
+    loaded: dict[str, Any] = {}
 
     def load() -> tuple[Any, Any]:
-        model, tokenizer, _ = load_stage_model(start, list(ctx.data.labels))
-        return model, tokenizer
+        model, loaded["tokenizer"], _ = load_stage_model(begin, list(ctx.data.labels))
+        return model, loaded["tokenizer"]
 
-    record = fit_and_score(ctx, cell, "full", load=load)
-    return {**record, **_source_record(folder)}
+    same = sorted(json.loads((folder / _DONE).read_text(encoding="utf-8"))["labels"]) == sorted(ctx.data.labels)
+    data = _as_target_labels(ctx, _load_source(ctx, source, cell.seed), source) if same or rehearsal else None
+    start, extra = CellStart(load=load), {}
+    if rehearsal:
+        extra["rehearsal_rows"] = min(ctx.args.transfer_rehearsal_samples, len(data.splits["train"]))
+        rows = dataclasses.replace(data, splits=datasets.DatasetDict(
+            {"train": data.splits["train"].shuffle(seed=cell.seed).select(range(extra["rehearsal_rows"]))}))
+        start.extra_train = lambda tokenizer: tokenize_classification(rows, tokenizer,
+                                                                      ctx.data_args.max_seq_length)["train"]
+    if data is not None and "test" in data.splits:
+        start.after = lambda trainer: _retention(ctx, data, loaded["tokenizer"])(trainer)
+    record = fit_and_score(ctx, cell, "full", start=start)
+    return {**record, **extra, **_source_record(folder)}
 
 
 def _source_only_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
@@ -151,17 +203,21 @@ def transfer_strategy(name: str) -> Strategy | None:
 
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"family": family, **_source_settings(ctx, source)}
-        if family == "staged":
+        if family == "staged_rehearsal":
+            found["rehearsal_samples"] = ctx.args.transfer_rehearsal_samples
+        if family != "source_only":
             found.update(learning_rate=ctx.args.learning_rate(name), batch_size=ctx.args.batch_size,
                          warmup_ratio=ctx.args.warmup_ratio, weight_decay=ctx.args.weight_decay,
                          min_train_steps=ctx.args.min_train_steps, num_train_epochs=ctx.args.num_train_epochs,
                          max_train_epochs=ctx.args.max_train_epochs)
         return found
 
-    if family == "staged":
+    if family != "source_only":
+        rehearsal = family == "staged_rehearsal"
+        mixed = " with rehearsal rows of the source" if rehearsal else ""
         return Strategy(name=name, kind="trained", settings=settings,
-                        description=f"full fine-tuning on {source_dataset(source)} first, then on the k-shot rows",
-                        run=lambda ctx, cell: _staged_cell(ctx, cell, source))
+                        description=f"full fine-tuning on {source_dataset(source)} first, then on the k-shot rows"
+                                    f"{mixed}", run=lambda ctx, cell: _staged_cell(ctx, cell, source, rehearsal))
     return Strategy(name=name, kind="zero_shot", settings=settings, uses_labels=False,
                     description=f"trained on {source_dataset(source)} only, no target label",
                     run=lambda ctx, cell: _source_only_cell(ctx, cell, source))

@@ -26,11 +26,13 @@ def test_names_parse_into_families_with_a_source_and_a_rate(tmp_path):
 
 
 def test_staged_cells_start_from_a_source_model_trained_once_per_seed(tiny_bert_folder, sentiment_csv, tmp_path):
-    names = ["staged:amazon_sentiment", "staged:trec6", "source_only:amazon_sentiment"]
+    names = ["staged:amazon_sentiment", "staged:trec6", "staged_rehearsal:amazon_sentiment",
+             "source_only:amazon_sentiment"]
     result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names,
-                                      transfer_source_samples=24, learning_rates=["staged=1e-3"]))
+                                      transfer_source_samples=24, transfer_rehearsal_samples=5,
+                                      learning_rates=["staged=1e-3", "staged_rehearsal=1e-3"]))
     rows = {(r["strategy"], r["budget"]): r for r in result.rows}
-    assert set(rows) == {(n, b) for n in names[:2] for b in (2, 4)} | {(names[2], 0)}
+    assert set(rows) == {(n, b) for n in names[:3] for b in (2, 4)} | {(names[3], 0)}
     sources = sorted((tmp_path / "ladder" / "cells" / "sources").iterdir())
     assert len(sources) == 2  # one per source for seed 0, shared by both budgets and by source_only
     done = [json.loads((s / "source_done.json").read_text()) for s in sources]
@@ -40,9 +42,16 @@ def test_staged_cells_start_from_a_source_model_trained_once_per_seed(tiny_bert_
         assert record["source"].startswith("bundled:") and record["source_rows"] == 24
     staged = [r for r in result.records if r["strategy"] == "staged:trec6"]
     assert [r["n_train"] for r in staged] == [4, 8] and all(r["learning_rate"] == 1e-3 for r in staged)
+    assert all("source_test_accuracy_after" not in r for r in staged)  # other labels: nothing to keep
+    same = [r for r in result.records if r["strategy"] == "staged:amazon_sentiment"]
+    assert all(0 <= r["source_test_accuracy_after"] <= 1 for r in same)
+    rehearsed = [r for r in result.records if r["strategy"] == "staged_rehearsal:amazon_sentiment"]
+    assert [r["n_train"] for r in rehearsed] == [4 + 5, 8 + 5] and all(r["rehearsal_rows"] == 5 for r in rehearsed)
 
 
-def test_source_only_refuses_a_source_with_other_labels(tiny_bert_folder, sentiment_csv, tmp_path):
+@pytest.mark.parametrize("name", ["source_only:trec6", "staged_rehearsal:trec6"])
+def test_source_only_and_rehearsal_refuse_a_source_with_other_labels(tiny_bert_folder, sentiment_csv, tmp_path,
+                                                                      name):
     with pytest.raises(ValueError, match="are not the target's"):
-        run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv,
-                                 strategies=["source_only:trec6"], transfer_source_samples=12))
+        run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
+                                 transfer_source_samples=12, learning_rates=["staged_rehearsal=1e-3"]))
