@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,16 +10,58 @@ from typing import Any
 from huggingface_hub import hf_hub_download, snapshot_download
 from transformers import AutoConfig
 
+from tlnlp.errors import UserError
 from tlnlp.methods import reload_run
 from tlnlp.models import is_adapter_dir
 from tlnlp.models.sentence_classifier import HEAD_CONFIG, is_sentence_classifier
 from tlnlp.tasks import SavedModel, Task, task_for_architectures
 
-__all__ = ["load_pipeline", "load_task_pipeline", "saved_model"]
+__all__ = ["MULTITASK_MANIFEST", "TASKS_FOLDER", "RunTaskError", "load_pipeline", "load_task_pipeline",
+           "run_task_folder", "saved_model"]
 
 logger = logging.getLogger(__name__)
 
 _SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.yaml"]
+
+
+#: A multi-task run's list of its tasks' folders (``{"tasks": {name: "tasks/<name>"}}``), in the run's folder.
+MULTITASK_MANIFEST = "multitask.json"
+#: The folder of a multi-task run that holds one ordinary classifier folder per task.
+TASKS_FOLDER = "tasks"
+
+
+class RunTaskError(UserError, ValueError):
+    """``task=`` does not fit the run: an unknown task, a task for a single-task run, none for a multi-task run."""
+
+
+def run_task_folder(output_dir: str | Path, task: str | None) -> str | Path:
+    """The folder that holds ``task``'s model in a multi-task run (``output_dir`` itself when ``task`` is None).
+
+    Args:
+        output_dir: A run's output folder (or a Hub repo id, when ``task`` is None).
+        task: A task name of a multi-task run (see its ``multitask.json``), or None.
+
+    Returns:
+        ``<output_dir>/tasks/<task>`` (as the manifest names it), or ``output_dir``.
+
+    Raises:
+        RunTaskError: An unknown task (the message lists the run's tasks), ``task`` for a folder that holds no
+            multi-task run, or no ``task`` for a multi-task run.
+    """
+    manifest = Path(output_dir) / MULTITASK_MANIFEST
+    tasks = json.loads(manifest.read_text(encoding="utf-8"))["tasks"] if manifest.is_file() else None
+    if task is None:
+        if tasks is not None:
+            raise RunTaskError(f"{output_dir} holds a multi-task run: pick its task with task=<name>, one of: "
+                               f"{', '.join(tasks)}.")
+        return output_dir
+    if tasks is None:
+        raise RunTaskError(f"task={task!r}: {output_dir} holds no multi-task run ({MULTITASK_MANIFEST} is missing); "
+                           "drop task= for a single-task run, or give a multi-task run's output_dir.")
+    if task not in tasks:
+        raise RunTaskError(f"task={task!r} is not a task of the multi-task run in {output_dir}; its tasks are: "
+                           f"{', '.join(tasks)}.")
+    return Path(output_dir) / tasks[task]
 
 
 #: Files that mark a run a method saved in its own format: an adapter, a head on sentence embeddings.
@@ -96,7 +139,8 @@ def load_task_pipeline(output_dir: str | Path, device: int | str | None = None,
     return task, task.pipeline(saved, device, kwargs)
 
 
-def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwargs: Any) -> Any:
+def load_pipeline(output_dir: str | Path, device: int | str | None = None, task: str | None = None,
+                  **kwargs: Any) -> Any:
     """A pipeline over a run's saved model, set up as the run was (label names, truncation, window settings).
 
     The task that owns the model's head builds it (:meth:`tlnlp.tasks.Task.pipeline`). An adapter run's folder
@@ -106,6 +150,8 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
     Args:
         output_dir: Output folder of a tlnlp run (or any folder ``from_pretrained`` reads), or a Hub repo id.
         device: Passed to the pipeline (default: CPU, or the first GPU if one is present).
+        task: For a multi-task run (recipes/multitask.py): the name of the task whose model (shared encoder + that
+            task's head, with its label names) to load; see :func:`run_task_folder`.
         **kwargs: Other pipeline arguments.
 
     Returns:
@@ -117,5 +163,6 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, **kwa
 
     Raises:
         FileNotFoundError: ``output_dir`` holds no saved model.
+        RunTaskError: ``task`` does not fit the run (e.g. an unknown task name; the message lists the tasks).
     """
-    return load_task_pipeline(output_dir, device, **kwargs)[1]
+    return load_task_pipeline(run_task_folder(output_dir, task), device, **kwargs)[1]

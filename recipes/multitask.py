@@ -1,0 +1,52 @@
+"""Multi-task learning: one shared encoder, one classification head per task, trained together with the Trainer.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/multitask.py \
+        --config recipes/configs/multitask/sentiment_minilm.yaml
+
+Tasks are ``--tasks`` (or ``tasks:`` in the YAML), one item each: comma-separated ``key=value`` pairs, or in YAML a
+mapping::
+
+    tasks:
+      - dataset=bundled:movie_sentiment,train_samples_per_class=8
+      - {dataset: bundled:amazon_sentiment, max_train_samples: 1000, name: amazon}
+
+A task's keys are the data flags of recipes/classification.py (``dataset`` or ``train_file``, ``text_column``,
+``train_samples_per_class``, ``max_train_samples``, ``max_eval_samples``...; not ``max_seq_length``, which the one
+encoder shares) and ``name`` (its metric keys and folder; default: the dataset's name). Every task gets its own head
+with its own labels (single-label classification; question answering is not a task here).
+
+Batches hold rows of one task; ``--sampling`` picks the task of each batch: ``proportional`` (p_i ∝ n_i),
+``temperature`` (p_i ∝ n_i^(1/T), ``--temperature T``) or ``round_robin``. ``--method`` is ``full``,
+``frozen_backbone`` or ``lora``. ``--baseline single_task`` also trains each task alone (same settings, as many steps
+as it got here) and flags negative transfer per task. ``--resume_from_checkpoint last`` continues an interrupted run.
+Every flag overrides the YAML file; every ``transformers.TrainingArguments`` flag works unchanged.
+
+Writes into ``--output_dir``: ``tasks/<task>/`` per task (a plain transformers classifier folder with its results,
+predictions and card: ``tlnlp.load_pipeline(output_dir, task="<task>")``), ``multitask_results.json`` (every task's
+validation and test metrics, shares of batches, the baseline comparison), ``all_results.json`` (``eval_<task>_*``,
+``test_<task>_*`` and their means), ``run_config.yaml``, ``environment.json`` and the run's card ``README.md``.
+"""
+
+from __future__ import annotations
+
+from tlnlp.config import ModelArgs, TrainingArgs, parse_args
+from tlnlp.errors import user_errors
+from tlnlp.methods import MethodArgs
+from tlnlp.multitask import MultiTaskArgs, format_summary, run_multitask
+from tlnlp.training import setup_logging
+
+
+def main(model_args: ModelArgs, method_args: MethodArgs, mt_args: MultiTaskArgs,
+         train_args: TrainingArgs) -> dict[str, float]:
+    """Train (or resume) the multi-task model; returns ``train_*``, ``eval_<task>_*``, ``test_<task>_*``, means."""
+    setup_logging(train_args)
+    result = run_multitask(model_args, method_args, mt_args, train_args)
+    if train_args.process_index == 0:
+        print(format_summary(result))
+        print(f"Every task's model folder, multitask_results.json and the card in {train_args.output_dir}")
+    return result.metrics()
+
+
+if __name__ == "__main__":
+    with user_errors():
+        main(*parse_args(ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs))
