@@ -13,7 +13,7 @@ __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
 
 _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3", "from_scratch=5e-4",
                 "sentence_fine_tuning=5e-5", "sentence_fine_tuning_zero_shot_head=5e-5", "staged=5e-5",
-                "staged_rehearsal=5e-5"]
+                "staged_rehearsal=5e-5", "multitask=5e-5"]
 
 
 def _rate_name(strategy: str) -> str:
@@ -69,7 +69,9 @@ class CompareArgs:
         metadata={"help": "Strategies to run: zero_shot_nli, zero_shot_embeddings, few_shot, from_scratch, "
                           "feature_extraction_zero_shot_head, setfit_zero_shot_head, or any --method of the "
                           "recipes (full, feature_extraction, setfit, frozen_backbone, lora, ulmfit, the adapters, "
-                          "installed plugins); a method without a default rate needs --learning_rates NAME=RATE."})
+                          "installed plugins); a method without a default rate needs --learning_rates NAME=RATE. "
+                          "Transfer from other data: staged:<source>, staged_rehearsal:<source>, source_only:<source>, "
+                          "multitask:<source>[+<source>...] (a bundled corpus name, or any --dataset_name)."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
         metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "

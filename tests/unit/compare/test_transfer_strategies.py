@@ -9,6 +9,7 @@ import pytest
 from tests.unit.compare.conftest import ladder_args
 from tlnlp.compare import CompareArgs, get_strategy, run_compare
 from tlnlp.compare.transfer_strategies import source_dataset
+from tlnlp.registry import RegistryError
 
 
 def test_names_parse_into_families_with_a_source_and_a_rate(tmp_path):
@@ -55,3 +56,16 @@ def test_source_only_and_rehearsal_refuse_a_source_with_other_labels(tiny_bert_f
     with pytest.raises(ValueError, match="are not the target's"):
         run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
                                  transfer_source_samples=12, learning_rates=["staged_rehearsal=1e-3"]))
+
+
+def test_multitask_cells_train_the_target_rows_with_each_source(tiny_bert_folder, sentiment_csv, tmp_path):
+    name = "multitask:amazon_sentiment+trec6"
+    assert get_strategy(name).kind == "trained"
+    with pytest.raises(RegistryError, match="multitask:"):
+        get_strategy("multitask:")  # no source
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
+                                      budgets=["2"], transfer_source_samples=16, learning_rates=["multitask=1e-3"]))
+    (record,) = result.records
+    assert record["n_train"] == 4 and record["n_test"] == 24 and 0 <= record["metrics"]["accuracy"] <= 1
+    assert record["sources"] == ["bundled:amazon_sentiment", "bundled:trec6"]
+    assert 0 <= record["source1_test_accuracy_after"] <= 1 and 0 <= record["source2_test_accuracy_after"] <= 1

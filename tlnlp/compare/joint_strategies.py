@@ -1,0 +1,90 @@
+"""Ladder strategies that train on the target and other data at once: ``multitask:<sources>``.
+
+``multitask:amazon_sentiment+tweet_sentiment`` trains one encoder with a head for the target (the cell's k-shot
+rows) and one per source (``--transfer_source_samples`` seeded rows each), batches drawn by temperature sampling
+(T = 2), for ``--transfer_source_epochs`` over the mixture at the rate of ``--learning_rates multitask=...``
+(:func:`tlnlp.multitask.run_multitask`). The cell's record is the target head's accuracy on the ladder's test split,
+plus each source's test accuracy after the joint training. The cell's rows go to the run as csv files, so the
+target rows are exactly the other strategies' rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tlnlp.compare.cells import Cell
+from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args
+from tlnlp.compare.transfer_strategies import source_dataset
+from tlnlp.methods import method_args_class
+from tlnlp.multitask import MultiTaskArgs, run_multitask
+
+__all__ = ["joint_strategy"]
+
+_TARGET = "target"
+
+
+def _write_rows(path: Path, texts: list[str], labels: list[int], names: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows((text, names[label]) for text, label in zip(texts, labels, strict=True))
+
+
+def _sources(text: str) -> list[str]:
+    return [part for part in text.split("+") if part]
+
+
+def _task_specs(ctx: CellContext, cell: Cell, folder: Path, sources: list[str]) -> list[str]:
+    train = ctx.data.splits["train"].select(ctx.budget_rows(cell.budget, cell.seed))
+    names = list(ctx.data.labels)
+    _write_rows(folder / "train.csv", list(train["text"]), list(train["label"]), names)
+    _write_rows(folder / "test.csv", list(ctx.test["text"]), list(ctx.test["label"]), names)
+    target = (f"train_file={folder / 'train.csv'},test_file={folder / 'test.csv'},validation_split_percentage=0,"
+              f"name={_TARGET}")
+    return [target, *(f"dataset={source_dataset(source)},max_train_samples={ctx.args.transfer_source_samples},"
+                      f"max_predict_samples=500,split_seed={cell.seed},name=source{i}"
+                      for i, source in enumerate(sources, start=1))]
+
+
+def _multitask_cell(ctx: CellContext, cell: Cell, sources: list[str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
+        folder = Path(tmp)
+        tasks = _task_specs(ctx, cell, folder, sources)
+        train_args = cell_training_args(ctx, cell, 1, str(folder / "run"), ctx.args.learning_rate(cell.strategy))
+        train_args.num_train_epochs = ctx.args.transfer_source_epochs
+        mt_args = MultiTaskArgs(tasks=tasks, sampling="temperature", temperature=2.0, target_task=_TARGET,
+                                baseline="none", max_seq_length=ctx.data_args.max_seq_length)
+        start = time.perf_counter()
+        result = run_multitask(ctx.model_args, method_args_class()(method="full"), mt_args, train_args)
+        seconds = time.perf_counter() - start
+    flat = result.metrics()
+    record: dict[str, Any] = {
+        "metrics": {"accuracy": flat["target_test_accuracy"], "f1_macro": flat.get("target_test_f1_macro")},
+        "n_train": len(ctx.budget_rows(cell.budget, cell.seed)), "n_test": len(ctx.test), "train_time_s": seconds,
+        "learning_rate": train_args.learning_rate, "sources": [source_dataset(s) for s in sources]}
+    for i in range(1, len(sources) + 1):
+        record[f"source{i}_test_accuracy_after"] = flat.get(f"test_source{i}_accuracy")
+    return record
+
+
+def joint_strategy(name: str) -> Strategy | None:
+    """The strategy ``multitask:<source>[+<source>...]``, or None when ``name`` is not one."""
+    family, _, text = name.partition(":")
+    if family != "multitask" or not _sources(text):
+        return None
+    sources = _sources(text)
+
+    def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+        return {"family": family, "sources": [source_dataset(s) for s in sources], "sampling": "temperature",
+                "temperature": 2.0, "source_samples": ctx.args.transfer_source_samples,
+                "epochs": ctx.args.transfer_source_epochs, "learning_rate": ctx.args.learning_rate(name),
+                "batch_size": ctx.args.batch_size, "max_seq_length": ctx.data_args.max_seq_length}
+
+    described = " + ".join(source_dataset(s) for s in sources)
+    return Strategy(name=name, kind="trained", settings=settings,
+                    description=f"multi-task: one encoder, a head for the k-shot rows and for {described}",
+                    run=lambda ctx, cell: _multitask_cell(ctx, cell, sources))
