@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,7 @@ def build_trainer(
     compute_metrics: Any = None,
     callbacks: list[Any] | None = None,
     data_collator: Any = None,
+    trainer_class: Callable[..., TlnlpTrainer] = TlnlpTrainer,
 ) -> TlnlpTrainer:
     """A Trainer for a prepared model: dynamic padding, the methods' hooks, early stopping, offline metrics.
 
@@ -247,6 +248,8 @@ def build_trainer(
         compute_metrics: Metrics function for evaluation.
         callbacks: Extra ``TrainerCallback``s.
         data_collator: Replaces the padding collator (e.g. a language-modelling collator).
+        trainer_class: The Trainer to build: :class:`TlnlpTrainer`, a subclass with its own loss, or a factory
+            taking the same arguments (e.g. ``functools.partial(Subclass, extra=...)``).
 
     Returns:
         The Trainer.
@@ -271,7 +274,7 @@ def build_trainer(
     if "validation" not in datasets and train_args.eval_strategy != "no":
         logger.warning("No validation split: evaluation during training is turned off.")
         train_args.eval_strategy = "no"
-    trainer = TlnlpTrainer(
+    trainer = trainer_class(
         model=prepared.model,
         args=train_args,
         data_collator=collator,
