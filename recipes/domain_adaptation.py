@@ -1,0 +1,46 @@
+"""Unsupervised domain adaptation (DANN): a classifier trained on a labelled source, adapted to unlabelled target text.
+
+    accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/domain_adaptation.py \
+        --config recipes/configs/domain_adaptation/amazon_to_movie_minilm.yaml
+
+The source is any data the classification recipe reads (``--dataset_name``, ``--train_file``...). The target is
+``--target_dataset`` (a bundled corpus or Hub dataset; its labels, if any, only score its test split) or
+``--target_text_file`` (one text per line, or a table with ``--target_text_column``). Every batch holds source
+rows and as many target rows; a domain classifier on the representation the classification head reads learns
+to tell them apart, and a gradient-reversal layer makes the encoder work against it with weight λ, which ramps
+from 0 to ``--domain_loss_weight`` (0: the source-only baseline). Works with any Trainer method (``--method full``,
+``--method lora``...); ``--resume_from_checkpoint last`` resumes an interrupted run. Every flag overrides the YAML.
+
+Writes into ``--output_dir`` what a classification run writes (the model, which ``tlnlp.load_pipeline`` loads,
+results, predictions, ``run_config.yaml``, the card) plus ``domain_adaptation_results.json`` (source and target
+test metrics, the proxy A-distance before and after, the λ schedule), ``target_predictions.jsonl`` and a
+"Domain adaptation" section on the card.
+"""
+
+from __future__ import annotations
+
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.domain import DomainArgs, format_summary, run_domain_adaptation
+from tlnlp.errors import user_errors
+from tlnlp.methods import MethodArgs
+from tlnlp.runs import format_metrics_table
+from tlnlp.training import setup_logging
+
+
+def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, domain_args: DomainArgs,
+         train_args: TrainingArgs) -> dict[str, float]:
+    """Train and adapt, evaluate on both domains and save; returns every metric (``target_test_*`` included)."""
+    setup_logging(train_args)
+    result = run_domain_adaptation(model_args, data_args, method_args, domain_args, train_args)
+    if train_args.process_index == 0:
+        print(format_metrics_table(result.metrics, title=f"\n{result.report.source} -> {result.report.target.name} | "
+                                                         f"{model_args.model_name_or_path} | "
+                                                         f"method={method_args.method}"))
+        print(format_summary(result.report))
+        print(f"Model, metrics, predictions and card in {train_args.output_dir}")
+    return result.metrics
+
+
+if __name__ == "__main__":
+    with user_errors():
+        main(*parse_args(ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs))
