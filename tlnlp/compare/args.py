@@ -71,7 +71,8 @@ class CompareArgs:
                           "recipes (full, feature_extraction, setfit, frozen_backbone, lora, ulmfit, the adapters, "
                           "installed plugins); a method without a default rate needs --learning_rates NAME=RATE. "
                           "Transfer from other data: staged:<source>, staged_rehearsal:<source>, source_only:<source>, "
-                          "multitask:<source>[+<source>...] (a bundled corpus name, or any --dataset_name)."})
+                          "multitask:<source>[+<source>...], dann:<source> (a bundled corpus name, or any "
+                          "--dataset_name)."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
         metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "

@@ -1,4 +1,4 @@
-"""Ladder strategies that train on the target and other data at once: ``multitask:<sources>``.
+"""Ladder strategies that train on the target and other data at once: ``multitask:<sources>``, ``dann:<source>``.
 
 ``multitask:amazon_sentiment+tweet_sentiment`` trains one encoder with a head for the target (the cell's k-shot
 rows) and one per source (``--transfer_source_samples`` seeded rows each), batches drawn by temperature sampling
@@ -6,23 +6,34 @@ rows) and one per source (``--transfer_source_samples`` seeded rows each), batch
 (:func:`tlnlp.multitask.run_multitask`). The cell's record is the target head's accuracy on the ladder's test split,
 plus each source's test accuracy after the joint training. The cell's rows go to the run as csv files, so the
 target rows are exactly the other strategies' rows.
+
+``dann:<source>`` trains on the source's labelled rows (``--transfer_source_samples``, ``--transfer_source_epochs``
+at ``--transfer_source_learning_rate``: the settings of ``source_only:<source>``, its baseline) with
+domain-adversarial training against the target's training texts, labels unused (:mod:`tlnlp.domain`, its default
+adversary), and scores the ladder's test split: a 0-label strategy, like zero-shot.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from transformers import DataCollatorWithPadding, PrinterCallback, Trainer
+
 from tlnlp.compare.cells import Cell
-from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args
+from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, test_metrics
 from tlnlp.compare.transfer_strategies import source_dataset
+from tlnlp.config import DataArgs
+from tlnlp.domain import MIN_A_DISTANCE_ROWS, DomainArgs, run_domain_adaptation
 from tlnlp.methods import method_args_class
+from tlnlp.models import load_classifier
 from tlnlp.multitask import MultiTaskArgs, run_multitask
 
-__all__ = ["joint_strategy"]
+__all__ = ["dann_strategy", "joint_strategy"]
 
 _TARGET = "target"
 
@@ -88,3 +99,58 @@ def joint_strategy(name: str) -> Strategy | None:
     return Strategy(name=name, kind="trained", settings=settings,
                     description=f"multi-task: one encoder, a head for the k-shot rows and for {described}",
                     run=lambda ctx, cell: _multitask_cell(ctx, cell, sources))
+
+
+def _score(ctx: CellContext, cell: Cell, folder: Path, tmp: str) -> tuple[dict[str, float], float]:
+    """The trained run's model on the ladder's test split (its own scoring of the target is not the ladder's rows)."""
+    model, tokenizer = load_classifier(dataclasses.replace(ctx.model_args, model_name_or_path=str(folder)),
+                                       labels=list(ctx.data.labels))
+    trainer = Trainer(model=model, args=cell_training_args(ctx, cell, 1, tmp, 0.0),
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    trainer.remove_callback(PrinterCallback)
+    start = time.perf_counter()
+    logits = trainer.predict(ctx.tokenized(tokenizer)["test"]).predictions
+    return test_metrics(ctx.test["label"], logits, ctx.data.num_labels), time.perf_counter() - start
+
+
+def _a_distance_rows(texts: int) -> int:
+    """The A-distance's rows, or 0 (skipped) when a tenth of the target texts is too few to hold out."""
+    return 500 if texts // 10 >= MIN_A_DISTANCE_ROWS else 0
+
+
+def _dann_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
+        folder = Path(tmp)
+        texts = ctx.data.splits["train"].shuffle(seed=cell.seed)["text"][: ctx.args.transfer_source_samples]
+        (folder / "target.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+        data_args = DataArgs(dataset_name=source_dataset(source), max_train_samples=ctx.args.transfer_source_samples,
+                             max_seq_length=ctx.data_args.max_seq_length, split_seed=cell.seed, max_predict_samples=500)
+        train_args = cell_training_args(ctx, cell, 1, str(folder / "run"), ctx.args.transfer_source_learning_rate)
+        train_args.num_train_epochs = ctx.args.transfer_source_epochs
+        start = time.perf_counter()
+        result = run_domain_adaptation(ctx.model_args, data_args, method_args_class()(method="full"),
+                                       DomainArgs(target_text_file=str(folder / "target.txt"),
+                                                  a_distance_samples=_a_distance_rows(len(texts))), train_args)
+        seconds = time.perf_counter() - start
+        metrics, infer = _score(ctx, cell, folder / "run", str(folder / "score"))
+    found = result.metrics
+    return {"metrics": metrics, "n_train": 0, "n_test": len(ctx.test), "train_time_s": seconds,
+            "inference_s_per_example": infer / max(1, len(ctx.test)), "source": source_dataset(source),
+            "source_test_accuracy": found.get("test_accuracy"), "a_distance_before": found.get("a_distance_before"),
+            "a_distance_after": found.get("a_distance_after")}
+
+
+def dann_strategy(name: str) -> Strategy | None:
+    """The strategy ``dann:<source>``, or None when ``name`` is not one."""
+    family, _, source = name.partition(":")
+    if family != "dann" or not source:
+        return None
+
+    def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+        return {"family": family, "source": source_dataset(source), "source_samples": ctx.args.transfer_source_samples,
+                "epochs": ctx.args.transfer_source_epochs, "learning_rate": ctx.args.transfer_source_learning_rate,
+                "batch_size": ctx.args.batch_size, "max_seq_length": ctx.data_args.max_seq_length}
+
+    return Strategy(name=name, kind="zero_shot", settings=settings, uses_labels=False,
+                    description=f"DANN: trained on {source_dataset(source)}, adapted to the unlabelled target texts",
+                    run=lambda ctx, cell: _dann_cell(ctx, cell, source))

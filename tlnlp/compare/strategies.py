@@ -134,10 +134,10 @@ def get_strategy(name: str) -> Strategy:
     if name in STRATEGIES:
         return STRATEGIES.get(name)
     if ":" in name:
-        from tlnlp.compare.joint_strategies import joint_strategy  # deferred: it imports this module
+        from tlnlp.compare.joint_strategies import dann_strategy, joint_strategy  # deferred: it imports this module
         from tlnlp.compare.transfer_strategies import transfer_strategy  # deferred: it imports this module
 
-        found = transfer_strategy(name) or joint_strategy(name)
+        found = transfer_strategy(name) or joint_strategy(name) or dann_strategy(name)
         if found is not None:
             return found
     if name in METHODS and METHODS.get(name).trains_with_trainer:

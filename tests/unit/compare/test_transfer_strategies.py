@@ -69,3 +69,14 @@ def test_multitask_cells_train_the_target_rows_with_each_source(tiny_bert_folder
     assert record["n_train"] == 4 and record["n_test"] == 24 and 0 <= record["metrics"]["accuracy"] <= 1
     assert record["sources"] == ["bundled:amazon_sentiment", "bundled:trec6"]
     assert 0 <= record["source1_test_accuracy_after"] <= 1 and 0 <= record["source2_test_accuracy_after"] <= 1
+
+
+def test_dann_cells_use_no_target_label_and_score_the_ladders_test_rows(tiny_bert_folder, sentiment_csv, tmp_path):
+    name = "dann:amazon_sentiment"
+    assert get_strategy(name).uses_labels is False
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
+                                      budgets=["2"], transfer_source_samples=24))
+    (record,) = result.records
+    assert record["n_train"] == 0 and record["n_test"] == 24 and 0 <= record["metrics"]["accuracy"] <= 1
+    assert record["source"] == "bundled:amazon_sentiment" and 0 <= record["source_test_accuracy"] <= 1
+    assert record["a_distance_before"] is None  # 48 target texts: too few to hold out for the A-distance
