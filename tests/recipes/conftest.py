@@ -46,3 +46,21 @@ def recipe_args(model_dir, out_dir, *extra: str) -> list[str]:
         "--per_device_eval_batch_size", "16", "--learning_rate", "1e-3", "--num_train_epochs", "2",
         "--logging_steps", "2", "--report_to", "none", "--dataloader_num_workers", "0", *extra,
     ]
+
+
+def launch_recipe(recipe: str, num_processes: int, args: list[str]) -> None:
+    """Run ``recipes/<recipe>.py`` through ``accelerate launch`` with 1 or 2 CPU processes (gloo); fail with its log."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(port),
+           str(ROOT / "recipes" / f"{recipe}.py"), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.recipes.conftest import ROOT, load_recipe, recipe_args
+from tests.recipes.conftest import ROOT, launch_recipe, load_recipe, recipe_args
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.methods import MethodArgs
 
@@ -137,22 +136,9 @@ def test_frozen_backbone_keeps_backbone_bit_identical(tmp_path, tiny_bert_dir):
     assert metrics["train_trainable_parameters"] < metrics["train_total_parameters"] / 10
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int) -> dict:
-    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
-           str(ROOT / "recipes" / "classification.py"),
-           *recipe_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch),
-                        "--save_strategy", "no")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    args = recipe_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch), "--save_strategy", "no")
+    launch_recipe("classification", num_processes, args)
     return json.loads((out / "all_results.json").read_text())
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 import tlnlp
-from tests.recipes.conftest import ROOT, load_recipe
+from tests.recipes.conftest import ROOT, launch_recipe, load_recipe
 from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.inference import RunTaskError
 from tlnlp.methods import MethodArgs
@@ -204,21 +203,9 @@ def test_user_errors_exit_cleanly_and_write_nothing(tmp_path):
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int) -> dict:
-    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
-           str(ROOT / "recipes" / "multitask.py"),
-           *_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch), "--save_strategy", "no")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    args = _args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch), "--save_strategy", "no")
+    launch_recipe("multitask", num_processes, args)
     return _json(out / "all_results.json")
 
 

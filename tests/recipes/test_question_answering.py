@@ -4,17 +4,13 @@ pipeline, every method family, user errors, and 2-process DDP."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from tests.recipes.conftest import ROOT, load_recipe
+from tests.recipes.conftest import ROOT, launch_recipe, load_recipe
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.config.qa_args import QAArgs
 from tlnlp.methods import MethodArgs
@@ -201,22 +197,10 @@ def test_bad_answer_start_exits_cleanly_with_the_ids(tmp_path, capsys):
     assert not out.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(num_processes: int, out: Path, model_dir: Path, per_device_batch: int, eval_batch: int) -> dict:
-    config = "cpu_2proc.yaml" if num_processes == 2 else "cpu_1proc.yaml"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes" / "accelerate" / config), "--main_process_port", str(_free_port()),
-           str(ROOT / "recipes" / "question_answering.py"),
-           *qa_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch),
-                    "--per_device_eval_batch_size", str(eval_batch), "--save_strategy", "no")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    args = qa_args(model_dir, out, "--per_device_train_batch_size", str(per_device_batch),
+                   "--per_device_eval_batch_size", str(eval_batch), "--save_strategy", "no")
+    launch_recipe("question_answering", num_processes, args)
     return json.loads((out / "all_results.json").read_text())
 
 

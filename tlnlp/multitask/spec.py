@@ -9,16 +9,15 @@ YAML, as a mapping. Its keys are the data flags of the classification recipe (:c
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tlnlp.config import ConfigError, DataArgs, ModelArgs, TrainingArgs, parse_args, resolved_config
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, resolved_config
+from tlnlp.config.items import item_argv, key_value_pairs, parse_item
 from tlnlp.errors import UserError
 
 __all__ = ["ALIASES", "RUN_KEYS", "TaskOptions", "TaskSpec", "TaskSpecError", "build_task_specs",
@@ -89,24 +88,6 @@ def _check_key(key: str, where: str, known: Sequence[str]) -> None:
                         "text_column...) and name (see --help).")
 
 
-def _pairs(item: Any, where: str) -> list[tuple[str, Any]]:
-    if isinstance(item, Mapping):
-        return [(str(key), value) for key, value in item.items()]
-    if not isinstance(item, str):
-        raise TaskSpecError(f"{where}: {item!r} is not a task; write key=value pairs separated by commas "
-                            "(dataset=bundled:trec6,max_train_samples=500) or, in YAML, a mapping.")
-    pairs = []
-    for part in (p.strip() for p in item.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise TaskSpecError(f"{where}: {part!r} is not key=value. Write a task as comma-separated key=value "
-                                "pairs, e.g. dataset=bundled:trec6,max_train_samples=500 (or, in YAML, a mapping).")
-        pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
 def parse_task_item(item: Any, position: int) -> dict[str, Any]:
     """One item of ``--tasks`` -> its keys (aliases resolved), checked for unknown, repeated and missing keys.
 
@@ -123,7 +104,7 @@ def parse_task_item(item: Any, position: int) -> dict[str, Any]:
     where = f"tasks[{position}]"
     known = task_keys()
     found: dict[str, Any] = {}
-    for key, value in _pairs(item, where):
+    for key, value in key_value_pairs(item, where, "dataset=bundled:trec6,max_train_samples=500", TaskSpecError):
         _check_key(key, where, known)
         name = ALIASES.get(key, key)
         if name in found:
@@ -167,32 +148,6 @@ def check_task_names(items: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _argv(raw: Mapping[str, Any]) -> list[str]:
-    argv: list[str] = []
-    for key, value in raw.items():
-        if value is None:
-            continue
-        argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
-
-
-def _parse(raw: Mapping[str, Any], defaults: dict[str, Any], where: str) -> tuple[DataArgs, TaskOptions]:
-    """Parse a task's flags with the recipes' parser; its messages come back naming the task."""
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(sink):
-            data_args, options = parse_args(DataArgs, TaskOptions, args=_argv(raw), defaults=defaults)
-    except ConfigError as err:
-        message = str(err).replace("Invalid configuration: ", "")
-        raise TaskSpecError(f"{where}: {message}") from None
-    except SystemExit:  # argparse refused a value (e.g. max_train_samples=abc); its message went to stderr
-        lines = [line for line in sink.getvalue().splitlines() if line.strip()]
-        message = lines[-1].split("error: ", 1)[-1] if lines else "a value is not valid"
-        message = re.sub(r"argument --(\w+)(/--[\w-]+)?:", r"\1:", message)
-        raise TaskSpecError(f"{where}: {message}. Fix that key's value in the task.") from None
-    return data_args, options
-
-
 def build_task_specs(items: Sequence[Any], data_defaults: Mapping[str, Any] | None = None) -> list[TaskSpec]:
     """Parse and check every task, before any data is loaded.
 
@@ -212,6 +167,7 @@ def build_task_specs(items: Sequence[Any], data_defaults: Mapping[str, Any] | No
     names = check_task_names(raws)
     specs = []
     for position, (raw, name) in enumerate(zip(raws, names, strict=True)):
-        data_args, _ = _parse(raw, dict(data_defaults or {}), f"tasks[{position}] ({name})")
+        data_args, _ = parse_item((DataArgs, TaskOptions), item_argv(raw), dict(data_defaults or {}),
+                                  f"tasks[{position}] ({name})", "task", TaskSpecError)
         specs.append(TaskSpec(index=position, name=name, data_args=data_args, raw={str(k): v for k, v in raw.items()}))
     return specs

@@ -11,17 +11,16 @@ as the same flags of a recipe are.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlnlp.config import ConfigError, DataArgs, ModelArgs, TrainingArgs, parse_args, resolved_config
+from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, resolved_config
+from tlnlp.config.items import item_argv, key_value_pairs, parse_item
 from tlnlp.errors import UserError
 from tlnlp.methods import METHODS, method_args_class
 from tlnlp.methods.adapters import MERGEABLE_METHODS, PROMPT_METHODS
@@ -132,24 +131,6 @@ def _check_key(key: str, where: str, known: Sequence[str]) -> None:
                          f"epochs and dataset (see --help).")
 
 
-def _pairs(item: Any, where: str) -> list[tuple[str, Any]]:
-    if isinstance(item, Mapping):
-        return [(str(key), value) for key, value in item.items()]
-    if not isinstance(item, str):
-        raise StageSpecError(f"{where}: {item!r} is not a stage; write key=value pairs separated by commas "
-                             "(dataset=bundled:trec6,method=full,epochs=1) or, in YAML, a mapping.")
-    pairs = []
-    for part in (p.strip() for p in item.split(",")):
-        key, sep, value = part.partition("=")
-        if not part:
-            continue
-        if not sep or not key.strip():
-            raise StageSpecError(f"{where}: {part!r} is not key=value. Write a stage as comma-separated key=value "
-                                 "pairs, e.g. dataset=bundled:trec6,method=full,epochs=1 (or, in YAML, a mapping).")
-        pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
 def parse_stage_item(item: Any, position: int) -> dict[str, Any]:
     """One item of ``--stages`` -> its keys (aliases resolved), checked for unknown, repeated and missing keys.
 
@@ -166,7 +147,7 @@ def parse_stage_item(item: Any, position: int) -> dict[str, Any]:
     where = f"stages[{position}] (stage {position + 1})"
     known = stage_keys()
     found: dict[str, Any] = {}
-    for key, value in _pairs(item, where):
+    for key, value in key_value_pairs(item, where, "dataset=bundled:trec6,method=full,epochs=1", StageSpecError):
         _check_key(key, where, known)
         name = ALIASES.get(key, key)
         if name in found:
@@ -182,40 +163,6 @@ def parse_stage_item(item: Any, position: int) -> dict[str, Any]:
 def _list_keys() -> set[str]:
     return {f.name for dtype in (DataArgs, method_args_class()) for f in dataclasses.fields(dtype)
             if "list" in str(f.type)}
-
-
-def _argv(raw: Mapping[str, Any]) -> list[str]:
-    lists = _list_keys()
-    argv: list[str] = []
-    for key, value in raw.items():
-        if value is None:
-            continue
-        argv.append(f"--{key}")
-        if isinstance(value, bool):
-            argv.append(str(value).lower())
-        elif isinstance(value, (list, tuple)):
-            argv += [str(v) for v in value]
-        elif key in lists and isinstance(value, str):
-            argv += value.split()
-        else:
-            argv.append(str(value))
-    return argv
-
-
-def _parse(argv: list[str], defaults: dict[str, Any], where: str) -> tuple[Any, ...]:
-    """Parse a stage's flags with the recipes' parser; its messages come back naming the stage."""
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(sink):
-            return parse_args(DataArgs, method_args_class(), StageOptions, args=argv, defaults=defaults)
-    except ConfigError as err:
-        message = str(err).replace("Invalid configuration: ", "")
-        raise StageSpecError(f"{where}: {message}") from None
-    except SystemExit:  # argparse refused a value (e.g. epochs=abc); its message went to stderr
-        lines = [line for line in sink.getvalue().splitlines() if line.strip()]
-        message = lines[-1].split("error: ", 1)[-1] if lines else "a value is not valid"
-        message = re.sub(r"argument --(\w+)(/--[\w-]+)?:", r"\1:", message)
-        raise StageSpecError(f"{where}: {message}. Fix that key's value in the stage.") from None
 
 
 def _check_method(method: str, where: str, last: bool) -> None:
@@ -251,7 +198,9 @@ def _build_one(raw: dict[str, Any], position: int, defaults: dict[str, Any], las
             raise StageSpecError(f"{where}: merge_adapter=false, but the next stage starts from this stage's "
                                  "merged model (adapter folded into the weights). Drop merge_adapter.")
         flags["merge_adapter"] = True
-    data_args, method_args, options = _parse(_argv(flags), defaults, where)
+    data_args, method_args, options = parse_item((DataArgs, method_args_class(), StageOptions),
+                                                 item_argv(flags, frozenset(_list_keys())), defaults, where,
+                                                 "stage", StageSpecError)
     explicit = getattr(data_args, "_tlnlp_explicit", {})
     training = {key: getattr(options, key) for key in TRAINING_KEYS if key in explicit}
     return StageSpec(index=position + 1, name=_folder_name(position + 1, options.name, data_args, where),
