@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer
-
 from tlnlp.compare.cells import Cell
-from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, test_metrics
+from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, predict_test, test_metrics
 from tlnlp.compare.transfer_strategies import source_dataset
 from tlnlp.config import DataArgs
 from tlnlp.domain import MIN_A_DISTANCE_ROWS, DomainArgs, run_domain_adaptation
@@ -101,16 +99,12 @@ def joint_strategy(name: str) -> Strategy | None:
                     run=lambda ctx, cell: _multitask_cell(ctx, cell, sources))
 
 
-def _score(ctx: CellContext, cell: Cell, folder: Path, tmp: str) -> tuple[dict[str, float], float]:
+def _score(ctx: CellContext, cell: Cell, folder: Path) -> tuple[dict[str, float], float]:
     """The trained run's model on the ladder's test split (its own scoring of the target is not the ladder's rows)."""
     model, tokenizer = load_classifier(dataclasses.replace(ctx.model_args, model_name_or_path=str(folder)),
                                        labels=list(ctx.data.labels))
-    trainer = Trainer(model=model, args=cell_training_args(ctx, cell, 1, tmp, 0.0),
-                      data_collator=DataCollatorWithPadding(tokenizer))
-    trainer.remove_callback(PrinterCallback)
-    start = time.perf_counter()
-    logits = trainer.predict(ctx.tokenized(tokenizer)["test"]).predictions
-    return test_metrics(ctx.test["label"], logits, ctx.data.num_labels), time.perf_counter() - start
+    logits, seconds = predict_test(ctx, cell, model, tokenizer)
+    return test_metrics(ctx.test["label"], logits, ctx.data.num_labels), seconds
 
 
 def _a_distance_rows(texts: int) -> int:
@@ -132,7 +126,7 @@ def _dann_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
                                        DomainArgs(target_text_file=str(folder / "target.txt"),
                                                   a_distance_samples=_a_distance_rows(len(texts))), train_args)
         seconds = time.perf_counter() - start
-        metrics, infer = _score(ctx, cell, folder / "run", str(folder / "score"))
+        metrics, infer = _score(ctx, cell, folder / "run")
     found = result.metrics
     return {"metrics": metrics, "n_train": 0, "n_test": len(ctx.test), "train_time_s": seconds,
             "inference_s_per_example": infer / max(1, len(ctx.test)), "source": source_dataset(source),

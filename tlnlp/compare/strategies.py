@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
-from transformers import PrinterCallback, set_seed
+from transformers import DataCollatorWithPadding, PrinterCallback, set_seed
 
 from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
@@ -30,7 +30,7 @@ from tlnlp.models import count_parameters, load_classifier
 from tlnlp.registry import Registry
 from tlnlp.tasks import TASKS, classification_metrics, predictions_from_logits
 from tlnlp.tasks.classification.tokenize import tokenize_classification
-from tlnlp.training import build_trainer
+from tlnlp.training import TlnlpTrainer, build_trainer
 
 if TYPE_CHECKING:
     from tlnlp.compare.args import CompareArgs
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tlnlp.tasks.classification.data import TaskData
 
 __all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "CellStart", "Strategy", "cell_training_args", "fit_and_score",
-           "get_strategy", "strategy_names", "test_metrics", "trained_strategy"]
+           "get_strategy", "predict_test", "strategy_names", "test_metrics", "trained_strategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,23 @@ def _trained_settings(name: str, method: str, from_scratch: bool) -> Callable[[C
         return found
 
     return settings
+
+
+def predict_test(ctx: CellContext, cell: Cell, model: Any, tokenizer: Any) -> tuple[np.ndarray, float]:
+    """Logits of a trained ``model`` on the ladder's test rows, in their order, and the seconds it took.
+
+    tlnlp's Trainer scores rows in order; the stock Trainer would group them by length under tlnlp's default
+    ``group_by_length`` and hand back the predictions in that order.
+    """
+    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
+        trainer = TlnlpTrainer(model=model, args=cell_training_args(ctx, cell, 1, tmp, 0.0),
+                               data_collator=DataCollatorWithPadding(tokenizer))
+        trainer.remove_callback(PrinterCallback)
+        start = time.perf_counter()
+        output = trainer.predict(ctx.tokenized(tokenizer)["test"])
+        seconds = time.perf_counter() - start
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return np.asarray(logits), seconds
 
 
 def _load_model(ctx: CellContext, from_scratch: bool) -> tuple[Any, Any]:

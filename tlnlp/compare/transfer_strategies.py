@@ -21,13 +21,12 @@ import dataclasses
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, set_seed
+from transformers import PrinterCallback, set_seed
 
 from tlnlp.compare.cells import Cell, cell_key
 from tlnlp.compare.strategies import (
@@ -36,6 +35,7 @@ from tlnlp.compare.strategies import (
     Strategy,
     cell_training_args,
     fit_and_score,
+    predict_test,
     test_metrics,
 )
 from tlnlp.config import DataArgs
@@ -183,13 +183,7 @@ def _source_only_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, An
                          f"{list(ctx.data.labels)}; a source-only model cannot label the target. Use staged:{source}.")
     model, tokenizer, _ = load_stage_model(dataclasses.replace(ctx.model_args, model_name_or_path=str(folder)),
                                            list(ctx.data.labels))
-    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
-        trainer = Trainer(model=model, args=cell_training_args(ctx, cell, 1, tmp, 0.0),
-                          data_collator=DataCollatorWithPadding(tokenizer))
-        trainer.remove_callback(PrinterCallback)
-        start = time.perf_counter()
-        logits = trainer.predict(ctx.tokenized(tokenizer)["test"]).predictions
-        seconds = time.perf_counter() - start
+    logits, seconds = predict_test(ctx, cell, model, tokenizer)
     return {"metrics": test_metrics(ctx.test["label"], logits, ctx.data.num_labels), "n_train": 0,
             "n_test": len(ctx.test), "train_time_s": 0.0, "inference_s_per_example": seconds / max(1, len(ctx.test)),
             **_source_record(folder)}

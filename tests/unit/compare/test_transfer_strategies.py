@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -41,6 +42,16 @@ def test_staged_cells_start_from_a_source_model_trained_once_per_seed(tiny_bert_
     assert all(d["rows"] == 24 and 0 <= d["source_test_accuracy"] <= 1 for d in done)
     for record in result.records:
         assert record["source"].startswith("bundled:") and record["source_rows"] == 24
+    # source_only scores the test rows in their order: the same accuracy as the source model's own pipeline
+    from tlnlp import load_pipeline
+
+    amazon = next(s for s, d in zip(sources, done, strict=True) if d["source"] == "bundled:amazon_sentiment")
+    texts = [row[0] for row in csv.reader((sentiment_csv / "test.csv").open())][1:]
+    gold = [row[1] for row in csv.reader((sentiment_csv / "test.csv").open())][1:]
+    predicted = [p["label"] for p in load_pipeline(amazon)(texts)]
+    (only,) = [r for r in result.records if r["strategy"] == "source_only:amazon_sentiment"]
+    right = sum(a == b for a, b in zip(predicted, gold, strict=True))
+    assert only["metrics"]["accuracy"] == pytest.approx(right / len(gold))
     staged = [r for r in result.records if r["strategy"] == "staged:trec6"]
     assert [r["n_train"] for r in staged] == [4, 8] and all(r["learning_rate"] == 1e-3 for r in staged)
     assert all("source_test_accuracy_after" not in r for r in staged)  # other labels: nothing to keep
