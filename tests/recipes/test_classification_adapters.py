@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.recipes.conftest import ROOT, load_recipe, recipe_args
-from tests.recipes.test_classification import _free_port
+from tests.recipes.conftest import launch_recipe, load_recipe, recipe_args
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.methods import MethodArgs
 
@@ -175,13 +171,8 @@ def test_two_adapters_on_two_tasks_switch_in_one_model(lora_run, tiny_bert_dir, 
 
 
 def _launch(out: Path, model_dir: Path, *extra: str) -> dict:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(_free_port()),
-           str(ROOT / "recipes" / "classification.py"),
-           *recipe_args(model_dir, out, *ADAPTER, "--per_device_train_batch_size", "4", *extra)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    launch_recipe("classification", 2, recipe_args(model_dir, out, *ADAPTER, "--per_device_train_batch_size", "4",
+                                                   *extra))
     return json.loads((out / "all_results.json").read_text())
 
 
