@@ -68,7 +68,14 @@ def _source_settings(ctx: CellContext, source: str) -> dict[str, Any]:
 
 
 def _load_source(ctx: CellContext, source: str, seed: int) -> Any:
-    """The source's training rows (seeded, capped) and up to 500 of its test rows."""
+    """The source's training rows (seeded, capped) and up to 500 of its test rows, read once per run and seed."""
+    key = ("transfer_source", source, seed)
+    if key not in ctx.loaded:
+        ctx.loaded[key] = _read_source(ctx, source, seed)
+    return ctx.loaded[key]
+
+
+def _read_source(ctx: CellContext, source: str, seed: int) -> Any:
     data = load_task_data(DataArgs(dataset_name=source_dataset(source), max_seq_length=ctx.data_args.max_seq_length,
                                    split_seed=seed), task="classification")
     if data.multi_label or "text_pair" in data.splits["train"].column_names:
@@ -116,7 +123,7 @@ def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
         train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
                                         str(Path(tmp) / "run"),
                                         ctx.args.transfer_source_learning_rate)
-        train_args = dataclasses.replace(train_args, num_train_epochs=ctx.args.transfer_source_epochs)
+        train_args.num_train_epochs = ctx.args.transfer_source_epochs
         trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
