@@ -5,14 +5,15 @@ post-processing, the predictions writer and the inference pipeline, behind one :
 :data:`TASKS`. :func:`load_task_data`, :func:`tlnlp.load_pipeline`, ``python -m tlnlp predict``, the model card
 and the push find the task here and never name it.
 
+The metrics also ship as local ``evaluate`` modules (:func:`metric_path`, :func:`load_metric`), and
+:func:`evaluate_classification_pipeline` and :func:`evaluate_qa_pipeline` score any pipeline with
+``evaluate``'s evaluators and those modules.
+
 Importing this package also registers the tasks of installed packages (entry-point group ``tlnlp.tasks``). It is
-light and changes no global state: no ``transformers``, ``datasets`` or ``evaluate``
-(``ClassificationMetrics``, an ``evaluate`` module, is built on first access).
+light and changes no global state: no ``transformers``, ``datasets``, ``evaluate`` or ``sklearn`` until a
+function needs them.
 """
 
-from typing import Any
-
-from tlnlp.tasks import classification as _classification
 from tlnlp.tasks.base import (
     DEFAULT_TASK,
     TASK_ENTRY_POINT_GROUP,
@@ -35,19 +36,22 @@ from tlnlp.tasks.classification import (
     ComputeMetrics,
     classification_metrics,
     confusion_matrix,
+    evaluate_classification_pipeline,
     make_compute_metrics,
     predictions_from_logits,
 )
 from tlnlp.tasks.language_modeling import LanguageModelingTask
+from tlnlp.tasks.metric_modules import METRIC_MODULES, load_metric, metric_path
 from tlnlp.tasks.qa import QuestionAnsweringTask
+from tlnlp.tasks.qa.pipeline_eval import evaluate_qa_pipeline
 
 load_task_plugins()  # tasks of installed packages (entry-point group "tlnlp.tasks"), after the built-in ones
 
 __all__ = [
     "DEFAULT_TASK",
+    "METRIC_MODULES",
     "TASKS",
     "TASK_ENTRY_POINT_GROUP",
-    "ClassificationMetrics",
     "ClassificationTask",
     "ComputeMetrics",
     "ConfusionFigure",
@@ -59,9 +63,13 @@ __all__ = [
     "TaskInputError",
     "classification_metrics",
     "confusion_matrix",
+    "evaluate_classification_pipeline",
+    "evaluate_qa_pipeline",
+    "load_metric",
     "load_task_data",
     "load_task_plugins",
     "make_compute_metrics",
+    "metric_path",
     "pipeline_tag_for",
     "predictions_from_logits",
     "register_task",
@@ -70,9 +78,3 @@ __all__ = [
     "task_for_pipeline_tag",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """``ClassificationMetrics``, built on first access (it needs ``evaluate``)."""
-    if name == "ClassificationMetrics":
-        return _classification.ClassificationMetrics
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,8 @@
-"""Offline classification metrics computed with numpy from confusion counts.
+"""Classification metrics computed with scikit-learn, and the Trainer's ``compute_metrics``.
 
-The numbers match scikit-learn's (``labels=range(num_labels)``, ``zero_division=0``) without calling it at
-run time, and nothing here reaches the Hugging Face Hub: ``evaluate.load("accuracy")`` downloads a script and
-fails offline, whereas :func:`classification_metrics` and the optional ``evaluate`` module
-:class:`ClassificationMetrics` work anywhere.
+Every figure comes from ``sklearn.metrics`` with ``labels=range(num_labels)`` and ``zero_division=0``, so a class
+that is never predicted (or has no rows at all) counts in the macro averages with a score of 0. The same numbers
+are shipped as a local ``evaluate`` module (:func:`tlnlp.tasks.load_metric`), which ``evaluate.load`` reads offline.
 
 Single-label metrics (``y_true`` and ``y_pred`` are integer class ids):
 ``accuracy``, ``f1_macro``, ``f1_micro``, ``f1_weighted``, ``precision_macro``, ``recall_macro``, ``mcc``.
@@ -16,7 +15,9 @@ Multi-label metrics (``y_true`` and ``y_pred`` are ``n x num_labels`` 0/1 matric
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 if TYPE_CHECKING:
     from transformers import EvalPrediction
 
-__all__ = [  # plus ClassificationMetrics, created on first access (see __getattr__)
+__all__ = [
     "ComputeMetrics",
     "classification_metrics",
     "confusion_matrix",
@@ -38,13 +39,11 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 
 
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Element-wise ``numerator / denominator``, 0 where the denominator is 0 (sklearn's zero_division=0)."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
+def _sklearn_metrics() -> ModuleType:
+    """``sklearn.metrics``, imported on first use."""
+    from sklearn import metrics  # deferred: scikit-learn loads scipy (over a second); tlnlp.tasks stays light
+
+    return metrics
 
 
 def _check_class_ids(values: np.ndarray, num_labels: int, name: str) -> np.ndarray:
@@ -74,6 +73,17 @@ def _check_binary_matrix(values: np.ndarray, num_labels: int, name: str) -> np.n
     return values.astype(np.int64)
 
 
+def _checked_pair(y_true: Any, y_pred: Any, num_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays of class ids, validated and of the same length."""
+    if num_labels < 1:
+        raise ValueError(f"num_labels must be at least 1, got {num_labels}.")
+    true = _check_class_ids(np.asarray(y_true), num_labels, "y_true")
+    pred = _check_class_ids(np.asarray(y_pred), num_labels, "y_pred")
+    if true.shape != pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {true.shape[0]} vs {pred.shape[0]}.")
+    return true, pred
+
+
 def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
                      num_labels: int) -> np.ndarray:
     """Count matrix ``C[i, j]`` = rows with true class ``i`` predicted as class ``j``.
@@ -84,61 +94,33 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
         num_labels: Number of classes; classes absent from both arrays get zero rows and columns.
 
     Returns:
-        A ``num_labels x num_labels`` int64 array.
+        A ``num_labels x num_labels`` int64 array (all zeros for empty input).
 
     Raises:
         ValueError: If the arrays differ in length or hold ids outside ``[0, num_labels)``.
     """
-    if num_labels < 1:
-        raise ValueError(f"num_labels must be at least 1, got {num_labels}.")
-    true = _check_class_ids(np.asarray(y_true), num_labels, "y_true")
-    pred = _check_class_ids(np.asarray(y_pred), num_labels, "y_pred")
-    if true.shape != pred.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {true.shape[0]} vs {pred.shape[0]}.")
-    flat = np.bincount(true * num_labels + pred, minlength=num_labels * num_labels)
-    return flat.reshape(num_labels, num_labels).astype(np.int64)
-
-
-def _prf(tp: np.ndarray, pred_sum: np.ndarray, true_sum: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-class precision, recall and F1 from counts (zero where undefined)."""
-    precision = _safe_divide(tp, pred_sum)
-    recall = _safe_divide(tp, true_sum)
-    f1 = _safe_divide(2.0 * tp, true_sum + pred_sum)
-    return precision, recall, f1
-
-
-def _matthews(cm: np.ndarray) -> float:
-    """Multiclass Matthews correlation (Gorodkin's R_K) from a confusion matrix; 0 when undefined."""
-    t_sum = cm.sum(axis=1, dtype=np.float64)
-    p_sum = cm.sum(axis=0, dtype=np.float64)
-    n_correct = float(np.trace(cm))
-    n_samples = float(p_sum.sum())
-    cov_true_pred = n_correct * n_samples - float(np.dot(t_sum, p_sum))
-    cov_pred_pred = n_samples**2 - float(np.dot(p_sum, p_sum))
-    cov_true_true = n_samples**2 - float(np.dot(t_sum, t_sum))
-    if cov_pred_pred * cov_true_true == 0:
-        return 0.0
-    return float(cov_true_pred / np.sqrt(cov_true_true * cov_pred_pred))
+    true, pred = _checked_pair(y_true, y_pred, num_labels)
+    if true.size == 0:
+        return np.zeros((num_labels, num_labels), dtype=np.int64)
+    return _sklearn_metrics().confusion_matrix(true, pred, labels=np.arange(num_labels)).astype(np.int64)
 
 
 def _single_label_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int) -> dict[str, float]:
     """Metrics for one class id per row."""
-    cm = confusion_matrix(y_true, y_pred, num_labels)
-    tp = np.diag(cm).astype(np.float64)
-    true_sum = cm.sum(axis=1).astype(np.float64)
-    pred_sum = cm.sum(axis=0).astype(np.float64)
-    precision, recall, f1 = _prf(tp, pred_sum, true_sum)
-    total_true = float(true_sum.sum())
-    micro_p, micro_r, micro_f1 = _prf(tp.sum(), pred_sum.sum(), true_sum.sum())
-    weighted_f1 = float(np.dot(f1, true_sum) / total_true) if total_true else 0.0
+    true, pred = _checked_pair(y_true, y_pred, num_labels)
+    skm = _sklearn_metrics()
+    kw = {"labels": np.arange(num_labels), "zero_division": 0}
+    with warnings.catch_warnings():  # one class in both arrays: mcc is 0, as documented
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        mcc = skm.matthews_corrcoef(true, pred)
     return {
-        "accuracy": float(tp.sum() / total_true),
-        "f1_macro": float(f1.mean()),
-        "f1_micro": float(micro_f1),
-        "f1_weighted": weighted_f1,
-        "precision_macro": float(precision.mean()),
-        "recall_macro": float(recall.mean()),
-        "mcc": _matthews(cm),
+        "accuracy": float(skm.accuracy_score(true, pred)),
+        "f1_macro": float(skm.f1_score(true, pred, average="macro", **kw)),
+        "f1_micro": float(skm.f1_score(true, pred, average="micro", **kw)),
+        "f1_weighted": float(skm.f1_score(true, pred, average="weighted", **kw)),
+        "precision_macro": float(skm.precision_score(true, pred, average="macro", **kw)),
+        "recall_macro": float(skm.recall_score(true, pred, average="macro", **kw)),
+        "mcc": float(mcc),
     }
 
 
@@ -148,30 +130,35 @@ def _multi_label_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int
     pred = _check_binary_matrix(y_pred, num_labels, "y_pred")
     if true.shape != pred.shape:
         raise ValueError(f"y_true and y_pred differ in shape: {true.shape} vs {pred.shape}.")
-    tp = (true & pred).sum(axis=0).astype(np.float64)
-    true_sum = true.sum(axis=0).astype(np.float64)
-    pred_sum = pred.sum(axis=0).astype(np.float64)
-    precision, recall, f1 = _prf(tp, pred_sum, true_sum)
-    micro_p, micro_r, micro_f1 = _prf(tp.sum(), pred_sum.sum(), true_sum.sum())
+    skm = _sklearn_metrics()
+    kw: dict[str, Any] = {"zero_division": 0}
+    if num_labels == 1:  # sklearn reads an n x 1 matrix as binary class ids: score the positive class alone
+        true, pred = true[:, 0], pred[:, 0]
+        kw["labels"] = [1]
+
+    def score(metric: Callable[..., float], average: str) -> float:
+        return float(metric(true, pred, average=average, **kw))
+
     return {
-        "accuracy": float(np.all(true == pred, axis=1).mean()),
-        "f1_micro": float(micro_f1),
-        "f1_macro": float(f1.mean()),
-        "precision_micro": float(micro_p),
-        "recall_micro": float(micro_r),
-        "precision_macro": float(precision.mean()),
-        "recall_macro": float(recall.mean()),
-        "hamming_loss": float((true != pred).mean()),
+        "accuracy": float(skm.accuracy_score(true, pred)),
+        "f1_micro": score(skm.f1_score, "micro"),
+        "f1_macro": score(skm.f1_score, "macro"),
+        "precision_micro": score(skm.precision_score, "micro"),
+        "recall_micro": score(skm.recall_score, "micro"),
+        "precision_macro": score(skm.precision_score, "macro"),
+        "recall_macro": score(skm.recall_score, "macro"),
+        "hamming_loss": float(skm.hamming_loss(true, pred)),
     }
 
 
 def classification_metrics(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray,
                            num_labels: int, multi_label: bool = False) -> dict[str, float]:
-    """Score predictions against references, offline, with the same numbers as scikit-learn.
+    """Score predictions against references with scikit-learn.
 
-    Macro averages run over all ``num_labels`` classes: a class with neither true nor predicted rows scores 0,
-    as scikit-learn does with ``labels=range(num_labels)`` and ``zero_division=0``. ``mcc`` is the multiclass
-    Matthews correlation (Gorodkin's R_K), 0 when undefined (a constant prediction or reference).
+    Macro averages run over all ``num_labels`` classes: a class with neither true nor predicted rows scores 0
+    (``labels=range(num_labels)``, ``zero_division=0``). ``mcc`` is the multiclass Matthews correlation
+    (Gorodkin's R_K), 0 when undefined (a constant prediction or reference). With ``num_labels=1`` in
+    multi-label mode, the single column is scored as one binary label (its positive class).
 
     Args:
         y_true: Reference class ids (single-label) or an ``n x num_labels`` 0/1 matrix (multi-label).
@@ -319,55 +306,3 @@ def make_compute_metrics(num_labels: int, multi_label: bool = False,
         mode.
     """
     return ComputeMetrics(num_labels, multi_label=multi_label, threshold=threshold)
-
-
-def _build_metric_class() -> type:
-    """Define the ``evaluate`` module lazily, so importing tlnlp does not import ``evaluate``/``datasets``."""
-    import datasets  # deferred: optional and heavy; only the evaluate-module form of the metrics needs it
-    import evaluate  # deferred: as datasets
-
-    class ClassificationMetrics(evaluate.Metric):
-        """Offline ``evaluate`` metric wrapping :func:`classification_metrics`.
-
-        Use ``ClassificationMetrics()`` for class ids or ``ClassificationMetrics(config_name="multilabel")``
-        for 0/1 label matrices, then ``add_batch``/``compute(..., num_labels=K)`` as with any ``evaluate``
-        metric. ``num_labels`` defaults to the largest class id seen plus one (single-label) or the width of
-        the matrices (multi-label).
-        """
-
-        def _info(self) -> evaluate.MetricInfo:
-            value = datasets.Value("int64")
-            if self.config_name == "multilabel":
-                features = datasets.Features({"predictions": datasets.Sequence(value),
-                                              "references": datasets.Sequence(value)})
-            else:
-                features = datasets.Features({"predictions": value, "references": value})
-            return evaluate.MetricInfo(
-                description="Accuracy, F1, precision, recall, MCC / hamming loss, computed offline by tlnlp.",
-                citation="",
-                inputs_description="predictions and references: class ids, or 0/1 lists for 'multilabel'.",
-                features=features,
-            )
-
-        def _compute(self, predictions: Any = None, references: Any = None,
-                     num_labels: int | None = None) -> dict[str, float]:
-            preds, refs = np.asarray(predictions), np.asarray(references)
-            multi_label = self.config_name == "multilabel"
-            if num_labels is None:
-                num_labels = int(refs.shape[1]) if multi_label else int(max(refs.max(), preds.max())) + 1
-            return classification_metrics(refs, preds, num_labels, multi_label=multi_label)
-
-    ClassificationMetrics.__module__ = __name__
-    return ClassificationMetrics
-
-
-_lazy: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    """Provide ``ClassificationMetrics`` on first access (it needs ``evaluate``, imported only then)."""
-    if name == "ClassificationMetrics":
-        if name not in _lazy:
-            _lazy[name] = _build_metric_class()
-        return _lazy[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
