@@ -3,7 +3,9 @@
     accelerate launch --config_file recipes/accelerate/cpu_1proc.yaml recipes/classification.py \
         --config recipes/configs/classification/movie_minilm.yaml
 
-Every flag overrides the YAML file; every ``transformers.TrainingArguments`` flag works unchanged.
+Every flag overrides the YAML file; every ``transformers.TrainingArguments`` flag works unchanged. With none of
+``--do_train/--do_eval/--do_predict`` it trains, evaluates and predicts; with any, it does just those: evaluation
+only scores a trained run's folder (``--model_name_or_path runs/movie --do_eval --do_predict``) and trains nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from transformers import set_seed
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import METHODS, MethodArgs, apply_method
-from tlnlp.runs import EmbeddingRun, RunContext, TrainedRun, finish, format_metrics_table, run_embedding_method
+from tlnlp.runs import (
+    EmbeddingRun,
+    RunContext,
+    TrainedRun,
+    evaluate_saved_classifier,
+    finish,
+    format_metrics_table,
+    run_embedding_method,
+)
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
+from tlnlp.training import build_trainer, only_requested_splits, prepare_output_dir, requested_stages, setup_logging
 from tlnlp.zeroshot import label_prior
 
 
@@ -27,15 +37,27 @@ def fit_without_trainer(run: EmbeddingRun, task, data) -> dict[str, float]:
     return run_embedding_method(run, task, data)
 
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Train, evaluate and save a classifier; returns every metric (train_*, eval_*, test_*)."""
     setup_logging(train_args)
+    stages = requested_stages(train_args)
     resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
     set_seed(train_args.seed)
     task = TASKS.get("classification")
     data = task.load_data(data_args)
+    if not stages.train:  # score a trained folder, train nothing
+        metrics = evaluate_saved_classifier(model_args, data, train_args, stages,
+                                            (model_args, data_args, method_args, train_args))
+        return _report(metrics, data, model_args, method_args, train_args)
     if not METHODS.get(method_args.method).trains_with_trainer:
+        data = only_requested_splits(data, stages)
         run = EmbeddingRun(model_args, data_args, method_args, train_args, resume_from=resume)
         return _report(fit_without_trainer(run, task, data), data, model_args, method_args, train_args)
     model, tokenizer = task.load_model(model_args, data)
@@ -48,7 +70,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
     metrics = finish(RunContext(
         output_dir=train_args.output_dir, recipe="classification", task=task, data=data,
         base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, method_args, train_args),
-        trained=TrainedRun(trainer, train_result, tokenized, prepared)))
+        trained=TrainedRun(trainer, train_result, only_requested_splits(tokenized, stages), prepared)))
     return _report(metrics, data, model_args, method_args, train_args) if trainer.is_world_process_zero() else metrics
 
 
@@ -61,4 +83,4 @@ def _report(metrics, data, model_args, method_args, train_args) -> dict[str, flo
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

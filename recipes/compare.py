@@ -15,6 +15,11 @@ from tlnlp.compare.cli import compare_and_print
 from tlnlp.config import DataArgs, ModelArgs, parse_args
 from tlnlp.errors import user_errors
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, CompareArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
+
 
 def main(model_args: ModelArgs, data_args: DataArgs, compare_args: CompareArgs) -> dict[str, float]:
     """Run or resume the ladder and print the table; returns ``{strategy}/{budget}/{metric}_{mean,std}``."""
@@ -23,4 +28,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, compare_args: CompareArgs) 
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, CompareArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

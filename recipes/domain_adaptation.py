@@ -24,13 +24,19 @@ from tlnlp.domain import DomainArgs, format_summary, run_domain_adaptation
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.runs import format_metrics_table
-from tlnlp.training import setup_logging
+from tlnlp.training import refuse_evaluation_only, setup_logging
+
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, domain_args: DomainArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Train and adapt, evaluate on both domains and save; returns every metric (``target_test_*`` included)."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'domain_adaptation')  # this recipe always trains
     result = run_domain_adaptation(model_args, data_args, method_args, domain_args, train_args)
     if train_args.process_index == 0:
         print(format_metrics_table(result.metrics, title=f"\n{result.report.source} -> {result.report.target.name} | "
@@ -43,4 +49,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, do
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

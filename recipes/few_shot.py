@@ -26,6 +26,11 @@ from tlnlp.runs import RunContext, Scores, finish, format_metrics_table
 from tlnlp.tasks import TASKS
 from tlnlp.training import prepare_output_dir, setup_logging
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, FewShotArgs, EvaluationArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
+
 
 def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
          eval_args: EvaluationArgs) -> dict[str, float]:
@@ -60,4 +65,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, fs_args: FewShotArgs,
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, FewShotArgs, EvaluationArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

@@ -22,7 +22,7 @@ from tlnlp.methods import MethodArgs
 from tlnlp.runs import LmRunOptions, format_metrics_table, run_lm_adaptation
 from tlnlp.tasks import TASKS
 from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
-from tlnlp.training import prepare_output_dir, setup_logging
+from tlnlp.training import prepare_output_dir, refuse_evaluation_only, setup_logging
 
 #: Recipe defaults: the paper's LM fine-tuning (discriminative rates + slanted triangular, no unfreezing).
 DEFAULTS = {"method": "ulmfit", "gradual_unfreezing": "off", "eval_strategy": "no", "save_strategy": "epoch"}
@@ -48,10 +48,15 @@ class LmArgs:
             raise ValueError(f"perplexity_max_texts={self.perplexity_max_texts!r} must be a positive number.")
 
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmArgs)
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, train_args: TrainingArgs,
          lm_args: LmArgs) -> dict[str, float]:
     """Adapt the model to the text and save it; returns train metrics and perplexity before/after."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'lm_adaptation')  # this recipe always trains
     resume = prepare_output_dir(train_args)
     set_seed(train_args.seed)
     text = TASKS.get("language-modeling").load_data(data_args)
@@ -70,4 +75,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmArgs, defaults=DEFAULTS))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

@@ -33,13 +33,19 @@ from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.multitask import MultiTaskArgs, format_summary, run_multitask
-from tlnlp.training import setup_logging
+from tlnlp.training import refuse_evaluation_only, setup_logging
+
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, method_args: MethodArgs, mt_args: MultiTaskArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Train (or resume) the multi-task model; returns ``train_*``, ``eval_<task>_*``, ``test_<task>_*``, means."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'multitask')  # this recipe always trains
     result = run_multitask(model_args, method_args, mt_args, train_args)
     if train_args.process_index == 0:
         print(format_summary(result))
@@ -49,4 +55,4 @@ def main(model_args: ModelArgs, method_args: MethodArgs, mt_args: MultiTaskArgs,
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

@@ -23,17 +23,22 @@ from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import RunContext, TrainedRun, finish, format_metrics_table
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
+from tlnlp.training import build_trainer, prepare_output_dir, refuse_evaluation_only, setup_logging
 
 #: Defaults of this recipe (the Hugging Face example's window size); a YAML key or flag overrides them.
 DEFAULTS = {"max_seq_length": 384}
 SHOWN = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1", "best_f1_thresh", "loss")
 
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_args: MethodArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Train, answer validation and test questions, and save the model; returns every metric."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'question_answering')  # this recipe always trains
     resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
     set_seed(train_args.seed)
     task = TASKS.get("question-answering")
@@ -62,4 +67,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_arg
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs, defaults=DEFAULTS))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

@@ -34,13 +34,19 @@ from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.staged import StagedArgs, format_summary, run_stages
-from tlnlp.training import setup_logging
+from tlnlp.training import refuse_evaluation_only, setup_logging
+
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, MethodArgs, StagedArgs, TrainingArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, method_args: MethodArgs, staged_args: StagedArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Run (or resume) the chain; returns ``stage<i>_*``, ``final_*``, forgetting and baseline numbers."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'staged')  # this recipe always trains
     result = run_stages(model_args, method_args, staged_args, train_args)
     if train_args.process_index == 0:
         print(format_summary(result))
@@ -50,4 +56,4 @@ def main(model_args: ModelArgs, method_args: MethodArgs, staged_args: StagedArgs
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, MethodArgs, StagedArgs, TrainingArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

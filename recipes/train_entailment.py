@@ -16,14 +16,20 @@ from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.runs import format_metrics_table
-from tlnlp.training import setup_logging
+from tlnlp.training import refuse_evaluation_only, setup_logging
 from tlnlp.zeroshot import EntailmentArgs, run_entailment_training, zero_shot_errors
+
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, entail_args: EntailmentArgs, method_args: MethodArgs,
          train_args: TrainingArgs) -> dict[str, float]:
     """Build pairs, train, save the model and its outputs; returns every metric (pairs and zero-shot)."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'train_entailment')  # this recipe always trains
     metrics = run_entailment_training(model_args, entail_args, method_args, train_args)
     if train_args.process_index == 0:
         print(format_metrics_table(metrics, title=f"\nlabel entailment | {' + '.join(entail_args.train_datasets)}"
@@ -37,4 +43,4 @@ def main(model_args: ModelArgs, entail_args: EntailmentArgs, method_args: Method
 
 if __name__ == "__main__":
     with user_errors(), zero_shot_errors():
-        main(*parse_args(ModelArgs, EntailmentArgs, MethodArgs, TrainingArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

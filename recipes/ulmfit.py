@@ -27,7 +27,7 @@ from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import LmRunOptions, RunContext, TrainedRun, finish, format_metrics_table, run_lm_adaptation
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, prepare_output_dir, setup_logging
+from tlnlp.training import build_trainer, prepare_output_dir, refuse_evaluation_only, setup_logging
 
 LM_DIR = "lm_adaptation"
 
@@ -76,10 +76,17 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
         config_objects=(model_args, data_args, lm_method, lm_train, stage), recipe="ulmfit"))
 
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmStageArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS = {"method": "ulmfit"}
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, train_args: TrainingArgs,
          stage: LmStageArgs) -> dict[str, float]:
     """Both stages; returns the classifier's metrics plus ``lm_perplexity_before``/``lm_perplexity_after``."""
     setup_logging(train_args)
+    refuse_evaluation_only(train_args, 'ulmfit')  # this recipe always trains
     out = Path(train_args.output_dir)
     resuming = train_args.resume_from_checkpoint is not None
     has_checkpoint = out.is_dir() and get_last_checkpoint(str(out)) is not None
@@ -117,4 +124,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
 
 if __name__ == "__main__":
     with user_errors():
-        main(*parse_args(ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmStageArgs, defaults={"method": "ulmfit"}))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

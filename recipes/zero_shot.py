@@ -36,6 +36,12 @@ _DESCRIPTIONS = {
 }
 
 
+#: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
+ARGUMENTS = (ModelArgs, DataArgs, ZeroShotArgs, EvaluationArgs)
+#: Defaults this recipe changes (a flag or YAML key still overrides them).
+DEFAULTS: dict[str, object] = {}
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, zs_args: ZeroShotArgs,
          eval_args: EvaluationArgs) -> dict[str, float]:
     """Score one split zero-shot and write results, predictions, confusion matrix, config and card."""
@@ -74,4 +80,4 @@ def main(model_args: ModelArgs, data_args: DataArgs, zs_args: ZeroShotArgs,
 
 if __name__ == "__main__":
     with user_errors(), zero_shot_errors():
-        main(*parse_args(ModelArgs, DataArgs, ZeroShotArgs, EvaluationArgs))
+        main(*parse_args(*ARGUMENTS, defaults=DEFAULTS))

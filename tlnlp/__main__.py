@@ -1,4 +1,7 @@
-"""Command line: ``python -m tlnlp {assets,predict,push,compare} ...``.
+"""Command line: ``tlnlp {train,compare,predict,push,assets} ...`` (also ``python -m tlnlp ...``).
+
+``train`` runs a recipe that ships with tlnlp (``tlnlp train classification --config movie_minilm``), alone or
+under ``accelerate launch -m tlnlp train ...``; see :mod:`tlnlp.api`.
 
 ``predict`` runs a saved run through the task that owns its model (:mod:`tlnlp.tasks`): texts for a
 classification run, JSON objects ``{"question": ..., "context": ...}`` for a question-answering run; an input
@@ -85,14 +88,24 @@ def _compare(argv: Sequence[str]) -> int:
     return compare_command(argv)
 
 
+def _train(argv: Sequence[str]) -> int:
+    from tlnlp.api import run_command  # deferred: as in _assets
+
+    return run_command(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tlnlp`` and the ``tlnlp`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _train(argv[1:])  # the recipe's own parser, as for compare below
     if argv[:1] == ["compare"]:
         return _compare(argv[1:])  # the recipe's own parser: --config YAML plus every flag (and their --help)
-    parser = argparse.ArgumentParser(prog="python -m tlnlp", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="tlnlp", allow_abbrev=False,
                                      description="tlnlp command line tools.")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="Run a recipe: `tlnlp train <recipe> --config FILE_OR_SHIPPED_NAME [flags]`; "
+                                 "`tlnlp train` lists the recipes and their shipped configs.")
     p_assets = sub.add_parser("assets", help="List the bundled offline models and corpora, and what is missing.")
     p_assets.add_argument("--no_verify", action="store_true", help="Skip the sha256 checks.")
     p_assets.add_argument("--with_corpora", action="store_true", help="Also describe each bundled corpus.")

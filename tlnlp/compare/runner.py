@@ -112,7 +112,7 @@ def _context(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> C
 
 def _probe(ctx: CellContext, args: CompareArgs) -> Any:
     margs = ctx.model_args
-    path = resolve_model_path(margs.model_name_or_path, revision=margs.revision, cache_dir=margs.cache_dir,
+    path = resolve_model_path(margs.model_name_or_path, revision=margs.model_revision, cache_dir=margs.cache_dir,
                               token=margs.token)
     cache = Path(args.cell_cache_dir) if args.cell_cache_dir else Path(args.output_dir) / "cells"
     return ForgettingProbe(path, load_tokenizer(margs, path), general_texts(args.forgetting_text),
@@ -165,7 +165,7 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     cells, slots = plan_cells(ctx)
     (out / _MARKER).write_text(json.dumps({"cells": len(cells), "strategies": args.strategies,
                                            "budgets": args.budgets, "seeds": args.seeds}, indent=2))
-    write_run_config(out, model_args, data_args, args)
+    write_run_config(out, model_args, data_args, args, recipe="compare")
     env = environment_info(args.seeds[0], ctx.data.fingerprint, {
         "data_name": ctx.data.name, "data_version": ctx.data.version, "labels": ctx.data.labels, "seeds": args.seeds,
         "device": ctx.device, "test_rows": len(ctx.test), "prompt_test_rows": len(ctx.prompt_test)})

@@ -2,6 +2,7 @@
 
 from tlnlp.config.args import DataArgs, EvaluationArgs, ModelArgs, TrainingArgs
 from tlnlp.config.hub_token import HubTokenError, require_token
+from tlnlp.config.launch import current_launch, rerun_command, set_launch
 from tlnlp.config.parser import (
     TLNLP_TRAINING_DEFAULTS,
     ConfigError,
@@ -20,8 +21,11 @@ __all__ = [
     "ModelArgs",
     "QAArgs",
     "TrainingArgs",
+    "current_launch",
     "parse_args",
     "require_token",
+    "rerun_command",
     "resolved_config",
+    "set_launch",
     "write_run_config",
 ]

@@ -36,15 +36,19 @@ class ModelArgs:
                           "A Hub id whose weights are bundled resolves to the bundled copy when offline."},
     )
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's own."})
-    revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
+    model_revision: str = field(
+        default="main", metadata={"aliases": ["--revision"],
+                                  "help": "Hub revision of the model (branch, tag or commit). Alias: --revision."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models are cached."})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Run modelling code from the Hub repo. Off by default: only enable it "
                                          "for repositories you trust."})
     token: str | None = field(
         default=None, metadata={"help": "Hub token; prefer HF_TOKEN or `hf auth login`. Never written anywhere."})
-    torch_dtype: str | None = field(
-        default=None, metadata={"help": "Load weights in this dtype: auto, float32, bfloat16, float16."})
+    dtype: str | None = field(
+        default=None, metadata={"aliases": ["--torch_dtype"],
+                                "help": "Load weights in this dtype: auto, float32, bfloat16, float16 (transformers' "
+                                        "`dtype`). Alias: --torch_dtype."})
     init_from_scratch: bool = field(
         default=False, metadata={"help": "Same architecture with random weights (no transfer): the reference that "
                                          "shows what pretraining buys. The tokenizer still comes from the model."})
@@ -52,8 +56,8 @@ class ModelArgs:
     def __post_init__(self) -> None:
         if not self.model_name_or_path or not str(self.model_name_or_path).strip():
             raise ValueError("model_name_or_path is empty; give a Hub id, a local folder or bundled:minilm.")
-        if self.torch_dtype is not None:
-            _check_choice("torch_dtype", self.torch_dtype, ["auto", "float32", "bfloat16", "float16"])
+        if self.dtype is not None:
+            _check_choice("dtype", self.dtype, ["auto", "float32", "bfloat16", "float16"])
 
 
 @dataclass
@@ -67,10 +71,14 @@ class DataArgs:
     validation_file: str | None = field(default=None, metadata={"help": "Validation file (same formats)."})
     test_file: str | None = field(default=None, metadata={"help": "Test file (same formats)."})
     text_column: str | None = field(
-        default=None, metadata={"help": "Column holding the text (default: 'text', else 'sentence')."})
+        default=None, metadata={"aliases": ["--text_column_names"],
+                                "help": "Column holding the text (default: 'text', else 'sentence'). Alias: "
+                                        "--text_column_names, where 'a,b' names the text and text-pair columns."})
     text_pair_column: str | None = field(
         default=None, metadata={"help": "Second text column for sentence-pair tasks."})
-    label_column: str | None = field(default=None, metadata={"help": "Column holding the label (default: 'label')."})
+    label_column: str | None = field(
+        default=None, metadata={"aliases": ["--label_column_name"],
+                                "help": "Column holding the label (default: 'label'). Alias: --label_column_name."})
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Keep the first N training rows (after shuffling with the seed)."})
@@ -89,6 +97,7 @@ class DataArgs:
         default=0.5, metadata={"help": "Multi-label: a label is predicted when its sigmoid exceeds this."})
 
     def __post_init__(self) -> None:
+        self._split_text_column_names()
         if self.dataset_name is None and self.train_file is None:
             raise ValueError("No data given: set --dataset_name (a Hub dataset or bundled:<name>, e.g. "
                              "bundled:movie_sentiment) or --train_file (csv/tsv/json/jsonl/parquet).")
@@ -104,6 +113,16 @@ class DataArgs:
                 raise ValueError(f"{name}={value!r} must be a percentage in [0, 50).")
         if not 0 < self.multi_label_threshold < 1:
             raise ValueError(f"multi_label_threshold={self.multi_label_threshold!r} must be in (0, 1).")
+
+    def _split_text_column_names(self) -> None:
+        """``text_column="a,b"`` (as ``--text_column_names`` of the HF example names two columns): text and pair."""
+        if self.text_column is None or "," not in self.text_column:
+            return
+        names = [name.strip() for name in self.text_column.split(",")]
+        if len(names) != 2 or not all(names) or self.text_pair_column is not None:
+            raise ValueError(f"text_column={self.text_column!r}: give one column, or two as 'text,pair' (the text and "
+                             "the text-pair column) with text_pair_column unset.")
+        self.text_column, self.text_pair_column = names
 
 
 @dataclass

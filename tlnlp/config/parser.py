@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from tlnlp.config.launch import rerun_command
+
 __all__ = ["ConfigError", "TLNLP_TRAINING_DEFAULTS", "parse_args", "resolved_config", "write_run_config"]
 
 #: Keys whose values are secrets: never written to run_config.yaml, logs or cards.
@@ -30,6 +32,10 @@ TLNLP_TRAINING_DEFAULTS: dict[str, Any] = {
     "logging_steps": 20,
     "average_tokens_across_devices": False,  # keeps classification loss on the same scale under several processes
 }
+
+
+#: The Hugging Face example scripts' stage flags; tlnlp runs every stage unless one of them is given.
+STAGE_FLAGS = ("do_train", "do_eval", "do_predict")
 
 
 class ConfigError(SystemExit):
@@ -57,7 +63,18 @@ def _field_names(types: Sequence[type]) -> dict[str, type]:
     return names
 
 
-def _load_yaml(path: str, valid: dict[str, type]) -> dict[str, Any]:
+def _aliases(types: Sequence[type]) -> dict[str, str]:
+    """Other names of fields (``revision`` for ``model_revision``, as the HF example scripts spell them) -> field."""
+    found: dict[str, str] = {}
+    for dtype in types:
+        for f in dataclasses.fields(dtype):
+            names = f.metadata.get("aliases", []) if f.init else []
+            for alias in [names] if isinstance(names, str) else names:
+                found[alias.lstrip("-")] = f.name
+    return found
+
+
+def _load_yaml(path: str, valid: dict[str, type], aliases: dict[str, str] | None = None) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"--config {path!r}: file not found.")
@@ -67,6 +84,11 @@ def _load_yaml(path: str, valid: dict[str, type]) -> dict[str, Any]:
         raise ConfigError(f"--config {path!r} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path!r} must be a mapping of key: value, got {type(data).__name__}.")
+    for alias, name in (aliases or {}).items():
+        if alias in data:
+            if name in data:
+                raise ConfigError(f"{path} sets both {alias!r} and {name!r}, two names of one setting; keep {name!r}.")
+            data[name] = data.pop(alias)
     for key in data:
         if key not in valid:
             raise ConfigError(f"Unknown key {key!r} in {path}.{_suggest(str(key), list(valid))} "
@@ -130,7 +152,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
-    file_values = _load_yaml(known.config, valid) if known.config else {}
+    file_values = _load_yaml(known.config, valid, _aliases(types)) if known.config else {}
 
     parser = HfArgumentParser(types, allow_abbrev=False)
     parser.add_argument("--config", default=None, help="YAML file of defaults; flags override it.")
@@ -164,6 +186,9 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     explicit.pop("config", None)
     object.__setattr__(outputs[0], "_tlnlp_explicit", explicit)
     object.__setattr__(outputs[0], "_tlnlp_config_file", known.config)
+    for out in outputs:  # which of --do_train/--do_eval/--do_predict were given (see tlnlp.training.stages)
+        if isinstance(out, TrainingArguments):
+            object.__setattr__(out, "_tlnlp_stages", {k: bool(v) for k, v in explicit.items() if k in STAGE_FLAGS})
     return outputs
 
 
@@ -205,12 +230,15 @@ _ALWAYS_WRITTEN = ("seed", "output_dir", "learning_rate", "num_train_epochs", "m
                    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 
 
-def write_run_config(output_dir: str | os.PathLike[str], *objs: Any) -> Path:
-    """Write ``run_config.yaml`` (see :func:`resolved_config`) into ``output_dir``; returns its path."""
+def write_run_config(output_dir: str | os.PathLike[str], *objs: Any, recipe: str | None = None) -> Path:
+    """Write ``run_config.yaml`` (see :func:`resolved_config`) into ``output_dir``; returns its path.
+
+    Its header is the command that reruns it (:func:`tlnlp.config.launch.rerun_command`) when ``recipe`` is given.
+    """
     path = Path(output_dir) / "run_config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = ("# Settings of this run. Reproduce it with:\n"
-              "#   accelerate launch recipes/<recipe>.py --config run_config.yaml\n")
+    command = rerun_command(recipe) if recipe else "accelerate launch recipes/<recipe>.py --config run_config.yaml"
+    header = f"# Settings of this run. Reproduce it with:\n#   {command}\n"
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(header + yaml.safe_dump(resolved_config(*objs), sort_keys=False), encoding="utf-8")
     tmp.replace(path)

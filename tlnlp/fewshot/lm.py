@@ -36,14 +36,14 @@ def load_causal_lm(model_args: ModelArgs, device: str = "cpu") -> tuple[Any, Any
     if model_args.init_from_scratch:
         raise ValueError("init_from_scratch=True: a randomly initialised language model cannot be prompted; "
                          "drop --init_from_scratch for few-shot evaluation.")
-    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
-    kwargs: dict[str, Any] = {"revision": model_args.revision, "cache_dir": model_args.cache_dir,
+    kwargs: dict[str, Any] = {"revision": model_args.model_revision, "cache_dir": model_args.cache_dir,
                               "token": model_args.token or None, "trust_remote_code": model_args.trust_remote_code,
                               "use_safetensors": True}
-    if model_args.torch_dtype not in (None, "auto"):
-        kwargs["dtype"] = getattr(torch, model_args.torch_dtype)
-    elif model_args.torch_dtype == "auto":
+    if model_args.dtype not in (None, "auto"):
+        kwargs["dtype"] = getattr(torch, model_args.dtype)
+    elif model_args.dtype == "auto":
         kwargs["dtype"] = "auto"
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs).to(device).eval()
     tokenizer = load_tokenizer(model_args, path)

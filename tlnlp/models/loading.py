@@ -180,7 +180,7 @@ def _check_labels(labels: list[str], multi_label: bool) -> list[str]:
 
 
 def resolve_dtype(name: str | None) -> torch.dtype | str | None:
-    """``--torch_dtype`` -> what ``from_pretrained(dtype=...)`` takes (None and ``"auto"`` pass through)."""
+    """``--dtype`` -> what ``from_pretrained(dtype=...)`` takes (None and ``"auto"`` pass through)."""
     if name is None or name == "auto":
         return name
     return getattr(torch, name)
@@ -272,10 +272,10 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
     """
     common = hub_kwargs(model_args)
     if model_args.tokenizer_name:
-        source = resolve_model_path(model_args.tokenizer_name, revision=model_args.revision,
+        source = resolve_model_path(model_args.tokenizer_name, revision=model_args.model_revision,
                                     cache_dir=model_args.cache_dir, token=model_args.token)
     else:
-        source = model_path or resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+        source = model_path or resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                                                   cache_dir=model_args.cache_dir, token=model_args.token)
     return AutoTokenizer.from_pretrained(source, **common)
 
@@ -283,7 +283,7 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
 def hub_kwargs(model_args: ModelArgs) -> dict[str, Any]:
     """The ``from_pretrained`` keywords every load shares: revision, cache folder, token, remote code."""
     return {
-        "revision": model_args.revision,
+        "revision": model_args.model_revision,
         "cache_dir": model_args.cache_dir,
         "token": model_args.token or None,  # None: huggingface_hub reads HF_TOKEN / the stored login
         "trust_remote_code": model_args.trust_remote_code,
@@ -315,8 +315,8 @@ def _from_scratch(model_args: ModelArgs, path: str, config: Any, labels: list[st
                   multi_label: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The architecture of ``config`` with random weights (seeded by the caller's ``set_seed``)."""
     kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
-    if model_args.torch_dtype not in (None, "auto"):
-        kwargs["dtype"] = resolve_dtype(model_args.torch_dtype)
+    if model_args.dtype not in (None, "auto"):
+        kwargs["dtype"] = resolve_dtype(model_args.dtype)
     model = AutoModelForSequenceClassification.from_config(config, **kwargs)
     tokenizer = load_tokenizer(model_args, path)
     ensure_pad_token(model, tokenizer)
@@ -349,7 +349,7 @@ def load_classifier(
         HubUnreachableError: See :func:`resolve_model_path`.
     """
     labels = _check_labels(labels, multi_label)
-    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
     common = hub_kwargs(model_args)
     source_config = AutoConfig.from_pretrained(path, **common)
@@ -366,8 +366,8 @@ def load_classifier(
     refuse_pickle_only(path)
     kwargs: dict[str, Any] = {"config": config, "use_safetensors": True, "ignore_mismatched_sizes": True,
                               "output_loading_info": True, **common}
-    if model_args.torch_dtype is not None:
-        kwargs["dtype"] = resolve_dtype(model_args.torch_dtype)
+    if model_args.dtype is not None:
+        kwargs["dtype"] = resolve_dtype(model_args.dtype)
     try:
         with quiet_load_report():
             model, info = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
@@ -375,7 +375,7 @@ def load_classifier(
         if "safetensors" in str(err):
             raise OSError(
                 f"{model_args.model_name_or_path} has no safetensors weights at revision "
-                f"{model_args.revision!r}; tlnlp refuses pickle (.bin) checkpoints because loading them can "
+                f"{model_args.model_revision!r}; tlnlp refuses pickle (.bin) checkpoints because loading them can "
                 "run arbitrary code. Pick a revision that has model.safetensors (the Hub's conversion bot "
                 "opens one as a pull request), or convert the weights yourself."
             ) from err

@@ -81,13 +81,13 @@ def load_sentence_encoder(model_args: ModelArgs, device: str | None = None) -> L
         The encoder and a sentence on its pooling. A model without sentence-transformers files gets mean pooling
         over its token states, and a warning says so.
     """
-    common: dict[str, Any] = {"revision": model_args.revision, "cache_dir": model_args.cache_dir,
+    common: dict[str, Any] = {"revision": model_args.model_revision, "cache_dir": model_args.cache_dir,
                               "token": model_args.token or None}
     path = resolve_model_path(model_args.model_name_or_path, **common)
     weights = {"use_safetensors": True, "trust_remote_code": model_args.trust_remote_code}
     if has_sentence_config(path, **common):
         encoder = SentenceTransformer(path, device=device, trust_remote_code=model_args.trust_remote_code,
-                                      model_kwargs={"use_safetensors": True}, revision=model_args.revision,
+                                      model_kwargs={"use_safetensors": True}, revision=model_args.model_revision,
                                       cache_folder=model_args.cache_dir, token=model_args.token or None)
         loaded = LoadedEncoder(encoder, f"{describe_encoder(encoder)} (the model's sentence-transformers config)",
                                True)

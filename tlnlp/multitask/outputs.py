@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tlnlp.config import resolved_config, write_run_config
+from tlnlp.config import rerun_command, resolved_config, write_run_config
 from tlnlp.hub import CardSpec, build_model_card
 from tlnlp.inference import MULTITASK_MANIFEST, TASKS_FOLDER
 from tlnlp.methods import MethodResult
@@ -134,8 +134,7 @@ def _card(run: TrainedTasks, result: MultiTaskResult, metrics: dict[str, float])
         method=result.method, method_description=f"{description}; one shared encoder, one head per task.",
         dataset_license="; ".join(licences) or None,
         dataset_name=" + ".join(r.dataset for r in result.tasks), metrics=shown, hyperparameters=hyper,
-        command=reproduce_command() + "\n# or, from this folder's settings:\n"
-                "accelerate launch recipes/multitask.py --config run_config.yaml",
+        command=reproduce_command() + "\n# or, from this folder's settings:\n" + rerun_command("multitask"),
         tags=["multi-task"], trainable_parameters={"trainable": result.train_metrics.get(
             "train_trainable_parameters"), "total": result.train_metrics.get("train_total_parameters")},
         extra_sections={SECTION_TITLE: multitask_section(result)}))
@@ -153,7 +152,7 @@ def write_run_outputs(run: TrainedTasks, result: MultiTaskResult) -> None:
     if any("loss" in entry or "eval_loss" in entry for entry in history):
         plot_training_curves(history, out / "training_curves.png", title=f"{out.name}: training curves (mean of "
                                                                            "the tasks' evaluation)")
-    write_run_config(out, *run.config_objects)
+    write_run_config(out, *run.config_objects, recipe="multitask")
     config = resolved_config(*run.config_objects)
     tasks = {r.name: {"data_name": r.dataset, "data_version": r.data_version, "data_fingerprint": r.fingerprint,
                       "labels": r.labels} for r in result.tasks}

@@ -12,16 +12,19 @@ from tlnlp.runs.files import environment_info, format_metrics_table, reproduce_c
 from tlnlp.runs.finish import finish
 from tlnlp.runs.lm_adaptation import LmRunOptions, run_lm_adaptation
 from tlnlp.runs.resources import peak_rss_mb, resource_metrics, resources_section, weights_size_mb
+from tlnlp.runs.saved_eval import SavedModelError, evaluate_saved_classifier
 
 __all__ = [
     "EmbeddingRun",
     "FittedRun",
     "LmRunOptions",
     "RunContext",
+    "SavedModelError",
     "Scores",
     "TrainedRun",
     "check_embedding_data",
     "environment_info",
+    "evaluate_saved_classifier",
     "finish",
     "format_metrics_table",
     "peak_rss_mb",

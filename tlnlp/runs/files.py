@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from tlnlp.config.launch import current_launch, rerun_command
+
 __all__ = ["environment_info", "format_metrics_table", "reproduce_command", "write_json"]
 
 logger = logging.getLogger(__name__)
@@ -49,12 +51,11 @@ def environment_info(seed: int, data_fingerprint: str, extra: dict[str, Any] | N
     }
 
 
-def reproduce_command(argv: list[str] | None = None, script: str | None = None) -> str:
-    """The launch command of this run, with any token value replaced by ``***``."""
-    args = list(sys.argv if argv is None else argv)
+def _without_secrets(args: list[str]) -> list[str]:
+    """``args`` with the value of every token flag replaced by ``***``."""
     clean: list[str] = []
     hide_next = False
-    for arg in args[1:]:
+    for arg in args:
         if hide_next:
             clean.append("***")
             hide_next = False
@@ -68,12 +69,26 @@ def reproduce_command(argv: list[str] | None = None, script: str | None = None) 
                 hide_next = True
             continue
         clean.append(arg)
+    return clean
+
+
+def reproduce_command(argv: list[str] | None = None, script: str | None = None) -> str:
+    """The launch command of this run, in the form it was started with, any token value replaced by ``***``.
+
+    A recipe started by ``tlnlp train`` or ``tlnlp.train`` (see :mod:`tlnlp.config.launch`) gets the
+    ``tlnlp train <recipe> ...`` form; a script gets ``accelerate launch <script> ...`` with the script's path
+    relative to the working folder.
+    """
+    launch = current_launch()
+    if argv is None and launch.kind != "script":
+        return rerun_command(launch.recipe or "classification", _without_secrets(list(launch.argv)))
+    args = list(sys.argv if argv is None else argv)
     script_path = script or args[0]
     try:
         script_path = str(Path(script_path).resolve().relative_to(Path.cwd()))
     except ValueError:
         script_path = Path(script_path).name if script_path.endswith(".py") else script_path
-    return "accelerate launch " + " ".join(shlex.quote(a) for a in [script_path, *clean])
+    return "accelerate launch " + " ".join(shlex.quote(a) for a in [script_path, *_without_secrets(args[1:])])
 
 
 def format_metrics_table(metrics: dict[str, float], title: str = "Results") -> str:

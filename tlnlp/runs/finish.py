@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tlnlp.config import resolved_config, write_run_config
+from tlnlp.config import rerun_command, resolved_config, write_run_config
 from tlnlp.hub import CardSpec, build_model_card, push_run_from_args
 from tlnlp.models import count_parameters
 from tlnlp.report import plot_evaluation, plot_training_curves
@@ -131,8 +131,7 @@ def _write_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any]
         dataset_description=getattr(data, "description", None), dataset_license=getattr(data, "license", None),
         hub_dataset_id=getattr(data, "hub_dataset_id", None), metrics=ctx.task.card_metrics(metrics),
         hyperparameters=_hyperparameters(ctx), extra_sections=sections, tags=tags or None,
-        command=reproduce_command() + "\n# or, from this folder's settings:\n"
-                f"accelerate launch {ctx.script} --config run_config.yaml",
+        command=reproduce_command() + "\n# or, from this folder's settings:\n" + rerun_command(ctx.recipe),
         **method,
     ))
     card.save(str(ctx.output_dir / "README.md"))
@@ -200,7 +199,7 @@ def finish(ctx: RunContext) -> dict[str, float]:
     for name, content in ctx.files.items():
         write_json(out / name, content)
     _merge_all_results(out, {**metrics, **ctx.results})
-    write_run_config(out, *ctx.config_objects)
+    write_run_config(out, *ctx.config_objects, recipe=ctx.recipe)
     # the Trainer pickles its arguments next to the model; run_config.yaml holds them readably, and a pickle in a
     # folder that may be pushed to the Hub is unsafe to load, so the final folder keeps none
     (out / "training_args.bin").unlink(missing_ok=True)

@@ -124,7 +124,7 @@ def load_stage_model(model_args: Any, labels: list[str], multi_label: bool = Fal
     Returns:
         ``(model, tokenizer, head)`` where ``head`` is ``kept``, ``reordered`` or ``new``.
     """
-    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
     previous = checkpoint_labels(AutoConfig.from_pretrained(path, **hub_kwargs(model_args)))
     head = head_plan(previous, labels, new_head)

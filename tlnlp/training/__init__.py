@@ -1,6 +1,14 @@
 """Training: a transformers ``Trainer`` that runs the methods' hooks, the output-folder guard and logging set-up."""
 
 from tlnlp.training.logs import setup_logging
+from tlnlp.training.stages import (
+    RunStages,
+    StageError,
+    only_requested_splits,
+    refuse_evaluation_only,
+    requested_stages,
+)
 from tlnlp.training.trainer import OutputDirError, TlnlpTrainer, build_trainer, prepare_output_dir
 
-__all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_dir", "setup_logging"]
+__all__ = ["OutputDirError", "RunStages", "StageError", "TlnlpTrainer", "build_trainer", "prepare_output_dir",
+           "only_requested_splits", "refuse_evaluation_only", "requested_stages", "setup_logging"]

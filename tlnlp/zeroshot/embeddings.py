@@ -157,7 +157,7 @@ def load_encoder(
     sentence-transformers checkpoint pools, normalises and truncates as its files say; any other model gets mean
     pooling. ``encoder.tlnlp_pooling`` says which, in one sentence, for logs and cards.
     """
-    args = ModelArgs(model_name_or_path=model_name_or_path, revision=revision, cache_dir=cache_dir, token=token,
+    args = ModelArgs(model_name_or_path=model_name_or_path, model_revision=revision, cache_dir=cache_dir, token=token,
                      trust_remote_code=trust_remote_code)
     loaded = load_sentence_encoder(args, device=str(resolve_device(device)))
     encoder = loaded.encoder.eval()

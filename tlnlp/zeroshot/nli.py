@@ -220,7 +220,7 @@ def load_nli_model(
     Raises:
         ZeroShotError: The model's config names no entailment class.
     """
-    args = ModelArgs(model_name_or_path=model_name_or_path, revision=revision, cache_dir=cache_dir, token=token,
+    args = ModelArgs(model_name_or_path=model_name_or_path, model_revision=revision, cache_dir=cache_dir, token=token,
                      trust_remote_code=trust_remote_code)
     path = resolve_model_path(model_name_or_path, revision=revision, cache_dir=cache_dir, token=token)
     model = AutoModelForSequenceClassification.from_pretrained(

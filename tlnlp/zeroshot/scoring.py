@@ -48,7 +48,7 @@ def load_zero_shot_model(strategy: str, model_args: Any, device: str = "auto") -
     Raises:
         ZeroShotError: ``nli`` with a model whose config names no entailment class (with the fix).
     """
-    common = {"device": device, "revision": model_args.revision, "cache_dir": model_args.cache_dir,
+    common = {"device": device, "revision": model_args.model_revision, "cache_dir": model_args.cache_dir,
               "token": model_args.token, "trust_remote_code": model_args.trust_remote_code}
     if strategy == "embedding":
         return load_encoder(model_args.model_name_or_path, **common)

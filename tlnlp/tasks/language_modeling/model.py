@@ -115,13 +115,13 @@ def load_language_model(model_args: ModelArgs, objective: str = "auto") -> Loade
         OSError: No safetensors weights.
         HubUnreachableError: See :func:`tlnlp.models.resolve_model_path`.
     """
-    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
     common = hub_kwargs(model_args)
     config = AutoConfig.from_pretrained(path, **common)
     chosen = choose_lm_objective(config, objective)
     auto_cls = AutoModelForMaskedLM if chosen == "mlm" else AutoModelForCausalLM
-    dtype = resolve_dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
+    dtype = resolve_dtype(model_args.dtype) if model_args.dtype is not None else None
     if getattr(model_args, "init_from_scratch", False):
         kwargs = {"trust_remote_code": model_args.trust_remote_code}
         model = auto_cls.from_config(config, **kwargs, **({"dtype": dtype} if dtype not in (None, "auto") else {}))

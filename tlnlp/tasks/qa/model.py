@@ -51,12 +51,12 @@ def load_question_answerer(model_args: ModelArgs) -> tuple[PreTrainedModel, PreT
         OSError: No safetensors weights.
         HubUnreachableError: See :func:`tlnlp.models.resolve_model_path`.
     """
-    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.revision,
+    path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
     common = hub_kwargs(model_args)
     tokenizer = load_tokenizer(model_args, path)
     _check_fast(tokenizer, model_args.model_name_or_path)
-    dtype = resolve_dtype(model_args.torch_dtype) if model_args.torch_dtype is not None else None
+    dtype = resolve_dtype(model_args.dtype) if model_args.dtype is not None else None
     if getattr(model_args, "init_from_scratch", False):
         config = AutoConfig.from_pretrained(path, **common)
         kwargs: dict[str, Any] = {"trust_remote_code": model_args.trust_remote_code}
