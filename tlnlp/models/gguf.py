@@ -26,7 +26,10 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-__all__ = ["CACHE_ENV", "CONVERSION_MARKER", "cache_root", "convert_gguf", "converted_gguf_dir", "gguf_sha256"]
+from tlnlp.errors import UserError
+
+__all__ = ["CACHE_ENV", "CONVERSION_MARKER", "GGUFPackageError", "cache_root", "convert_gguf", "converted_gguf_dir",
+           "gguf_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,10 @@ CACHE_ENV = "TLNLP_CACHE_DIR"
 #: File written last into a converted folder; it records where the weights came from.
 CONVERSION_MARKER = "tlnlp_gguf_conversion.json"
 _PARTIAL_PREFIX = ".partial-"
+
+
+class GGUFPackageError(UserError, ImportError):
+    """The ``gguf`` package, needed to read a GGUF file, is missing; it comes with the ``llm`` extra."""
 
 
 def cache_root() -> Path:
@@ -91,7 +98,7 @@ def convert_gguf(
 
     Raises:
         FileNotFoundError: ``gguf_path`` does not exist.
-        ImportError: The ``gguf`` package (``pip install 'tlnlp[llm]'``) is missing.
+        GGUFPackageError: The ``gguf`` package (``pip install 'tlnlp[llm]'``) is missing (an ``ImportError``).
     """
     source = Path(gguf_path).expanduser()
     if not source.is_file():
@@ -128,8 +135,8 @@ def _require_gguf() -> None:
     try:
         import gguf  # noqa: F401  # deferred: an optional extra (tlnlp[llm]); checked only when a GGUF file is read
     except ImportError as err:
-        raise ImportError("Reading a GGUF file needs the `gguf` package: pip install 'tlnlp[llm]' "
-                          "(or pip install gguf).") from err
+        raise GGUFPackageError("Reading a GGUF file needs the gguf package: pip install 'tlnlp[llm]' "
+                               "(or pip install gguf).") from err
 
 
 def _convert_into(source: Path, folder: Path, sha256: str) -> None:

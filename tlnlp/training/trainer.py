@@ -26,6 +26,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from tlnlp.errors import UserError
 from tlnlp.methods import Method, MethodResult, build_optimizer
+from tlnlp.training.tracking import check_trackers, prepare_tracking
 
 __all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_dir"]
 
@@ -163,10 +164,13 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
 
     A non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set or the run resumes.
     ``--resume_from_checkpoint last`` (or ``true``) picks the newest ``checkpoint-*`` folder in ``output_dir``.
+    The trackers ``--report_to`` names are checked here too, so that a missing one stops the run before any work.
 
     Raises:
         OutputDirError: the folder holds files and neither flag allows writing there, or no checkpoint exists.
+        TrackerMissingError: ``--report_to`` names a tracker whose package is not installed.
     """
+    check_trackers(getattr(train_args, "report_to", None))
     out = Path(train_args.output_dir)
     resume = getattr(train_args, "resume_from_checkpoint", None)
     if resume is not None and str(resume).lower() in _RESUME_WORDS:
@@ -235,7 +239,8 @@ def build_trainer(
     Everything a method needs comes from ``prepared`` (the result of :func:`tlnlp.methods.apply_method`): its
     callbacks, its optimizer over the method's parameter groups (or AdamW over them, or the Trainer's default
     when there are none), its scheduler and the other hooks (:class:`TlnlpTrainer`), and
-    ``--early_stopping_patience``.
+    ``--early_stopping_patience``. The trackers of ``--report_to`` are checked and given local-first defaults
+    (:func:`tlnlp.training.tracking.prepare_tracking`).
 
     Args:
         prepared: What ``apply_method`` returned: the model, its parameter groups, the method arguments and the
@@ -256,6 +261,7 @@ def build_trainer(
 
     Raises:
         TypeError: ``prepared`` is not what ``apply_method`` returned.
+        TrackerMissingError: ``--report_to`` names a tracker whose package is not installed.
         ValueError: Options a method cannot honour with these arguments (e.g. gradual unfreezing without
             layer-wise parameter groups, early stopping without evaluation).
     """
@@ -263,6 +269,7 @@ def build_trainer(
         raise TypeError("build_trainer takes what tlnlp.methods.apply_method returned (model, parameter groups and "
                         f"method arguments), not {type(prepared).__name__}: prepared = apply_method(model, "
                         "method_args); build_trainer(prepared, tokenizer, datasets, train_args).")
+    prepare_tracking(train_args)
     pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
     collator = data_collator or DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple)
     all_callbacks = list(callbacks or [])
