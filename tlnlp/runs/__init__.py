@@ -13,6 +13,7 @@ from tlnlp.runs.finish import finish
 from tlnlp.runs.lm_adaptation import LmRunOptions, run_lm_adaptation
 from tlnlp.runs.resources import peak_rss_mb, resource_metrics, resources_section, weights_size_mb
 from tlnlp.runs.saved_eval import SavedModelError, evaluate_saved_classifier
+from tlnlp.runs.saved_qa_eval import evaluate_saved_qa, saved_qa_settings
 
 __all__ = [
     "EmbeddingRun",
@@ -25,6 +26,7 @@ __all__ = [
     "check_embedding_data",
     "environment_info",
     "evaluate_saved_classifier",
+    "evaluate_saved_qa",
     "finish",
     "format_metrics_table",
     "peak_rss_mb",
@@ -33,6 +35,7 @@ __all__ = [
     "resources_section",
     "run_embedding_method",
     "run_lm_adaptation",
+    "saved_qa_settings",
     "weights_size_mb",
     "write_json",
 ]
