@@ -4,12 +4,19 @@ Same model (bundled MiniLM), same data (bundled movie_sentiment), same hyperpara
 
 - baseline: every example padded to max_length 128 (``padding="max_length"``, ``default_data_collator``) and
   randomly ordered batches, as ``run_glue.py`` does by default;
-- tlnlp: ``tokenize_classification`` (no padding) + ``build_trainer`` (dynamic padding, length-grouped batches).
+- tlnlp: ``tokenize_classification`` (no padding) + ``build_trainer`` (dynamic padding, length-grouped batches);
+- tlnlp_bf16: the same with bf16 autocast, run where this CPU's bf16 matmul beats fp32 (what ``--bf16 auto`` picks).
+
+How close each arm is to the machine: the same run times a plain fp32 matmul of the model's feed-forward shapes
+(``batch_size x mean real tokens`` rows, hidden x intermediate) and reports ``mfu``: the model FLOPs each arm
+performs per second (6 x non-embedding parameters per real token, attention scores aside) over that fp32 rate. The
+padded baseline spends most of its FLOPs on padding, so its useful-FLOP MFU is low; the bf16 arm can exceed 1.0
+because its peak is the bf16 rate (``mfu_of_bf16_peak`` gives that ratio).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/classification_throughput.py [--train_samples 4000]
 
 The last line printed is one JSON object with ``speedup`` (train samples/s ratio), ``tlnlp_accuracy`` and
-``baseline_accuracy`` on the same held-out test rows.
+``baseline_accuracy`` on the same held-out test rows, ``mfu`` per arm, and the bf16 arm's speed-up over fp32.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ import time
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
+from transformers import AutoConfig, Trainer, TrainingArguments, default_data_collator, set_seed
 
+from tlnlp.assets import bundled_model_path
 from tlnlp.config import DataArgs, ModelArgs
+from tlnlp.config.precision import MIN_CPU_SPEEDUP, cpu_bf16_speedup
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.models import load_classifier
 from tlnlp.tasks import load_task_data, make_compute_metrics
@@ -31,8 +40,9 @@ from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import build_trainer
 
 
-def _train_args(out: str, opts: argparse.Namespace, sampling: str) -> TrainingArguments:
+def _train_args(out: str, opts: argparse.Namespace, sampling: str, bf16: bool = False) -> TrainingArguments:
     return TrainingArguments(
+        bf16=bf16,
         output_dir=out, per_device_train_batch_size=opts.batch_size, per_device_eval_batch_size=128,
         learning_rate=opts.learning_rate, num_train_epochs=opts.epochs, weight_decay=0.01, warmup_steps=0.06,
         seed=opts.seed, report_to="none", save_strategy="no", eval_strategy="no", logging_steps=50,
@@ -48,10 +58,10 @@ def _run_arm(name: str, data, opts: argparse.Namespace) -> dict:
     model = prepared.model
     metrics_fn = make_compute_metrics(data.num_labels)
     with tempfile.TemporaryDirectory() as out:
-        if name == "tlnlp":
+        if name.startswith("tlnlp"):
             tokenized = tokenize_classification(data, tokenizer, opts.max_seq_length)
-            trainer = build_trainer(prepared, tokenizer, tokenized, _train_args(out, opts, "group_by_length"),
-                                    compute_metrics=metrics_fn)
+            args = _train_args(out, opts, "group_by_length", bf16=name == "tlnlp_bf16")
+            trainer = build_trainer(prepared, tokenizer, tokenized, args, compute_metrics=metrics_fn)
         else:
             def encode(batch):
                 enc = tokenizer(batch["text"], padding="max_length", max_length=opts.max_seq_length, truncation=True)
@@ -68,10 +78,37 @@ def _run_arm(name: str, data, opts: argparse.Namespace) -> dict:
         test = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
     samples = len(tokenized["train"]) * opts.epochs
     lengths = [sum(mask) for mask in tokenized["train"]["attention_mask"]]
-    return {"mean_real_tokens": round(float(np.mean(lengths)), 1),
+    return {"non_embedding_parameters": _non_embedding_parameters(model),
+            "mean_real_tokens": round(float(np.mean(lengths)), 1),
             "tokens_per_row_fed": opts.max_seq_length if name == "baseline" else "dynamic",
             "train_seconds": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2),
             "accuracy": round(test["test_accuracy"], 4), "f1_macro": round(test["test_f1_macro"], 4)}
+
+
+def _non_embedding_parameters(model) -> int:
+    return sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+
+
+def _matmul_gflops(rows: int, hidden: int, inner: int, dtype: torch.dtype, seconds: float = 3.0) -> float:
+    """GFLOP/s of the model's feed-forward matmuls (rows x hidden @ hidden x inner, and back), timed over seconds."""
+    a, up = torch.randn(rows, hidden).to(dtype), torch.randn(hidden, inner).to(dtype)
+    mid, down = torch.randn(rows, inner).to(dtype), torch.randn(inner, hidden).to(dtype)
+    for _ in range(3):
+        a @ up, mid @ down
+    reps, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        a @ up
+        mid @ down
+        reps += 1
+    return 2 * 2 * rows * hidden * inner * reps / elapsed / 1e9
+
+
+def _add_mfu(result: dict, peak_fp32: float, peak_bf16: float | None) -> None:
+    flops = 6 * result["non_embedding_parameters"] * result["mean_real_tokens"] * result["train_samples_per_second"]
+    result["model_gflops_per_second"] = round(flops / 1e9, 2)
+    result["mfu"] = round(flops / 1e9 / peak_fp32, 3)
+    if peak_bf16:
+        result["mfu_of_bf16_peak"] = round(flops / 1e9 / peak_bf16, 3)
 
 
 def main() -> None:
@@ -87,11 +124,21 @@ def main() -> None:
     opts = parser.parse_args()
     data = load_task_data(DataArgs(dataset_name="bundled:movie_sentiment", max_train_samples=opts.train_samples,
                                    max_predict_samples=opts.test_samples))
+    bf16_ratio = cpu_bf16_speedup() if not torch.cuda.is_available() else None
+    arms = ["baseline", "tlnlp"] + (["tlnlp_bf16"] if bf16_ratio and bf16_ratio >= MIN_CPU_SPEEDUP else [])
     results = {}
-    for arm in ("baseline", "tlnlp"):
+    for arm in arms:
         results[arm] = _run_arm(arm, data, opts)
-        print(f"{arm:>8}: {results[arm]}", flush=True)
+        print(f"{arm:>10}: {results[arm]}", flush=True)
+    rows = int(opts.batch_size * results["tlnlp"]["mean_real_tokens"])
+    config = AutoConfig.from_pretrained(bundled_model_path("minilm"))
+    peak_fp32 = _matmul_gflops(rows, config.hidden_size, config.intermediate_size, torch.float32)
+    peak_bf16 = (_matmul_gflops(rows, config.hidden_size, config.intermediate_size, torch.bfloat16)
+                 if "tlnlp_bf16" in results else None)
+    for result in results.values():
+        _add_mfu(result, peak_fp32, peak_bf16 if result is results.get("tlnlp_bf16") else None)
     speedup = results["tlnlp"]["train_samples_per_second"] / results["baseline"]["train_samples_per_second"]
+    bf16 = results.get("tlnlp_bf16")
     print(json.dumps({
         "benchmark": "classification_throughput", "model": "bundled:minilm", "dataset": "bundled:movie_sentiment",
         "train_samples": len(data.splits["train"]), "test_samples": len(data.splits["test"]), "epochs": opts.epochs,
@@ -99,7 +146,13 @@ def main() -> None:
         "speedup": round(speedup, 3), "tlnlp_accuracy": results["tlnlp"]["accuracy"],
         "baseline_accuracy": results["baseline"]["accuracy"],
         "accuracy_difference": round(results["tlnlp"]["accuracy"] - results["baseline"]["accuracy"], 4),
-        "tlnlp": results["tlnlp"], "baseline": results["baseline"],
+        "fp32_matmul_gflops": round(peak_fp32, 2), "bf16_matmul_gflops": round(peak_bf16, 2) if peak_bf16 else None,
+        "cpu_bf16_over_fp32": round(bf16_ratio, 3) if bf16_ratio else None,
+        "mfu": {arm: result["mfu"] for arm, result in results.items()},
+        "bf16_speedup_over_fp32": round(bf16["train_samples_per_second"] / results["tlnlp"]["train_samples_per_second"],
+                                        3) if bf16 else None,
+        "bf16_accuracy_difference": round(bf16["accuracy"] - results["tlnlp"]["accuracy"], 4) if bf16 else None,
+        **results,
     }))
 
 

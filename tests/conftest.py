@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch's default thread count made tiny runs ~60x slower here
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# --bf16 auto measures the CPU and may pick bf16; tests compare numbers across code paths and machines, so they
+# train in fp32 unless a test asks for bf16 (tests/unit/config/test_precision.py)
+os.environ.setdefault("TLNLP_BF16_AUTO", "fp32")
 
 import pytest
 import torch

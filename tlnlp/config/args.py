@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from tlnlp.config.hub_token import require_token
+from tlnlp.config.precision import choose_bf16
 
 __all__ = ["DataArgs", "EvaluationArgs", "ModelArgs", "TrainingArgs"]
 
@@ -138,11 +139,38 @@ class TrainingArgs(TrainingArguments):
         metadata={"help": "Allow writing into a non-empty output_dir (its previous files may be replaced). Without "
                           "it a non-empty output_dir is refused, unless --resume_from_checkpoint is given."},
     )
+    bf16: str = field(  # type: ignore[assignment]  # TrainingArguments' bool, plus "auto"
+        default="auto",
+        metadata={"nargs": "?", "const": "true",
+                  "help": "bf16 autocast: auto (default: on for a CUDA device with bf16, or a CPU whose measured bf16 "
+                          "matmul beats fp32; off otherwise, and the log says which and why), true, or false. "
+                          "Weights stay fp32."},
+    )
 
     def __post_init__(self) -> None:
+        self._resolve_bf16()
         super().__post_init__()
         if self.push_to_hub:  # refuse before any work, not after training (HubTokenError is a ValueError)
             require_token(self.hub_token)
+
+    def _resolve_bf16(self) -> None:
+        """Turn ``bf16`` (auto, true, false, or a bool) into the bool TrainingArguments expects; auto measures."""
+        choice = str(self.bf16).strip().lower()
+        if choice in ("true", "1", "yes"):
+            self.bf16 = True
+        elif choice in ("false", "0", "no", "none"):
+            self.bf16 = False
+        elif choice == "auto":
+            decided = choose_bf16(use_cpu=bool(self.use_cpu), fp16=bool(self.fp16))
+            self.bf16 = decided.bf16
+            object.__setattr__(self, "_tlnlp_bf16_reason", decided.reason)  # logged by tlnlp.training.setup_logging
+        else:
+            raise ValueError(f"bf16={self.bf16!r} is not valid; choose auto, true or false.")
+        if self.bf16 and not self.use_cpu:
+            import torch  # deferred: only a bf16 run asks whether a GPU is there
+
+            # bf16 autocast on a machine without CUDA runs on the CPU; TrainingArguments wants that said
+            self.use_cpu = not torch.cuda.is_available()
 
     def __getstate__(self) -> dict:
         """Pickled copies (the Trainer's ``checkpoint-*/training_args.bin``) never hold the Hub token."""

@@ -24,3 +24,6 @@ def setup_logging(train_args: TrainingArguments | None = None) -> None:
     datasets.utils.logging.set_verbosity(logging.WARNING)
     if not main:
         datasets.disable_progress_bars()
+    reason = getattr(train_args, "_tlnlp_bf16_reason", None)
+    if reason is not None:  # what --bf16 auto chose, said once the log is set up
+        logging.getLogger(__name__).info("bf16 auto: %s (%s)", "on" if train_args.bf16 else "off", reason)

@@ -3,7 +3,8 @@
 Given none of the three, a tlnlp recipe trains, scores the validation split and predicts the test split, as it
 always has. Given any of them, it does exactly the stages given: ``--do_eval`` alone evaluates a trained model
 (``--model_name_or_path`` a run's folder) and trains nothing; ``--do_train`` alone trains and saves without the
-final scoring of the validation and test splits.
+final scoring of the validation and test splits. The classification and question-answering recipes take every
+combination; the recipes that always train refuse a run without ``--do_train``.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def refuse_evaluation_only(train_args: Any, recipe: str) -> RunStages:
     """
     stages = requested_stages(train_args)
     if not stages.train:
-        raise StageError(f"do_train=False: the {recipe} recipe always trains. To score a trained classifier "
-                         "without training, run `tlnlp train classification --model_name_or_path <run folder> "
-                         "--do_eval --do_predict --output_dir <new folder>`.")
+        raise StageError(f"do_train=False: the {recipe} recipe always trains. To score a trained model without "
+                         "training, run `tlnlp train classification --model_name_or_path <run folder> --do_eval "
+                         "--do_predict --output_dir <new folder>` (question_answering takes the same flags).")
     return stages
 
 
