@@ -25,7 +25,14 @@ from tlnlp.runs import (
     run_embedding_method,
 )
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, only_requested_splits, prepare_output_dir, requested_stages, setup_logging
+from tlnlp.training import (
+    TlnlpTrainer,
+    build_trainer,
+    only_requested_splits,
+    prepare_output_dir,
+    requested_stages,
+    setup_logging,
+)
 from tlnlp.zeroshot import label_prior
 
 
@@ -57,6 +64,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
                                             (model_args, data_args, method_args, train_args))
         return _report(metrics, data, model_args, method_args, train_args)
     if not METHODS.get(method_args.method).trains_with_trainer:
+        task.check_method(data_args, METHODS.get(method_args.method))  # --long_text chunk needs the Trainer
         data = only_requested_splits(data, stages)
         run = EmbeddingRun(model_args, data_args, method_args, train_args, resume_from=resume)
         return _report(fit_without_trainer(run, task, data), data, model_args, method_args, train_args)
@@ -65,12 +73,15 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
     with train_args.main_process_first(desc="tokenize"):
         tokenized = task.tokenize(data, tokenizer, data_args)
     trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
-                            compute_metrics=task.compute_metrics(data, data_args))
+                            compute_metrics=task.compute_metrics(data, data_args),
+                            trainer_class=task.trainer_class(data_args, TlnlpTrainer))  # scores rows, not windows
     train_result = trainer.train(resume_from_checkpoint=resume)
+    scored = only_requested_splits(tokenized, stages)
     metrics = finish(RunContext(
         output_dir=train_args.output_dir, recipe="classification", task=task, data=data,
         base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, method_args, train_args),
-        trained=TrainedRun(trainer, train_result, only_requested_splits(tokenized, stages), prepared)))
+        trained=TrainedRun(trainer, train_result, scored, prepared),
+        results=tokenized.length_metrics(scored)))  # <split>_truncated_rows of the splits it used
     return _report(metrics, data, model_args, method_args, train_args) if trainer.is_world_process_zero() else metrics
 
 

@@ -80,7 +80,19 @@ class DataArgs:
     label_column: str | None = field(
         default=None, metadata={"aliases": ["--label_column_name"],
                                 "help": "Column holding the label (default: 'label'). Alias: --label_column_name."})
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Tokens per input, special tokens included; --long_text says what happens to "
+                                       "longer texts."})
+    long_text: str = field(
+        default="truncate",
+        metadata={"help": "Texts longer than max_seq_length. truncate: cut them (the log and all_results.json say how "
+                          "many rows of each split were cut: <split>_truncated_rows). chunk (classification with the "
+                          "Trainer): sliding windows of max_seq_length tokens that overlap by long_text_stride; each "
+                          "window trains with its row's label, and a row's logits are the mean of its windows' logits "
+                          "in evaluation, predictions and load_pipeline."})
+    long_text_stride: int | None = field(
+        default=None, metadata={"help": "--long_text chunk: tokens that neighbouring windows share (default: a "
+                                        "quarter of max_seq_length); under half of max_seq_length."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Keep the first N training rows (after shuffling with the seed)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep N validation rows."})
@@ -114,6 +126,18 @@ class DataArgs:
                 raise ValueError(f"{name}={value!r} must be a percentage in [0, 50).")
         if not 0 < self.multi_label_threshold < 1:
             raise ValueError(f"multi_label_threshold={self.multi_label_threshold!r} must be in (0, 1).")
+        self._check_long_text()
+
+    def _check_long_text(self) -> None:
+        """``long_text`` is a known mode; ``long_text_stride`` (a quarter of the window by default) fits a window."""
+        _check_choice("long_text", self.long_text, ["truncate", "chunk"])
+        if self.long_text == "chunk" and self.long_text_stride is None:
+            self.long_text_stride = self.max_seq_length // 4
+        stride = self.long_text_stride
+        if stride is not None and not (isinstance(stride, int) and 0 <= stride and 2 * stride < self.max_seq_length):
+            raise ValueError(f"long_text_stride={stride!r} must be a whole number of tokens from 0 to under half of "
+                             f"max_seq_length={self.max_seq_length}; e.g. long_text_stride="
+                             f"{self.max_seq_length // 4}.")
 
     def _split_text_column_names(self) -> None:
         """``text_column="a,b"`` (as ``--text_column_names`` of the HF example names two columns): text and pair."""

@@ -1,31 +1,81 @@
 """A ``text-classification`` pipeline over a saved classification run, with its real label names.
 
 A run fitted on sentence embeddings (``--method feature_extraction``, ``--method setfit``) is no transformers
-model; :class:`SentenceClassificationPipeline` answers for it in the pipeline's own output format.
+model; :class:`SentenceClassificationPipeline` answers for it in the pipeline's own output format. A run trained
+with ``--long_text chunk`` gets a :class:`WindowClassificationPipeline`: a long text is scored by the mean of its
+windows' logits, as the run scored its rows.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+import torch
 from transformers import pipeline
+from transformers.pipelines import TextClassificationPipeline
+from transformers.pipelines.base import ChunkPipeline
 
 from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification
 from tlnlp.tasks.base import SavedModel
 
-__all__ = ["SentenceClassificationPipeline", "classification_pipeline"]
+__all__ = ["SentenceClassificationPipeline", "WindowClassificationPipeline", "classification_pipeline"]
 
 logger = logging.getLogger(__name__)
 
 
-def _truncation(saved: SavedModel, kwargs: dict[str, Any]) -> None:
-    """Cut inputs where training cut them (the run's ``max_seq_length``), unless the caller chose."""
-    max_len = saved.run_config().get("max_seq_length")
+def _truncation(saved: SavedModel, kwargs: dict[str, Any]) -> bool:
+    """Cut inputs where training cut them (the run's ``max_seq_length``), unless the caller chose.
+
+    Returns:
+        Whether the run classified long texts by windows (``long_text: chunk``); then ``stride`` is set too.
+    """
+    settings = saved.run_config()
+    max_len = settings.get("max_seq_length")
     if max_len and "max_length" not in kwargs:
         kwargs.setdefault("truncation", True)
         kwargs["max_length"] = int(max_len)
+    if settings.get("long_text") != "chunk":
+        return False
+    stride = settings.get("long_text_stride")
+    kwargs.setdefault("stride", int(stride) if stride is not None else int(kwargs.get("max_length") or 0) // 4)
+    return True
+
+
+class WindowClassificationPipeline(ChunkPipeline, TextClassificationPipeline):
+    """A ``text-classification`` pipeline that scores a long text by the mean of its windows' logits.
+
+    Each text is tokenised into windows of ``max_length`` tokens overlapping by ``stride`` (the tokenizer's
+    ``return_overflowing_tokens``); the model scores every window, and the mean of the windows' logits goes through
+    the usual softmax or sigmoid. A text that fits one window scores exactly as in the plain pipeline. Call it like
+    the ``text-classification`` pipeline (a text or a list of texts, ``top_k``, ``function_to_apply``,
+    ``batch_size``); text pairs are not windowed.
+    """
+
+    def preprocess(self, inputs: Any, truncation: bool = True, max_length: int | None = None, stride: int = 0,
+                   **tokenizer_kwargs: Any) -> Iterator[dict[str, Any]]:
+        """One model input per window of the text, the last one marked ``is_last``."""
+        if not isinstance(inputs, str):
+            raise ValueError("This run classifies long texts by windows (--long_text chunk): give texts, not text "
+                             f"pairs or lists ({type(inputs).__name__}).")
+        encoded = self.tokenizer([inputs], truncation=truncation, max_length=max_length, stride=stride,
+                                 return_overflowing_tokens=True, **tokenizer_kwargs)
+        encoded.pop("overflow_to_sample_mapping", None)
+        count = len(encoded["input_ids"])
+        for index in range(count):
+            window = {key: torch.tensor([values[index]]) for key, values in encoded.items()}
+            yield {**window, "is_last": index == count - 1}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        is_last = model_inputs.pop("is_last")
+        return {"is_last": is_last, **super()._forward(model_inputs)}
+
+    def postprocess(self, model_outputs: list[dict[str, Any]], **params: Any) -> Any:
+        """The windows' mean logits, then the plain pipeline's answer (``top_k``, ``function_to_apply``)."""
+        logits = torch.cat([output["logits"].float() for output in model_outputs]).mean(dim=0, keepdim=True)
+        return super().postprocess({"logits": logits}, **params)
 
 
 def _check_labels(saved: SavedModel) -> None:
@@ -71,7 +121,8 @@ def classification_pipeline(saved: SavedModel, device: int | str | None, kwargs:
     """A ``transformers`` text-classification pipeline for a saved run.
 
     Multi-label runs score each label with a sigmoid, and inputs are truncated to the run's ``max_seq_length``
-    as in training.
+    as in training; a run trained with ``--long_text chunk`` scores long texts by the mean of their windows'
+    logits instead (:class:`WindowClassificationPipeline`).
 
     Args:
         saved: The saved model (loaded already for an adapter run; else loaded here from ``saved.source``).
@@ -86,7 +137,8 @@ def classification_pipeline(saved: SavedModel, device: int | str | None, kwargs:
                                               batch_size=int(kwargs.get("batch_size", 32)))
     if saved.config.problem_type == "multi_label_classification":
         kwargs.setdefault("function_to_apply", "sigmoid")
-    _truncation(saved, kwargs)
+    if _truncation(saved, kwargs):
+        kwargs.setdefault("pipeline_class", WindowClassificationPipeline)
     if saved.model is None:  # the folder's own config.json carries the labels: compare them with the run's
         _check_labels(saved)
     model = saved.model if saved.model is not None else saved.source
