@@ -7,13 +7,15 @@ import dataclasses
 import difflib
 import enum
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 from tlnlp.config.launch import rerun_command
 
@@ -43,7 +45,7 @@ class ConfigError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(2)
-        self.message = message
+        self.message = re.sub(r"\s*\n\s*", " ", message.strip())  # one line, as every fixable error is printed
 
     def __str__(self) -> str:
         return self.message
@@ -52,6 +54,60 @@ class ConfigError(SystemExit):
 def _suggest(name: str, valid: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+#: What a YAML value must be for a flag of each type.
+_KINDS = {int: "an integer", float: "a number", string_to_bool: "true or false"}
+#: Sizes that TrainingArguments (and tlnlp's evaluation settings) take unchecked: field -> smallest valid value.
+_MINIMUM = {"per_device_train_batch_size": 1, "per_device_eval_batch_size": 1, "gradient_accumulation_steps": 1,
+            "batch_size": 1, "learning_rate": 0, "num_train_epochs": 0}
+_ARGPARSE_FLAG = re.compile(r"^argument (--[\w-]+)(?:/[^:]+)?: (.*)$", re.DOTALL)
+
+
+def _flag_error(message: str) -> NoReturn:
+    """An argparse error as one :class:`ConfigError` line (argparse itself prints its whole usage first)."""
+    found = _ARGPARSE_FLAG.match(message)
+    if found:
+        flag, problem = found.groups()
+        raise ConfigError(f"{flag}: {problem}. Fix: give {flag} a valid value (on the command line, or as "
+                          f"`{flag[2:]}:` in the --config file); --help shows each flag's type and choices.")
+    raise ConfigError(f"{message}. Fix: give them on the command line or in the --config file (see --help).")
+
+
+def _fits(action: argparse.Action, item: Any) -> bool:
+    if isinstance(item, (list, dict)) or (isinstance(item, bool) and action.type in (int, float)):
+        return False
+    try:
+        converted = action.type(item if isinstance(item, str) else str(item)) if action.type else item
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return not action.choices or converted in action.choices
+
+
+def _check_file_types(parser: argparse.ArgumentParser, values: Mapping[str, Any], path: str) -> None:
+    """Check each YAML value against its flag's type and choices (argparse checks only the strings it parses)."""
+    actions = {action.dest: action for action in parser._actions}
+    for key, value in values.items():
+        action = actions.get(key)
+        kind = _KINDS.get(action.type) if action is not None else None
+        if value is None or action is None or (kind is None and not action.choices):
+            continue
+        many = action.nargs in ("+", "*")
+        if all(_fits(action, item) for item in (value if many and isinstance(value, list) else [value])):
+            continue
+        expected = f"one of: {', '.join(map(str, action.choices))}" if action.choices else kind
+        example = f", e.g. `{key}: {action.default}`" if action.default is not None else ""
+        raise ConfigError(f"{path}: {key}={value!r} is not {expected}{' (or a list of them)' if many else ''}. "
+                          f"Fix: write {expected}{example}.")
+
+
+def _check_minimums(outputs: Sequence[Any]) -> None:
+    for out in outputs:
+        for name, least in _MINIMUM.items():
+            value = getattr(out, name, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < least:
+                raise ConfigError(f"{name}={value!r} must be at least {least}. Fix: give --{name} (or `{name}:` in "
+                                  f"the --config file) a value of {least} or more.")
 
 
 def _field_names(types: Sequence[type]) -> dict[str, type]:
@@ -77,13 +133,18 @@ def _aliases(types: Sequence[type]) -> dict[str, str]:
 def _load_yaml(path: str, valid: dict[str, type], aliases: dict[str, str] | None = None) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"--config {path!r}: file not found.")
+        raise ConfigError(f"--config {path!r}: file not found. Fix: check the path; relative paths start from the "
+                          "current working directory.")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"--config {path!r} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"--config {path!r} is not valid YAML: {getattr(err, 'problem', None) or err}{where}. "
+                          "Fix: correct the syntax there (quotes, brackets, a space after each colon).") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {path!r} must be a mapping of key: value, got {type(data).__name__}.")
+        raise ConfigError(f"--config {path!r} must be a mapping of key: value, got {type(data).__name__}. Fix: "
+                          "write one `key: value` per line, e.g. `learning_rate: 0.0001`.")
     for alias, name in (aliases or {}).items():
         if alias in data:
             if name in data:
@@ -150,12 +211,15 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     argv = list(sys.argv[1:] if args is None else args)
     valid = _field_names(types)
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.error = _flag_error  # type: ignore[method-assign]  # one line instead of the usage text
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
     file_values = _load_yaml(known.config, valid, _aliases(types)) if known.config else {}
 
     parser = HfArgumentParser(types, allow_abbrev=False)
+    parser.error = _flag_error  # type: ignore[method-assign]
     parser.add_argument("--config", default=None, help="YAML file of defaults; flags override it.")
+    _check_file_types(parser, file_values, str(known.config))
     base = {k: v for k, v in {**TLNLP_TRAINING_DEFAULTS, **_environment_defaults(), **(defaults or {})}.items()
             if k in valid}
     merged = {**base, **file_values}
@@ -167,6 +231,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
 
     # which flags were given explicitly (for run_config.yaml): parse again with every default suppressed
     explicit_parser = HfArgumentParser(types, allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    explicit_parser.error = _flag_error  # type: ignore[method-assign]
     for action in explicit_parser._actions:
         action.required = False
         if action.dest != "help":
@@ -182,6 +247,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     except ValueError as err:  # raised by a dataclass __post_init__
         raise ConfigError(f"Invalid configuration: {err}") from None
     outputs = tuple(o for o in outputs if not isinstance(o, argparse.Namespace))
+    _check_minimums(outputs)
     explicit = {**file_values, **vars(explicit_ns)}
     explicit.pop("config", None)
     object.__setattr__(outputs[0], "_tlnlp_explicit", explicit)

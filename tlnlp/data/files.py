@@ -11,6 +11,8 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,8 @@ def read_table(path: str | Path, split: str) -> Table:
         The file's columns with the row numbers a user sees (lines for text formats, records for the others).
 
     Raises:
-        DataError: The file is missing, has an unsupported extension, is not UTF-8, or cannot be parsed.
+        DataError: The file is missing, has an unsupported extension, is not UTF-8, cannot be parsed, or holds
+            no rows.
     """
     path = Path(path)
     option = f"--{split}_file" if split != "validation" else "--validation_file"
@@ -57,13 +60,34 @@ def read_table(path: str | Path, split: str) -> Table:
                         f"current working directory.")
     source = path.name
     if kind == "parquet":
-        return _read_parquet(path, split, source)
-    text = _decode(path.read_bytes(), split, source)
-    if kind in ("csv", "tsv"):
-        return _read_delimited(text, "," if kind == "csv" else "\t", split, source)
-    if kind == "jsonl":
-        return _read_json_lines(text, split, source)
-    return _read_json(text, split, source)
+        table = _read_parquet(path, split, source)
+    else:
+        text = _decode(path.read_bytes(), split, source)
+        if kind in ("csv", "tsv"):
+            table = _read_delimited(text, "," if kind == "csv" else "\t", split, source)
+        else:
+            table = (_read_json_lines if kind == "jsonl" else _read_json)(text, split, source)
+            if "\\u" in text:  # only a JSON escape can make half a UTF-16 pair
+                _check_surrogates(table, split)
+    if not len(table):
+        raise DataError(f"{split} data ({source}) has no rows{' below its header' if table.columns else ''}. Fix: "
+                        f"add data rows (one example each), or check that {option} names the right file.")
+    return table
+
+
+def _check_surrogates(table: Table, split: str) -> None:
+    r"""Refuse a lone surrogate (JSON ``"\ud800"``): half of a UTF-16 pair is no character, and no file can hold it."""
+    for name, values in table.columns.items():
+        for i, value in enumerate(values):
+            try:
+                json.dumps([name, value], ensure_ascii=False, default=str).encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(
+                    f"{split} data ({table.source}), {table.unit} {table.row_numbers[i]}, column {name!r}: "
+                    f"{short(value)} holds a lone surrogate escape (\\ud800-\\udfff), half of a UTF-16 pair and "
+                    f"not a character. Fix: write the character itself (the file is UTF-8), or escape both halves "
+                    f"of its pair."
+                ) from None
 
 
 def _decode(data: bytes, split: str, source: str) -> str:
@@ -93,8 +117,24 @@ def _columns_from_records(records: list[dict[str, Any]]) -> dict[str, list[Any]]
     return {name: [record.get(name) for record in records] for name in names}
 
 
+@contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """Let the csv module read cells of up to ``size`` characters (its default limit is 131,072)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _read_delimited(text: str, delimiter: str, split: str, source: str) -> Table:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    with _field_limit(len(text)):  # a long text in one cell is data, not a quoting error
+        return _parse_delimited(text, delimiter, split, source)
+
+
+def _parse_delimited(text: str, delimiter: str, split: str, source: str) -> Table:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -117,9 +157,11 @@ def _read_delimited(text: str, delimiter: str, split: str, source: str) -> Table
                 )
             rows.append(record)
             numbers.append(first_line)
-    except csv.Error as err:
-        raise DataError(f"{split} data ({source}), line {reader.line_num}: cannot parse: {err}. Fix: check "
-                        f"the quoting on that line.") from None
+    except csv.Error as err:  # strict quoting: an unclosed quote does not swallow the rest of the file
+        unclosed = "unexpected end of data" in str(err)
+        problem = "a quote opened here is never closed" if unclosed else f"cannot parse: {err}"
+        raise DataError(f"{split} data ({source}), line {last_line + 1}: {problem}. Fix: close every quoted field, "
+                        f"and double each quote inside one (\"say \"\"hi\"\"\").") from None
     if header is None:
         raise DataError(f"{split} data ({source}) is empty. Fix: add a header row and data rows.")
     _check_header(header, split, source)
@@ -178,7 +220,8 @@ def _read_json(text: str, split: str, source: str) -> Table:
         lists = isinstance(whole, dict) and all(isinstance(v, list) for v in whole.values())
         lengths = {len(v) for v in whole.values()} if lists else set()
         if not lists or len(lengths) > 1:
-            raise DataError(f"{split} data ({source}): {_JSON_SHAPE}.") from None
+            raise DataError(f"{split} data ({source}) is JSON but not a table of rows: {_JSON_SHAPE}. Fix: write it "
+                            f"in one of these shapes.") from None
         size = lengths.pop() if lengths else 0
         return Table(columns={str(k): list(v) for k, v in whole.items()},
                      row_numbers=list(range(1, size + 1)), unit="row", source=source)
@@ -238,8 +281,8 @@ def _read_parquet(path: Path, split: str, source: str) -> Table:
     try:
         frame = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
-        raise DataError(f"{split} data ({source}) cannot be read as parquet: {err}. Fix: re-export the file "
-                        f"(e.g. pandas DataFrame.to_parquet).") from None
+        raise DataError(f"{split} data ({source}) cannot be read as parquet: {str(err).rstrip('.')}. Fix: re-export "
+                        "the file (e.g. pandas DataFrame.to_parquet).") from None
     frame = frame.astype(object).where(frame.notna(), None)
     columns = {str(name): frame[name].tolist() for name in frame.columns}
     return Table(columns=columns, row_numbers=list(range(1, len(frame) + 1)), unit="row", source=source)

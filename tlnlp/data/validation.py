@@ -223,6 +223,28 @@ def _check_scalar(raw: RawSplit, i: int, value: Any, column: str) -> None:
         raise DataError(f"{raw.where([i], column)}: {problem} (value: {short(value)}). Fix: {fix}.")
 
 
+def _check_one_kind(splits: dict[str, RawSplit], cells: dict[str, list[Any]]) -> None:
+    """Refuse labels that mix integer class ids and class names (``1`` on one row, ``positive`` on another)."""
+    ints: list[tuple[str, int, Any]] = []
+    names: list[tuple[str, int, Any]] = []
+    for split, rows in cells.items():
+        for i, value in enumerate(rows):
+            for item in value if isinstance(value, list) else [value]:
+                (ints if _as_int(item) is not None else names).append((split, i, item))
+    if not ints or not names:
+        return
+    odd, usual = (names, ints) if len(names) <= len(ints) else (ints, names)
+    (split, i, value), (other_split, j, other) = odd[0], usual[0]
+    raw, other_table = splits[split], splits[other_split].table
+    kind, others = ("a class name", "integer class ids") if odd is names else ("an integer", "class names")
+    raise DataError(
+        f"{raw.where([i], raw.columns.get('label', 'label'))}: the label {short(value)} is {kind}, but other rows "
+        f"hold {others} (e.g. {short(other)} in {other_split} data, {other_table.unit} "
+        f"{other_table.row_numbers[j]}). Fix: use one kind of label in the column: all class names or all "
+        f"integer class ids."
+    )
+
+
 def normalise_labels(splits: dict[str, RawSplit], separator: str | None) -> LabelInfo:
     """Turn raw labels into names: multi-label when any row holds a list (or ``separator`` splits a cell).
 
@@ -234,7 +256,7 @@ def normalise_labels(splits: dict[str, RawSplit], separator: str | None) -> Labe
         The label names per row and the kind of labels.
 
     Raises:
-        DataError: A label is missing, fractional, or nested.
+        DataError: A label is missing, fractional or nested, or the labels mix integer ids and class names.
     """
     cells = {name: [_split_cell(v, separator) for v in raw.labels] for name, raw in splits.items()}
     multi = separator is not None or any(isinstance(v, list) for rows in cells.values() for v in rows)
@@ -249,6 +271,7 @@ def normalise_labels(splits: dict[str, RawSplit], separator: str | None) -> Labe
             for item in items:
                 _check_scalar(raw, i, item, column)
             flat.extend(items)
+    _check_one_kind(splits, cells)
     numeric = bool(flat) and all(_as_int(v) is not None for v in flat)
 
     def name_of(value: Any) -> str:

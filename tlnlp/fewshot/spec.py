@@ -50,6 +50,8 @@ FIELDS = ("text", "text_pair")
 _SPEC_DIR = Path(__file__).with_name("specs")
 _REQUIRED = ("version", "template", "verbalizer")
 _OPTIONAL = ("name", "description", "datasets", "instruction", "separator", "chat", "max_field_chars")
+_EXAMPLES = {"version": "version: 1.0.0", "template": 'template: "Review: {text}\\nSentiment: {label}"',
+             "verbalizer": "verbalizer: {negative: bad, positive: good}"}
 
 
 class PromptSpecError(DataError):
@@ -146,7 +148,8 @@ def _check_keys(raw: Mapping[str, Any], source: str) -> None:
             raise _fail(source, f"unknown key {key!r}.{hint} Keys: {', '.join(_REQUIRED + _OPTIONAL)}.")
     for key in _REQUIRED:
         if key not in raw or raw[key] in (None, ""):
-            raise _fail(source, f"missing required key {key!r} (required: {', '.join(_REQUIRED)}).")
+            raise _fail(source, f"missing required key {key!r} (required: {', '.join(_REQUIRED)}). Fix: add it, "
+                                f"e.g. `{_EXAMPLES[key]}`.")
 
 
 def _check_template(template: Any, source: str) -> str:

@@ -18,8 +18,10 @@ import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
@@ -28,8 +30,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tlnlp.errors import UserError
 
-__all__ = ["CACHE_ENV", "CONVERSION_MARKER", "GGUFPackageError", "cache_root", "convert_gguf", "converted_gguf_dir",
-           "gguf_sha256"]
+__all__ = ["CACHE_ENV", "CONVERSION_MARKER", "GGUFFileError", "GGUFPackageError", "cache_root", "convert_gguf",
+           "converted_gguf_dir", "gguf_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,16 @@ CACHE_ENV = "TLNLP_CACHE_DIR"
 #: File written last into a converted folder; it records where the weights came from.
 CONVERSION_MARKER = "tlnlp_gguf_conversion.json"
 _PARTIAL_PREFIX = ".partial-"
+#: What transformers' GGUF reader raises for a damaged or truncated file.
+_READ_ERRORS = (ValueError, KeyError, IndexError, struct.error, OSError, EOFError)
 
 
 class GGUFPackageError(UserError, ImportError):
     """The ``gguf`` package, needed to read a GGUF file, is missing; it comes with the ``llm`` extra."""
+
+
+class GGUFFileError(UserError, ValueError):
+    """A ``.gguf`` file that is not GGUF, or is damaged or truncated; the message names it and the fix."""
 
 
 def cache_root() -> Path:
@@ -98,11 +106,17 @@ def convert_gguf(
 
     Raises:
         FileNotFoundError: ``gguf_path`` does not exist.
+        GGUFFileError: The file is not GGUF, or is damaged or truncated (a ``ValueError``).
         GGUFPackageError: The ``gguf`` package (``pip install 'tlnlp[llm]'``) is missing (an ``ImportError``).
     """
     source = Path(gguf_path).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"GGUF file {str(source)!r} does not exist.")
+    with source.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise GGUFFileError(f"{str(source)!r} is not a GGUF file: it starts with {magic!r}, not b'GGUF'. Fix: give a "
+                            f"real .gguf file (check that the download finished), or a model folder.")
     sha256 = sha256 or gguf_sha256(source)
     target = converted_gguf_dir(sha256, cache_dir)
     if _is_complete(target):
@@ -139,18 +153,30 @@ def _require_gguf() -> None:
                                "(or pip install gguf).") from err
 
 
+def _read(source: Path, steps: tqdm) -> tuple[Any, Any, Any]:
+    """The tokenizer, de-quantized model and config of ``source``; a damaged file is a :class:`GGUFFileError`."""
+    kwargs = {"gguf_file": source.name}
+    try:
+        steps.set_postfix_str("tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, **kwargs)
+        steps.update()
+        steps.set_postfix_str("de-quantizing weights")
+        quantized = AutoModelForCausalLM.from_pretrained(source.parent, dtype=torch.float32, **kwargs)
+        steps.update()
+        config = AutoConfig.from_pretrained(source.parent, **kwargs)
+    except _READ_ERRORS as err:
+        steps.close()
+        raise GGUFFileError(f"{str(source)!r} cannot be read: it is damaged or truncated ({type(err).__name__}: "
+                            f"{err}). Fix: download the file again and compare its sha256 with the publisher's, or "
+                            f"give a model folder.") from None
+    return tokenizer, quantized, config
+
+
 def _convert_into(source: Path, folder: Path, sha256: str) -> None:
     """De-quantize ``source`` into a plain model and save it, its tokenizer and the marker into ``folder``."""
     steps = tqdm(total=4, desc=f"Converting {source.name}", unit="step")
-    kwargs = {"gguf_file": source.name}
-    steps.set_postfix_str("tokenizer")
-    tokenizer = AutoTokenizer.from_pretrained(source.parent, **kwargs)
-    steps.update()
-    steps.set_postfix_str("de-quantizing weights")
-    quantized = AutoModelForCausalLM.from_pretrained(source.parent, dtype=torch.float32, **kwargs)
-    steps.update()
+    tokenizer, quantized, config = _read(source, steps)
     steps.set_postfix_str("copying into a plain model")
-    config = AutoConfig.from_pretrained(source.parent, **kwargs)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32

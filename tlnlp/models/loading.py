@@ -12,7 +12,6 @@ import difflib
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import huggingface_hub
@@ -30,9 +29,18 @@ from tlnlp.assets import BUNDLED_MODELS, BUNDLED_PREFIX, AssetError, bundled_mod
 from tlnlp.config.args import ModelArgs
 from tlnlp.errors import UserError
 from tlnlp.models import gguf as gguf_files
+from tlnlp.models.model_files import (
+    ModelFileError,
+    ModelNotFoundError,
+    check_config_file,
+    check_tokenizer_files,
+    refuse_pickle_only,
+)
 
 __all__ = [
     "HubUnreachableError",
+    "ModelFileError",
+    "ModelNotFoundError",
     "ensure_pad_token",
     "hub_kwargs",
     "is_hub_reachable",
@@ -57,7 +65,7 @@ class HubUnreachableError(UserError, ConnectionError):
 
 
 def _bundled_choices() -> str:
-    return "\n".join(f"  bundled:{name}  {model.description}" for name, model in BUNDLED_MODELS.items())
+    return "; ".join(f"bundled:{name}: {model.description}" for name, model in BUNDLED_MODELS.items())
 
 
 def is_hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:
@@ -97,7 +105,7 @@ def _close_bundled(name: str) -> str:
 def _resolve_bundled(name: str) -> str:
     if name not in BUNDLED_MODELS:
         raise AssetError(f"Unknown bundled model {BUNDLED_PREFIX + name!r}.{_close_bundled(name)} "
-                         f"Bundled models:\n{_bundled_choices()}")
+                         f"Bundled models: {_bundled_choices()}.")
     model = BUNDLED_MODELS[name]
     if "gguf_file" in model.extra:  # converted once into a cached safetensors folder (tlnlp.models.gguf)
         gguf = next(item for item in model.files if item.relpath.endswith(model.extra["gguf_file"]))
@@ -136,7 +144,7 @@ def resolve_model_path(
 
     Raises:
         AssetError: Unknown or unavailable ``bundled:`` name, or a bundled file failed its checksum.
-        FileNotFoundError: A local-looking path that does not exist.
+        ModelNotFoundError: A local-looking path that does not exist (a ``FileNotFoundError``).
         HubUnreachableError: A Hub id that is neither cached nor bundled while the Hub is unreachable.
     """
     del token  # the reachability check is anonymous; the token is for from_pretrained only
@@ -149,9 +157,9 @@ def resolve_model_path(
     if expanded.lower().endswith(".gguf") and os.path.isfile(expanded):
         return str(gguf_files.convert_gguf(expanded))
     if _looks_local(name) or os.path.exists(expanded):
-        raise FileNotFoundError(
-            f"Model folder {name!r} does not exist (or is not a folder). Give a folder with config.json, a "
-            f"Hub id (org/name), or a bundled model:\n{_bundled_choices()}"
+        raise ModelNotFoundError(
+            f"Model folder {name!r} does not exist (or is not a folder). Fix: give a folder with config.json, a "
+            f"Hub id (org/name), or a bundled model: {_bundled_choices()}."
         )
     if _in_hf_cache(name, revision, cache_dir) or is_hub_reachable():
         return name
@@ -163,7 +171,7 @@ def resolve_model_path(
         return path
     raise HubUnreachableError(
         f"Cannot load {name!r}: the Hugging Face Hub is unreachable (offline, or HF_HUB_OFFLINE=1) and the "
-        f"model is not in the local cache. Use a local folder or a bundled model:\n{_bundled_choices()}"
+        f"model is not in the local cache. Fix: use a local folder or a bundled model: {_bundled_choices()}."
     )
 
 
@@ -243,23 +251,6 @@ def _warn_relabelled_head(source_config: Any, labels: list[str], source: str) ->
                        "(same positions).", source, len(old), old, labels)
 
 
-def refuse_pickle_only(path: str) -> None:
-    """Refuse a folder that holds only pickle weights (``.bin``/``.pt``): unpickling can run code.
-
-    Raises:
-        OSError: ``path`` has pickle weights and no safetensors file; the message says how to convert them.
-    """
-    folder = Path(path)
-    if folder.is_dir() and not any(folder.glob("*.safetensors")) and (
-        any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pth"))
-    ):
-        raise OSError(
-            f"{path} has only pickle weights (.bin/.pt); tlnlp loads safetensors only, because unpickling "
-            "can run arbitrary code. Convert them once where you trust the file: load the model and call "
-            "save_pretrained(), which writes model.safetensors."
-        )
-
-
 def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreTrainedTokenizerBase:
     """Load the tokenizer named by ``model_args.tokenizer_name``, else the model's own.
 
@@ -269,6 +260,9 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
 
     Returns:
         The tokenizer.
+
+    Raises:
+        ModelFileError: A local folder without tokenizer files.
     """
     common = hub_kwargs(model_args)
     if model_args.tokenizer_name:
@@ -277,6 +271,7 @@ def load_tokenizer(model_args: ModelArgs, model_path: str | None = None) -> PreT
     else:
         source = model_path or resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                                                   cache_dir=model_args.cache_dir, token=model_args.token)
+    check_tokenizer_files(source)
     return AutoTokenizer.from_pretrained(source, **common)
 
 
@@ -345,12 +340,14 @@ def load_classifier(
 
     Raises:
         ValueError: Bad ``labels``.
-        OSError: The checkpoint has no safetensors weights, or cannot be found.
+        ModelFileError: The checkpoint has no config.json, no safetensors weights or a damaged one, or cannot be
+            found (an ``OSError``).
         HubUnreachableError: See :func:`resolve_model_path`.
     """
     labels = _check_labels(labels, multi_label)
     path = resolve_model_path(model_args.model_name_or_path, revision=model_args.model_revision,
                               cache_dir=model_args.cache_dir, token=model_args.token)
+    check_config_file(path, model_args.model_name_or_path)
     common = hub_kwargs(model_args)
     source_config = AutoConfig.from_pretrained(path, **common)
     _warn_relabelled_head(source_config, labels, model_args.model_name_or_path)
@@ -373,7 +370,7 @@ def load_classifier(
             model, info = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     except OSError as err:
         if "safetensors" in str(err):
-            raise OSError(
+            raise ModelFileError(
                 f"{model_args.model_name_or_path} has no safetensors weights at revision "
                 f"{model_args.model_revision!r}; tlnlp refuses pickle (.bin) checkpoints because loading them can "
                 "run arbitrary code. Pick a revision that has model.safetensors (the Hub's conversion bot "

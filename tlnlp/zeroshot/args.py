@@ -11,18 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tlnlp.errors import UserError
-from tlnlp.zeroshot.specs import check_template
+from tlnlp.zeroshot.specs import ZeroShotError, check_template
 
 __all__ = ["ENTAILMENT_LABELS", "EntailmentArgs", "ZeroShotArgs", "ZeroShotError", "zero_shot_errors"]
 
 #: Class names of a trained label-entailment model (id 0 = entailment, as the transformers pipeline needs it named).
 ENTAILMENT_LABELS = ("entailment", "not_entailment")
 _STRATEGIES = ("nli", "embedding")
-
-
-class ZeroShotError(UserError, ValueError):
-    """A fixable problem with a zero-shot model, spec or dataset; the message names the setting and the fix."""
 
 
 @contextmanager

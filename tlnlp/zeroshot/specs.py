@@ -13,11 +13,13 @@ from typing import Any
 
 import yaml
 
+from tlnlp.errors import UserError
 from tlnlp.registry import Registry
 
 __all__ = [
     "SPECS",
     "STRATEGIES",
+    "ZeroShotError",
     "ZeroShotSpec",
     "check_template",
     "load_spec_file",
@@ -33,21 +35,25 @@ _BUILTIN_FILE = Path(__file__).with_name("specs.yaml")
 _KEYS = {"version", "description", "templates", "label_descriptions", "datasets", "strategy"}
 
 
+class ZeroShotError(UserError, ValueError):
+    """A fixable problem with a zero-shot model, spec or dataset; the message names the setting and the fix."""
+
+
 def check_template(template: str, where: str = "hypothesis_template") -> str:
     """Check that ``template`` has one ``{}`` slot for the label, as the transformers pipeline requires.
 
     Raises:
-        ValueError: The template has no ``{}`` slot, or has a named slot such as ``{label}``.
+        ZeroShotError: The template has no ``{}`` slot, or has a named slot such as ``{label}`` (a ``ValueError``).
     """
     if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"{where}={template!r} must be a non-empty string with a {{}} slot for the label.")
+        raise ZeroShotError(f"{where}={template!r} must be a non-empty string with a {{}} slot for the label.")
     try:
         filled = template.format("\0")
     except (IndexError, KeyError, ValueError) as err:
-        raise ValueError(f"{where}={template!r} cannot be filled with a label ({err!r}); write the slot as {{}}, "
+        raise ZeroShotError(f"{where}={template!r} cannot be filled with a label ({err!r}); write the slot as {{}}, "
                          "e.g. 'This example is {}.'") from None
     if "\0" not in filled:
-        raise ValueError(f"{where}={template!r} has no {{}} slot for the label; e.g. 'This example is {{}}.'")
+        raise ZeroShotError(f"{where}={template!r} has no {{}} slot for the label; e.g. 'This example is {{}}.'")
     return template
 
 
@@ -90,12 +96,13 @@ class ZeroShotSpec:
 def _spec_from_mapping(name: str, raw: Any, source: str) -> ZeroShotSpec:
     where = f"spec {name!r} in {source}"
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be a mapping with version and templates, got {type(raw).__name__}.")
+        raise ZeroShotError(f"{where} must be a mapping with version and templates, got {type(raw).__name__}.")
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
-        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}.")
+        raise ZeroShotError(f"{where} has unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}. "
+                            "Fix: rename or remove them.")
     if "version" not in raw:
-        raise ValueError(f"{where} has no version; add e.g. `version: 1.0.0` (reported with every metric).")
+        raise ZeroShotError(f"{where} has no version; add e.g. `version: 1.0.0` (reported with every metric).")
     templates = raw.get("templates") or ["This example is {}."]
     if isinstance(templates, str):
         templates = [templates]
@@ -103,10 +110,10 @@ def _spec_from_mapping(name: str, raw: Any, source: str) -> ZeroShotSpec:
         check_template(template, f"{where}: template")
     descriptions = raw.get("label_descriptions") or {}
     if not isinstance(descriptions, dict) or not all(isinstance(v, str) and v for v in descriptions.values()):
-        raise ValueError(f"{where}: label_descriptions must map class names to non-empty strings.")
+        raise ZeroShotError(f"{where}: label_descriptions must map class names to non-empty strings.")
     strategy = raw.get("strategy")
     if strategy is not None and strategy not in STRATEGIES:
-        raise ValueError(f"{where}: strategy={strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+        raise ZeroShotError(f"{where}: strategy={strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
     return ZeroShotSpec(name=name, version=str(raw["version"]), templates=tuple(templates),
                         label_descriptions={str(k): v for k, v in descriptions.items()},
                         description=str(raw.get("description", "")),
@@ -117,17 +124,19 @@ def load_spec_file(path: str | Path) -> dict[str, ZeroShotSpec]:
     """Read specs from a YAML file shaped like the built-in ``specs.yaml`` (name -> spec).
 
     Raises:
-        ValueError: The file is missing, not YAML, or a spec is malformed (the message names it and the key).
+        ZeroShotError: The file is missing, not YAML, or a spec is malformed (the message names it and the key).
     """
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"spec_file={str(path)!r}: file not found.")
+        raise ZeroShotError(f"spec_file={str(path)!r}: file not found. Fix: give the path of a YAML file of specs "
+                            "(name -> version, templates, ...), or drop --spec_file to use the built-in specs.")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"spec_file={str(path)!r} is not valid YAML: {err}") from None
+        raise ZeroShotError(f"spec_file={str(path)!r} is not valid YAML: {' '.join(str(err).split())}. Fix: correct "
+                            "the syntax at that line.") from None
     if not isinstance(data, dict):
-        raise ValueError(f"spec_file={str(path)!r} must map spec names to specs.")
+        raise ZeroShotError(f"spec_file={str(path)!r} must map spec names to specs.")
     return {str(name): _spec_from_mapping(str(name), raw, str(path)) for name, raw in data.items()}
 
 
