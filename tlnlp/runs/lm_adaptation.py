@@ -12,7 +12,7 @@ from tlnlp.methods import apply_method
 from tlnlp.runs.context import RunContext, TrainedRun
 from tlnlp.runs.finish import finish
 from tlnlp.tasks import TASKS
-from tlnlp.tasks.language_modeling.blocks import SparseMaskedLMLoss
+from tlnlp.tasks.language_modeling.blocks import MaskingEpochCallback, SeededMaskingCollator, SparseMaskedLMLoss
 from tlnlp.tasks.language_modeling.model import load_language_model
 from tlnlp.tasks.language_modeling.scoring import language_model_score
 from tlnlp.training import build_trainer
@@ -89,8 +89,9 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
     show = train_args.process_index == 0
     before = _score(prepared.model, tokenizer, held_out, objective, options, show)
     logger.info("Held-out %s before adaptation: %.3f", objective, before)
-    trainer = build_trainer(prepared, tokenizer, blocks, train_args,
-                            data_collator=task.data_collator(tokenizer, objective, options.mlm_probability))
+    collator = task.data_collator(tokenizer, objective, options.mlm_probability, seed=train_args.seed)
+    epochs = [MaskingEpochCallback(collator)] if isinstance(collator, SeededMaskingCollator) else []
+    trainer = build_trainer(prepared, tokenizer, blocks, train_args, data_collator=collator, callbacks=epochs)
     sparse = (SparseMaskedLMLoss(prepared.model) if objective == "mlm"
               and prepared.model.get_output_embeddings() is not None else contextlib.nullcontext())
     with sparse:  # masked LM: project only the masked positions onto the vocabulary (same loss, less compute)

@@ -2,21 +2,24 @@
 
 :func:`tokenize_for_lm` turns texts into fixed-length blocks (texts concatenated, as in the Hugging Face
 ``run_mlm``/``run_clm`` examples), and :func:`lm_collator` masks 15% of the tokens for masked LMs (80% ``[MASK]``,
-10% random, 10% kept) or shifts labels for causal LMs. The (pseudo-)perplexity scores are in
-:mod:`tlnlp.tasks.language_modeling.scoring`.
+10% random, 10% kept; :class:`SeededMaskingCollator`, whose masks a resumed run redraws exactly) or shifts labels
+for causal LMs. The (pseudo-)perplexity scores are in :mod:`tlnlp.tasks.language_modeling.scoring`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
 import torch
-from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase, TrainerCallback
 
-__all__ = ["MLM_PROBABILITY", "SparseMaskedLMLoss", "encode_texts", "lm_collator", "tokenize_for_lm"]
+__all__ = ["MLM_PROBABILITY", "MaskingEpochCallback", "SeededMaskingCollator", "SparseMaskedLMLoss", "encode_texts",
+           "lm_collator", "tokenize_for_lm"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,21 +94,63 @@ def tokenize_for_lm(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, ma
     return datasets.Dataset.from_dict(columns)
 
 
-def lm_collator(tokenizer: PreTrainedTokenizerBase, objective: str,
-                mlm_probability: float = MLM_PROBABILITY) -> DataCollatorForLanguageModeling:
+@dataclass
+class SeededMaskingCollator(DataCollatorForLanguageModeling):
+    """The masked-LM collator, with masks that depend on the seed, the epoch and the batch, not on the global RNG.
+
+    The stock collator draws its masks from the global torch RNG, and the Trainer's data loader collates one batch
+    ahead: the RNG state a checkpoint holds has already drawn the next batch's masks, so a run resumed from it masks
+    that batch, and every later one, otherwise than the uninterrupted run. Here each batch draws from a generator
+    seeded by a hash of ``mask_seed``, ``epoch`` and the batch's token ids: a resumed run masks every batch as the
+    uninterrupted run did (in any process or data-loader worker), and each epoch masks the rows afresh (dynamic
+    masking). :class:`MaskingEpochCallback` keeps ``epoch`` at the Trainer's epoch.
+
+    Attributes:
+        mask_seed: The run's seed.
+        epoch: The epoch being collated.
+    """
+
+    mask_seed: int = 0
+    epoch: int = 0
+
+    def torch_mask_tokens(self, inputs: Any, special_tokens_mask: Any | None = None,
+                          offset_mapping: Any | None = None) -> tuple[Any, Any]:
+        """The stock masking, drawn from this batch's own generator."""
+        key = f"{self.mask_seed}:{self.epoch}".encode()
+        digest = hashlib.blake2b(inputs.cpu().numpy().tobytes(), digest_size=8, key=key).digest()
+        self.generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        return super().torch_mask_tokens(inputs, special_tokens_mask, offset_mapping)
+
+
+class MaskingEpochCallback(TrainerCallback):
+    """Sets a :class:`SeededMaskingCollator`'s ``epoch`` when each epoch (or a resumed one) begins."""
+
+    def __init__(self, collator: SeededMaskingCollator) -> None:
+        self.collator = collator
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """The whole epochs done (a resumed run's state holds a fractional epoch)."""
+        self.collator.epoch = int(state.epoch or 0)
+
+
+def lm_collator(tokenizer: PreTrainedTokenizerBase, objective: str, mlm_probability: float = MLM_PROBABILITY,
+                seed: int = 0) -> DataCollatorForLanguageModeling:
     """The batch collator for LM training: dynamic padding plus masking (MLM) or shifted labels (CLM).
 
     Args:
         tokenizer: The model's tokenizer (needs a pad token; a mask token for MLM).
         objective: ``"mlm"`` or ``"clm"``.
         mlm_probability: Share of tokens selected for masking (MLM only).
+        seed: Seed of the masks (MLM only; see :class:`SeededMaskingCollator`).
 
     Returns:
-        A ``DataCollatorForLanguageModeling``.
+        A :class:`SeededMaskingCollator` (MLM) or a ``DataCollatorForLanguageModeling`` (CLM).
     """
     if not 0 < mlm_probability < 1:
         raise ValueError(f"mlm_probability={mlm_probability!r} must be in (0, 1); BERT uses 0.15.")
-    return DataCollatorForLanguageModeling(tokenizer, mlm=objective == "mlm", mlm_probability=mlm_probability)
+    if objective == "mlm":
+        return SeededMaskingCollator(tokenizer, mlm=True, mlm_probability=mlm_probability, mask_seed=int(seed))
+    return DataCollatorForLanguageModeling(tokenizer, mlm=False)
 
 
 class SparseMaskedLMLoss:

@@ -76,11 +76,12 @@ class LanguageModelingTask(Task):
         return DatasetDict({split: tokenize_for_lm(texts, tokenizer, data_args.max_seq_length, objective)
                             for split, texts in (("train", data.train), ("validation", data.validation))})
 
-    def data_collator(self, tokenizer: Any, objective: str = "mlm", mlm_probability: float = 0.15) -> Any:
-        """Dynamic padding plus masking (MLM) or shifted labels (CLM)."""
+    def data_collator(self, tokenizer: Any, objective: str = "mlm", mlm_probability: float = 0.15,
+                      seed: int = 0) -> Any:
+        """Dynamic padding plus masking (MLM, seeded by ``seed``) or shifted labels (CLM)."""
         from tlnlp.tasks.language_modeling.blocks import lm_collator  # deferred: as in load_data
 
-        return lm_collator(tokenizer, objective, mlm_probability)
+        return lm_collator(tokenizer, objective, mlm_probability, seed)
 
     def card_task(self, ctx: Any) -> str:
         """``fill-mask`` for a masked LM, ``text-generation`` for a causal one."""
