@@ -23,6 +23,7 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
+from tlnlp.config.run_folder import claim_output_dir
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import LmRunOptions, RunContext, TrainedRun, finish, format_metrics_table, run_lm_adaptation
@@ -93,6 +94,8 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
     resume = None
     if not resuming or has_checkpoint:  # refuse a non-empty folder before any work; or continue stage 2
         resume = prepare_output_dir(train_args)
+    else:  # stage 2 starts afresh in the interrupted run's folder, which this run now holds (lock, marker)
+        claim_output_dir(out)
     set_seed(train_args.seed)
     lm_metrics: dict[str, float] = {}
     start = model_args

@@ -10,6 +10,7 @@ from typing import Any
 from huggingface_hub import hf_hub_download, snapshot_download
 from transformers import AutoConfig
 
+from tlnlp.config.run_folder import check_finished
 from tlnlp.errors import UserError
 from tlnlp.methods import reload_run
 from tlnlp.models import is_adapter_dir
@@ -107,7 +108,10 @@ def saved_model(output_dir: str | Path) -> SavedModel:
 
     Raises:
         FileNotFoundError: ``output_dir`` is a local path that does not exist, or holds no saved model.
+        UnfinishedRunError: ``output_dir`` holds an unfinished run (interrupted, or still being written).
     """
+    if Path(output_dir).is_dir():
+        check_finished(output_dir, "loading it")
     folder = _method_folder(output_dir)
     if folder is not None and (reloaded := _reloaded(folder)) is not None:
         return reloaded
@@ -164,5 +168,8 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, task:
     Raises:
         FileNotFoundError: ``output_dir`` holds no saved model.
         RunTaskError: ``task`` does not fit the run (e.g. an unknown task name; the message lists the tasks).
+        UnfinishedRunError: ``output_dir`` holds an unfinished run (interrupted, or still being written).
     """
+    if task is not None and Path(output_dir).is_dir():  # a task's folder lies inside the run's folder
+        check_finished(output_dir, "loading it")
     return load_task_pipeline(run_task_folder(output_dir, task), device, **kwargs)[1]

@@ -20,6 +20,7 @@ from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
 from tlnlp.compare.strategies import CellContext, get_strategy
 from tlnlp.compare.summary import aggregate, flag_negative_transfer, format_markdown, write_tables
 from tlnlp.config import write_run_config
+from tlnlp.config.run_folder import check_finished, claim_output_dir, close_output_dir, has_content, refuse_busy
 from tlnlp.data import DataError, seeded_subset
 from tlnlp.models import load_tokenizer, resolve_model_path
 from tlnlp.runs import environment_info, write_json
@@ -89,10 +90,20 @@ def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int |
 
 
 def _prepare(out: Path, args: CompareArgs) -> None:
-    if out.is_dir() and any(out.iterdir()) and not (out / _MARKER).is_file() and not args.overwrite_output_dir:
+    """Refuse a folder another run writes into, or others' files; then hold it (lock, unfinished marker)."""
+    refuse_busy(out)
+    if has_content(out) and not (out / _MARKER).is_file() and not args.overwrite_output_dir:
         raise OutputDirError(f"output_dir={str(out)!r} already exists, is not empty and holds no compare run. "
                              "Choose another --output_dir, or add --overwrite_output_dir to write into it.")
     out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(out)
+
+
+def _check_sources(model_args: ModelArgs, args: CompareArgs) -> None:
+    """Refuse a model folder (the backbone, ``--nli_model``, ``--fewshot_model``) that holds an unfinished run."""
+    for name in (model_args.model_name_or_path, args.nli_model, args.fewshot_model):
+        if name and Path(str(name)).is_dir():
+            check_finished(str(name), "the ladder")
 
 
 def _context(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -> CellContext:
@@ -156,10 +167,16 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     settings, budget, seed, model and data) is read instead of recomputed, so a killed run resumes where it
     stopped and a run that adds a strategy computes only its cells.
 
+    While it runs, the folder holds a lock and an unfinished-run marker (:mod:`tlnlp.config.run_folder`): a second
+    ladder on it is refused, and a killed one reads as unfinished until a rerun completes it.
+
     Raises:
-        OutputDirError: ``output_dir`` holds other files and ``overwrite_output_dir`` is not set.
+        OutputDirError: ``output_dir`` holds other files and ``overwrite_output_dir`` is not set, or another run
+            writes into it.
+        UnfinishedRunError: The model (or ``--nli_model``, ``--fewshot_model``) is the folder of an unfinished run.
     """
     out = Path(args.output_dir)
+    _check_sources(model_args, args)
     _prepare(out, args)
     ctx = _context(model_args, data_args, args)
     cells, slots = plan_cells(ctx)
@@ -186,5 +203,6 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     title = f"{ctx.data.name} | {model_args.model_name_or_path}"
     paths["learning_curve"] = plot_learning_curves(rows, out / "learning_curve.png", args.metric, title)
     paths["cost_accuracy"] = plot_cost_accuracy(rows, out / "cost_vs_accuracy.png", args.metric, title)
+    close_output_dir(out)  # every file of the ladder is written
     return CompareResult(rows=rows, records=[records[c.key] for c in cells if c.key in records], warnings=warnings,
                          paths=paths, markdown=format_markdown(rows), cells_run=ran, slots=slots)

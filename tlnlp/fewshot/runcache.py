@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from tlnlp.config.run_folder import ensure_claimed
+
 __all__ = ["load_run", "run_key", "save_run"]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def save_run(folder: str | os.PathLike[str] | None, seed: int, order: int, key: 
     """Write a run whole (temporary file, then rename)."""
     if folder is None:
         return
+    ensure_claimed(folder)  # inside a run's output folder: locked and marked unfinished before its first file
     target = _path(Path(folder), seed, order)
     target.parent.mkdir(parents=True, exist_ok=True)
     data = {**run, "key": key, "probabilities": {k: np.asarray(v).tolist() for k, v in run["probabilities"].items()}}

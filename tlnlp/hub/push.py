@@ -6,7 +6,8 @@ written anywhere, and a push is refused if any file about to be uploaded contain
 
 What is uploaded: the folder's files except checkpoints (``checkpoint-*``), pickles (``*.bin``, ``*.pt``,
 ``*.pth``, ``*.pkl``), temporary and lock files, and subfolders that hold a model of their own (``merged/``,
-``lm_adaptation/``), which can be pushed as repos of their own.
+``lm_adaptation/``), which can be pushed as repos of their own. A folder that holds an unfinished run (its marker,
+:data:`tlnlp.config.run_folder.MARKER`) is refused.
 
 An adapter folder (``adapter_config.json``) is pushed as an adapter repo: its ``adapter_config.json`` and card
 name the base model by its Hub id (a ``bundled:`` base is mapped to the Hub id of the same weights), so
@@ -32,6 +33,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from tlnlp._version import __version__
 from tlnlp.config.hub_token import HubTokenError, require_token
+from tlnlp.config.run_folder import MARKER, check_finished
 from tlnlp.hub.card import hub_base_model
 from tlnlp.tasks import DEFAULT_TASK, TASKS, task_for_pipeline_tag
 
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: Never uploaded: training checkpoints, pickled files (unsafe to load), partial writes, locks, private files.
 IGNORE_PATTERNS = ["checkpoint-*", "*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.tmp", "*.lock",
-                   "_*", ".git/*", ".cache/*", "**/.ipynb_checkpoints/*"]
+                   MARKER, "_*", ".git/*", ".cache/*", "**/.ipynb_checkpoints/*"]
 #: Stale files removed from the repo by the final push (the Trainer's intermediate pushes upload its pickled
 #: arguments).
 DELETE_PATTERNS = ["training_args.bin", "pytorch_model.bin", "adapter_model.bin"]
@@ -196,12 +198,14 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         FileNotFoundError: ``output_dir`` holds no saved model.
         HubTokenError: No token, or a file to upload contains it.
         ValueError: An adapter whose base model has no Hub id (and ``base_model`` was not given).
+        UnfinishedRunError: ``output_dir`` holds an unfinished run (interrupted, or still being written).
     """
     folder = Path(output_dir)
     adapter_path = folder / "adapter_config.json"
     adapter = adapter_path.is_file()
     if not folder.is_dir():
         raise FileNotFoundError(f"output_dir={str(folder)!r} does not exist; give the output_dir of a finished run.")
+    check_finished(folder, "pushing it")
     if not adapter and not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no saved model (no config.json or adapter_config.json): give the "
                                 "output_dir of a finished training run (zero- and few-shot runs save no model).")

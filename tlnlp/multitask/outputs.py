@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tlnlp.config import rerun_command, resolved_config, write_run_config
+from tlnlp.config.run_folder import write_text_atomic
 from tlnlp.hub import CardSpec, build_model_card
 from tlnlp.inference import MULTITASK_MANIFEST, TASKS_FOLDER
 from tlnlp.methods import MethodResult
@@ -138,7 +139,7 @@ def _card(run: TrainedTasks, result: MultiTaskResult, metrics: dict[str, float])
         tags=["multi-task"], trainable_parameters={"trainable": result.train_metrics.get(
             "train_trainable_parameters"), "total": result.train_metrics.get("train_total_parameters")},
         extra_sections={SECTION_TITLE: multitask_section(result)}))
-    card.save(str(run.out / "README.md"))
+    write_text_atomic(run.out / "README.md", str(card))
 
 
 def write_run_outputs(run: TrainedTasks, result: MultiTaskResult) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tlnlp.config.run_folder import ensure_claimed
 from tlnlp.runs import write_json
 from tlnlp.training import OutputDirError, prepare_output_dir
 
@@ -74,5 +75,6 @@ def write_plan(train_args: Any, plan: Mapping[str, Any]) -> None:
     with train_args.main_process_first(desc="multi-task plan"):
         pass
     if train_args.process_index == 0:
+        ensure_claimed(train_args.output_dir)  # locked and marked unfinished before its first file
         Path(train_args.output_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(train_args.output_dir) / PLAN_FILE, dict(plan))

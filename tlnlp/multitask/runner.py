@@ -21,6 +21,7 @@ from transformers import set_seed
 
 from tlnlp._version import __version__
 from tlnlp.config import TrainingArgs, resolved_config
+from tlnlp.config.run_folder import close_output_dir
 from tlnlp.multitask.args import MultiTaskArgs
 from tlnlp.multitask.card import task_section
 from tlnlp.multitask.data import MultiTaskDataset, load_tasks
@@ -221,4 +222,5 @@ def run_multitask(model_args: Any, method_args: Any, mt_args: MultiTaskArgs, tra
         result.seconds = time.perf_counter() - start
         if run.trainer.is_world_process_zero():
             write_run_outputs(run, result)
+    close_output_dir(train_args.output_dir)  # every file of the run is written (main process; no-op elsewhere)
     return result

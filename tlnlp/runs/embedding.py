@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tlnlp.config.run_folder import ensure_claimed
 from tlnlp.methods import METHODS
 from tlnlp.methods.heads import FitInputs, LabelPrior
 from tlnlp.models.sentence import load_sentence_encoder
@@ -94,6 +95,7 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
         show_progress=not run.train_args.disable_tqdm, training=run.train_args)
     logger.info("%s: %d training texts, encoder %s (%s)", method.name, len(inputs.texts),
                 run.model_args.model_name_or_path, loaded.pooling)
+    ensure_claimed(run.train_args.output_dir)  # locked and marked unfinished before the fit's checkpoints land
     outcome = method.fit(loaded.encoder, inputs, run.method_args)
     outcome.info["pooling"] = loaded.pooling
     out = Path(run.train_args.output_dir)

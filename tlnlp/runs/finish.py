@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tlnlp.config import rerun_command, resolved_config, write_run_config
+from tlnlp.config.run_folder import ensure_claimed, mark_finished, release_output_dir, write_text_atomic
 from tlnlp.hub import CardSpec, build_model_card, push_run_from_args
 from tlnlp.models import count_parameters
 from tlnlp.report import plot_evaluation, plot_training_curves
@@ -134,7 +135,7 @@ def _write_card(ctx: RunContext, metrics: dict[str, Any], params: dict[str, Any]
         command=reproduce_command() + "\n# or, from this folder's settings:\n" + rerun_command(ctx.recipe),
         **method,
     ))
-    card.save(str(ctx.output_dir / "README.md"))
+    write_text_atomic(ctx.output_dir / "README.md", str(card))
 
 
 def _write_environment(ctx: RunContext) -> None:
@@ -167,7 +168,8 @@ def finish(ctx: RunContext) -> dict[str, float]:
     ``--push_to_hub``, one push.
 
     Every process of a multi-process run must call it (saving and prediction are collective); only the main
-    process writes.
+    process writes. When ``ctx.output_dir`` is the folder the run holds (``prepare_output_dir``), its marker is
+    removed once every file is written (before the push) and the folder is released after the push.
 
     Args:
         ctx: What the run was and what it produced.
@@ -176,6 +178,7 @@ def finish(ctx: RunContext) -> dict[str, float]:
         Every metric of the run (``train_*``, ``eval_*``, ``test_*``, the task's and the numbers of
         ``ctx.results``).
     """
+    ensure_claimed(ctx.output_dir)  # the folder is locked and marked unfinished before the first file lands
     if ctx.fitted is not None:
         saved = _save_fitted(ctx)
     else:
@@ -205,8 +208,12 @@ def finish(ctx: RunContext) -> dict[str, float]:
     (out / "training_args.bin").unlink(missing_ok=True)
     _write_environment(ctx)
     _write_card(ctx, metrics, saved["params"])
+    mark_finished(out)  # every file is written: from here the folder reads as a finished run
     logger.info("Outputs written to %s", out)
-    if ctx.trained is not None or ctx.fitted is not None:
-        trainer = ctx.trained.trainer if ctx.trained is not None else None
-        push_run_from_args(ctx.train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))
+    try:
+        if ctx.trained is not None or ctx.fitted is not None:
+            trainer = ctx.trained.trainer if ctx.trained is not None else None
+            push_run_from_args(ctx.train_args, out, hub_model_id=getattr(trainer, "hub_model_id", None))
+    finally:
+        release_output_dir(out)
     return metrics

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tlnlp.config import write_run_config
+from tlnlp.config.run_folder import close_output_dir, ensure_claimed
 from tlnlp.errors import UserError
 from tlnlp.inference import load_pipeline
 from tlnlp.runs.files import environment_info, write_json
@@ -100,6 +101,7 @@ def evaluate_saved_classifier(model_args: Any, data: Any, train_args: Any, stage
     """
     out = Path(train_args.output_dir)
     pipe = load_pipeline(model_args.model_name_or_path)
+    ensure_claimed(out)  # locked and marked unfinished before the first result lands
     threshold = float(getattr(config_objects[1], "multi_label_threshold", 0.5))
     metrics: dict[str, float] = {}
     for stage, split, prefix in _SPLITS:
@@ -121,4 +123,5 @@ def evaluate_saved_classifier(model_args: Any, data: Any, train_args: Any, stage
     write_json(out / "environment.json", environment_info(int(train_args.seed), data.fingerprint, {
         "data_name": data.name, "evaluated_model": str(model_args.model_name_or_path)}))
     logger.info("Evaluated %s; results in %s", model_args.model_name_or_path, out)
+    close_output_dir(out)  # every file is written
     return metrics

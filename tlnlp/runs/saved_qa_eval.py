@@ -31,6 +31,7 @@ from transformers import DataCollatorWithPadding
 from transformers.trainer_utils import IntervalStrategy
 
 from tlnlp.config import write_run_config
+from tlnlp.config.run_folder import close_output_dir
 from tlnlp.inference import load_pipeline
 from tlnlp.runs.context import RunContext, TrainedRun
 from tlnlp.runs.files import environment_info, write_json
@@ -179,4 +180,5 @@ def evaluate_saved_qa(model_args: Any, data: Any, train_args: Any, stages: Any,
             "data_name": data.name, "data_version": getattr(data, "version", None),
             "evaluated_model": str(model_args.model_name_or_path), **task.environment(ctx)}))
         logger.info("Evaluated %s; results in %s", model_args.model_name_or_path, out)
+        close_output_dir(out)  # every file is written (the Trainer above locked and marked the folder)
     return metrics

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tlnlp.config.run_folder import write_text_atomic
 from tlnlp.staged.records import StagedResult, StageRecord
 
 __all__ = ["SECTION_TITLE", "format_summary", "replace_section", "staged_section"]
@@ -125,7 +126,7 @@ def replace_section(path: str | Path, title: str, text: str) -> None:
     block = [heading, "", text.strip()] + ([""] if end < len(lines) else [])
     if start == len(lines):
         block = ["", *block]
-    file.write_text("\n".join(lines[:start] + block + lines[end:]) + "\n", encoding="utf-8")
+    write_text_atomic(file, "\n".join(lines[:start] + block + lines[end:]) + "\n")
 
 
 def format_summary(result: StagedResult) -> str:

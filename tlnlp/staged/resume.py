@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tlnlp.config.run_folder import claim_output_dir
 from tlnlp.training import OutputDirError, prepare_output_dir
 
 __all__ = ["PLAN_FILE", "RESUME_WORDS", "ResumePoint", "check_plan", "resolve_resume"]
@@ -74,7 +75,7 @@ def _checkpoint_stage(path: Path, out: Path, names: Sequence[str]) -> tuple[int,
 
 
 def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str]) -> ResumePoint:
-    """Check the chain's ``output_dir`` and resolve ``--resume_from_checkpoint``; writes nothing.
+    """Check the chain's ``output_dir``, hold it for this run, and resolve ``--resume_from_checkpoint``.
 
     Without it, a non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set (then every stage
     runs again). With ``last`` (or ``true``), the folder must hold a chain with the same stage settings; an explicit
@@ -107,7 +108,9 @@ def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str
                              f"({PLAN_FILE} is missing). Give the output_dir of the interrupted chain, or start "
                              "without --resume_from_checkpoint.")
     check_plan(json.loads(saved.read_text(encoding="utf-8")), plan, out)
-    if str(resume).lower() in RESUME_WORDS:
-        return ResumePoint(resuming=True)
-    stage, checkpoint = _checkpoint_stage(Path(str(resume)), out, names)
-    return ResumePoint(resuming=True, stage=stage, checkpoint=checkpoint)
+    point = ResumePoint(resuming=True)
+    if str(resume).lower() not in RESUME_WORDS:
+        stage, checkpoint = _checkpoint_stage(Path(str(resume)), out, names)
+        point = ResumePoint(resuming=True, stage=stage, checkpoint=checkpoint)
+    claim_output_dir(out)  # the chain holds its folder again (lock, marker) until its last file
+    return point

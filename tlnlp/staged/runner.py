@@ -24,6 +24,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from tlnlp._version import __version__
 from tlnlp.config import TrainingArgs
+from tlnlp.config.run_folder import close_output_dir, ensure_claimed, write_text_atomic
 from tlnlp.hub import push_run_from_args
 from tlnlp.methods import reload_run
 from tlnlp.models import load_classifier
@@ -188,8 +189,7 @@ def _write_outputs(chain: _Chain, result: StagedResult) -> None:
                              version=__version__, rehearsal=result.rehearsal_samples, result=result)
     write_json(chain.out / RESULTS_FILE, result.to_dict())
     replace_section(result.final_dir / "README.md", SECTION_TITLE, section)
-    (chain.out / "staged_summary.md").write_text(f"# {SECTION_TITLE}: {chain.out.name}\n\n{section}\n",
-                                                  encoding="utf-8")
+    write_text_atomic(chain.out / "staged_summary.md", f"# {SECTION_TITLE}: {chain.out.name}\n\n{section}\n")
     logger.info("Chain finished: final model (stage %d, %s) in %s", final.index, final.dataset, result.final_dir)
     push_run_from_args(chain.train_args, result.final_dir,
                        hub_model_id=chain.train_args.hub_model_id or chain.out.absolute().name)
@@ -234,6 +234,7 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
     check_rehearsal(chain.datas, staged_args.rehearsal_samples)
     _barrier(train_args)  # every process has checked the folder before the main process writes into it
     if chain.is_main:
+        ensure_claimed(chain.out)  # locked and marked unfinished before its first file
         chain.out.mkdir(parents=True, exist_ok=True)
         write_json(chain.out / PLAN_FILE, plan)
     records = _run_chain(chain)
@@ -246,4 +247,5 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
     result.forgetting = _forgetting(chain, records)
     result.baseline = compare_with_baseline(records[-1], baseline) if baseline is not None else None
     _write_outputs(chain, result)
+    close_output_dir(chain.out)  # every file of the chain is written
     return result

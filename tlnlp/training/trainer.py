@@ -24,8 +24,16 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
-from tlnlp.errors import UserError
+from tlnlp.config.run_folder import (
+    OutputDirError,
+    claim_output_dir,
+    ensure_claimed,
+    has_content,
+    refuse_busy,
+    unfinished_info,
+)
 from tlnlp.methods import Method, MethodResult, build_optimizer
+from tlnlp.training.stages import requested_stages
 from tlnlp.training.tracking import check_trackers, prepare_tracking
 
 __all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_dir"]
@@ -33,10 +41,6 @@ __all__ = ["OutputDirError", "TlnlpTrainer", "build_trainer", "prepare_output_di
 logger = logging.getLogger(__name__)
 
 _RESUME_WORDS = ("last", "latest", "true", "yes", "1")
-
-
-class OutputDirError(UserError, FileExistsError):
-    """The output folder is not safe to write into as asked."""
 
 
 class TlnlpTrainer(Trainer):
@@ -69,6 +73,9 @@ class TlnlpTrainer(Trainer):
     def __init__(self, *args: Any, prepared: MethodResult | None = None, **kwargs: Any) -> None:
         self.prepared = prepared
         self.method_state: dict[str, Any] = {}
+        training_args = kwargs.get("args", args[1] if len(args) > 1 else None)
+        if training_args is not None:  # the run holds its folder (lock, marker) before the Trainer writes there
+            ensure_claimed(training_args.output_dir)
         super().__init__(*args, **kwargs)
 
     @property
@@ -159,21 +166,8 @@ class TlnlpTrainer(Trainer):
         return LengthGroupedSampler(global_batch, dataset=dataset, lengths=lengths, model_input_name=name)
 
 
-def prepare_output_dir(train_args: TrainingArguments) -> str | None:
-    """Check the output folder and resolve ``--resume_from_checkpoint``; returns the checkpoint to resume from.
-
-    A non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set or the run resumes.
-    ``--resume_from_checkpoint last`` (or ``true``) picks the newest ``checkpoint-*`` folder in ``output_dir``.
-    The trackers ``--report_to`` names are checked here too, so that a missing one stops the run before any work.
-
-    Raises:
-        OutputDirError: the folder holds files and neither flag allows writing there, or no checkpoint exists.
-        TrackerMissingError: ``--report_to`` names a tracker whose package is not installed.
-    """
-    check_trackers(getattr(train_args, "report_to", None))
-    out = Path(train_args.output_dir)
-    resume = getattr(train_args, "resume_from_checkpoint", None)
-    if resume is not None and str(resume).lower() in _RESUME_WORDS:
+def _checkpoint_to_resume(out: Path, resume: Any) -> str:
+    if str(resume).lower() in _RESUME_WORDS:
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
         if last is None:
             raise OutputDirError(
@@ -182,19 +176,52 @@ def prepare_output_dir(train_args: TrainingArguments) -> str | None:
             )
         logger.info("Resuming from %s", last)
         return last
-    if resume is not None:
-        if not Path(resume).is_dir():
-            raise OutputDirError(f"--resume_from_checkpoint {resume!r}: no such checkpoint folder.")
-        return str(resume)
-    if out.is_dir() and any(out.iterdir()) and not getattr(train_args, "overwrite_output_dir", False):
-        last = get_last_checkpoint(str(out))
-        hint = (f" It holds a checkpoint ({Path(last).name}): add --resume_from_checkpoint last to continue that run."
-                if last else "")
-        raise OutputDirError(
-            f"output_dir={str(out)!r} already exists and is not empty.{hint} Choose another --output_dir, or add "
-            "--overwrite_output_dir to write over it."
-        )
-    return None
+    if not Path(resume).is_dir():
+        raise OutputDirError(f"--resume_from_checkpoint {resume!r}: no such checkpoint folder.")
+    return str(resume)
+
+
+def _non_empty_error(out: Path) -> OutputDirError:
+    last = get_last_checkpoint(str(out))
+    unfinished = unfinished_info(out)
+    what = "holds an unfinished run (it was interrupted)" if unfinished is not None else "is not empty"
+    hint = (f" It holds a checkpoint ({Path(last).name}): add --resume_from_checkpoint last to continue that run."
+            if last else "")
+    return OutputDirError(
+        f"output_dir={str(out)!r} already exists and {what}.{hint} Choose another --output_dir, or add "
+        "--overwrite_output_dir to write over it."
+    )
+
+
+def prepare_output_dir(train_args: TrainingArguments) -> str | None:
+    """Check the output folder, hold it for this run, and resolve ``--resume_from_checkpoint``.
+
+    A folder another live run is writing into is refused, whatever the flags. A non-empty ``output_dir`` is refused
+    unless ``--overwrite_output_dir`` is set or the run resumes (an unfinished run's folder included).
+    ``--resume_from_checkpoint last`` (or ``true``) picks the newest ``checkpoint-*`` folder in ``output_dir``.
+    Then the main process holds the folder (:func:`tlnlp.config.run_folder.claim_output_dir`: a lock, and a marker
+    until the run's last file is written), from now if it exists, else from the run's first write into it. The
+    trackers ``--report_to`` names are checked here too, so that a missing one stops the run before any work.
+
+    Returns:
+        The checkpoint to resume from, or None.
+
+    Raises:
+        OutputDirError: another run is writing there; the folder holds files and neither flag allows writing there;
+            or no checkpoint exists.
+        TrackerMissingError: ``--report_to`` names a tracker whose package is not installed.
+    """
+    check_trackers(getattr(train_args, "report_to", None))
+    out = Path(train_args.output_dir)
+    refuse_busy(out)
+    resume = getattr(train_args, "resume_from_checkpoint", None)
+    overwrite = bool(getattr(train_args, "overwrite_output_dir", False))
+    checkpoint = _checkpoint_to_resume(out, resume) if resume is not None else None
+    if resume is None and has_content(out) and not overwrite:
+        raise _non_empty_error(out)
+    trains = isinstance(train_args, TrainingArguments) and requested_stages(train_args).train
+    claim_output_dir(out, trains=trains, may_write_over=overwrite or resume is not None)
+    return checkpoint
 
 
 def _configure_early_stopping(train_args: TrainingArguments, patience: int) -> EarlyStoppingCallback:
