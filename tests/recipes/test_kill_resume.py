@@ -5,8 +5,8 @@ and checks it ends where the uninterrupted run with the same flags ends. On the 
 no data-loader workers, the Trainer's resume restores the weights, optimizer, scheduler and RNG states and skips the
 batches the epoch already trained, so the final eval loss and the predictions are compared for exact equality.
 
-Trainer runs use ``--train_sampling_strategy random``: the default, ``group_by_length``, draws each epoch's order
-from the global RNG when the epoch starts, which a resumed run has not restored yet (see the xfail test below).
+Most Trainer runs use ``--train_sampling_strategy random``; the default, ``group_by_length``, resumes exactly too
+since its order is seeded by the seed and the epoch (test_default_length_grouped_order_resumes_exactly).
 """
 
 from __future__ import annotations
@@ -99,10 +99,6 @@ def test_classification_methods_resume_exactly(forker, tmp_path, tiny_bert_dir, 
     assert len({tuple(s.values()) for s in scores}) > 1  # the model is not a constant: a wrong order would show
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "group_by_length's LengthGroupedSampler draws each epoch's order from the global torch RNG when the epoch "
-    "starts; a resumed run draws it before the Trainer restores the checkpoint's RNG state, so the rest of the "
-    "epoch sees other batches. Fix in tlnlp/training/trainer.py: a generator seeded with seed + epoch (set_epoch)."))
 def test_default_length_grouped_order_resumes_exactly(tmp_path, tiny_bert_dir):
     """``group_by_length`` (tlnlp's default) resumed mid-epoch: the same end as the uninterrupted run."""
     every_4 = ("--max_train_samples", "48", "--save_strategy", "steps", "--save_steps", "4", "--save_total_limit", "5")
@@ -114,11 +110,6 @@ def test_default_length_grouped_order_resumes_exactly(tmp_path, tiny_bert_dir):
     _assert_same_end(resumed, reference)
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError, reason=(
-    "A SIGKILL while the Trainer writes checkpoint-N leaves that folder without trainer_state.json; "
-    "--resume_from_checkpoint last (prepare_output_dir, tlnlp/training/trainer.py) picks it and the resume fails "
-    "with FileNotFoundError. Fix: resume from the newest checkpoint-* that holds trainer_state.json, and say which "
-    "one was passed over."))
 def test_a_half_written_checkpoint_is_passed_over(tmp_path, tiny_bert_dir):
     """What a kill during a save leaves: the newest checkpoint folder holds the weights only."""
     flags = ("--max_train_samples", "48", "--num_train_epochs", "1", *EVERY_4)

@@ -21,7 +21,8 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
 from tlnlp.config.run_folder import (
@@ -156,19 +157,63 @@ class TlnlpTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        """Length-grouped batches (tlnlp's default) in an order fixed by the seed and the epoch.
+
+        The stock sampler draws each epoch's order from the global RNG when the epoch starts; a resumed run draws
+        it before the checkpoint's RNG state is restored, so the rest of a resumed epoch saw other batches. A
+        generator seeded with ``seed + epoch`` gives the uninterrupted run's order (and every process the same one).
+        """
         dataset = self.train_dataset if train_dataset is None else train_dataset
         args = self.args
-        if args.train_sampling_strategy != "group_by_length" or args.world_size == 1 or not has_length(dataset):
+        if args.train_sampling_strategy != "group_by_length" or not has_length(dataset):
             return super()._get_train_sampler(train_dataset)
-        lengths = dataset[args.length_column_name] if args.length_column_name in dataset.column_names else None
-        global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+        lengths = (dataset[args.length_column_name] if hasattr(dataset, "column_names")
+                   and args.length_column_name in dataset.column_names else None)
+        # one process: its batches; several: the global batch the accelerate sharding splits
+        batch = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
         name = self.processing_class.model_input_names[0] if self.processing_class is not None else None
-        return LengthGroupedSampler(global_batch, dataset=dataset, lengths=lengths, model_input_name=name)
+        return EpochSeededLengthGroupedSampler(batch, dataset=dataset, lengths=lengths, model_input_name=name,
+                                               seed=args.seed)
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """``LengthGroupedSampler`` whose order depends on ``seed`` and the epoch only (set by ``set_epoch``)."""
+
+    def __init__(self, batch_size: int, *, seed: int, **kwargs: Any) -> None:
+        super().__init__(batch_size, **kwargs)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the data loader at the start of each epoch (accelerate and the Trainer both do)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+def _last_complete_checkpoint(out: Path) -> str | None:
+    """The newest ``checkpoint-*`` that the Trainer finished writing (its ``trainer_state.json`` is there).
+
+    A run killed while saving leaves a newer folder without it; resuming from that one fails, so it is passed over.
+    """
+    newest = get_last_checkpoint(str(out))
+    while newest is not None and not (Path(newest) / TRAINER_STATE_NAME).is_file():
+        logger.warning("Passing over %s: it holds no %s (the run was stopped while saving it).", newest,
+                       TRAINER_STATE_NAME)
+        step = int(Path(newest).name.rsplit("-", 1)[1])
+        older = sorted((p for p in out.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir()
+                        and p.name.rsplit("-", 1)[1].isdigit() and int(p.name.rsplit("-", 1)[1]) < step),
+                       key=lambda p: int(p.name.rsplit("-", 1)[1]))
+        newest = str(older[-1]) if older else None
+    return newest
 
 
 def _checkpoint_to_resume(out: Path, resume: Any) -> str:
     if str(resume).lower() in _RESUME_WORDS:
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        last = _last_complete_checkpoint(out) if out.is_dir() else None
         if last is None:
             raise OutputDirError(
                 f"--resume_from_checkpoint {resume}: no checkpoint-* folder in output_dir={str(out)!r}. Give the path "

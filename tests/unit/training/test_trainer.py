@@ -47,8 +47,10 @@ def test_non_empty_output_dir_refused_with_fix(tmp_path):
 
 
 def test_resume_last_picks_newest_checkpoint(tmp_path):
-    for step in (5, 10):
+    for step in (5, 10, 15):
         (tmp_path / "out" / f"checkpoint-{step}").mkdir(parents=True)
+        if step != 15:  # checkpoint-15: a run killed while saving it left no trainer_state.json
+            (tmp_path / "out" / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert prepare_output_dir(_args(tmp_path, resume_from_checkpoint="last")).endswith("checkpoint-10")
     with pytest.raises(OutputDirError, match="no checkpoint"):
         prepare_output_dir(_args(tmp_path / "elsewhere", resume_from_checkpoint="last"))
