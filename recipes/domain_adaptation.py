@@ -24,7 +24,7 @@ from tlnlp.domain import DomainArgs, format_summary, run_domain_adaptation
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.runs import format_metrics_table
-from tlnlp.training import refuse_evaluation_only, setup_logging
+from tlnlp.training import refuse_evaluation_only, refuse_long_text_chunk, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
 ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs)
@@ -37,6 +37,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, do
     """Train and adapt, evaluate on both domains and save; returns every metric (``target_test_*`` included)."""
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'domain_adaptation')  # this recipe always trains
+    refuse_long_text_chunk(data_args, "domain_adaptation")  # and scores rows cut to max_seq_length
     result = run_domain_adaptation(model_args, data_args, method_args, domain_args, train_args)
     if train_args.process_index == 0:
         print(format_metrics_table(result.metrics, title=f"\n{result.report.source} -> {result.report.target.name} | "

@@ -28,7 +28,13 @@ from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import LmRunOptions, RunContext, TrainedRun, finish, format_metrics_table, run_lm_adaptation
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, prepare_output_dir, refuse_evaluation_only, setup_logging
+from tlnlp.training import (
+    build_trainer,
+    prepare_output_dir,
+    refuse_evaluation_only,
+    refuse_long_text_chunk,
+    setup_logging,
+)
 
 LM_DIR = "lm_adaptation"
 
@@ -88,6 +94,7 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
     """Both stages; returns the classifier's metrics plus ``lm_perplexity_before``/``lm_perplexity_after``."""
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'ulmfit')  # this recipe always trains
+    refuse_long_text_chunk(data_args, "ulmfit")  # and scores rows cut to max_seq_length
     out = Path(train_args.output_dir)
     resuming = train_args.resume_from_checkpoint is not None
     has_checkpoint = out.is_dir() and get_last_checkpoint(str(out)) is not None

@@ -19,6 +19,7 @@ from typing import Any
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, resolved_config
 from tlnlp.config.items import item_argv, key_value_pairs, parse_item
 from tlnlp.errors import UserError
+from tlnlp.training.stages import refuse_long_text_chunk
 
 __all__ = ["ALIASES", "RUN_KEYS", "TaskOptions", "TaskSpec", "TaskSpecError", "build_task_specs",
            "check_task_names", "default_task_name", "parse_task_item", "task_keys"]
@@ -169,5 +170,6 @@ def build_task_specs(items: Sequence[Any], data_defaults: Mapping[str, Any] | No
     for position, (raw, name) in enumerate(zip(raws, names, strict=True)):
         data_args, _ = parse_item((DataArgs, TaskOptions), item_argv(raw), dict(data_defaults or {}),
                                   f"tasks[{position}] ({name})", "task", TaskSpecError)
+        refuse_long_text_chunk(data_args, "multitask")
         specs.append(TaskSpec(index=position, name=name, data_args=data_args, raw={str(k): v for k, v in raw.items()}))
     return specs

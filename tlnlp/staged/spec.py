@@ -25,6 +25,7 @@ from tlnlp.errors import UserError
 from tlnlp.methods import METHODS, method_args_class
 from tlnlp.methods.adapters import MERGEABLE_METHODS, PROMPT_METHODS
 from tlnlp.registry import RegistryError
+from tlnlp.training.stages import refuse_long_text_chunk
 
 __all__ = ["ALIASES", "CHAIN_KEYS", "TRAINING_KEYS", "StageOptions", "StageSpec", "StageSpecError",
            "build_stage_specs", "parse_stage_item", "stage_keys", "stage_training_args"]
@@ -201,6 +202,7 @@ def _build_one(raw: dict[str, Any], position: int, defaults: dict[str, Any], las
     data_args, method_args, options = parse_item((DataArgs, method_args_class(), StageOptions),
                                                  item_argv(flags, frozenset(_list_keys())), defaults, where,
                                                  "stage", StageSpecError)
+    refuse_long_text_chunk(data_args, "staged")
     explicit = getattr(data_args, "_tlnlp_explicit", {})
     training = {key: getattr(options, key) for key in TRAINING_KEYS if key in explicit}
     return StageSpec(index=position + 1, name=_folder_name(position + 1, options.name, data_args, where),

@@ -6,9 +6,11 @@ from tlnlp.training.stages import (
     StageError,
     only_requested_splits,
     refuse_evaluation_only,
+    refuse_long_text_chunk,
     requested_stages,
 )
 from tlnlp.training.trainer import OutputDirError, TlnlpTrainer, build_trainer, prepare_output_dir
 
 __all__ = ["OutputDirError", "RunStages", "StageError", "TlnlpTrainer", "build_trainer", "prepare_output_dir",
-           "only_requested_splits", "refuse_evaluation_only", "requested_stages", "setup_logging"]
+           "only_requested_splits", "refuse_evaluation_only", "refuse_long_text_chunk", "requested_stages",
+           "setup_logging"]

@@ -17,7 +17,8 @@ import datasets
 
 from tlnlp.errors import UserError
 
-__all__ = ["RunStages", "StageError", "only_requested_splits", "refuse_evaluation_only", "requested_stages"]
+__all__ = ["RunStages", "StageError", "only_requested_splits", "refuse_evaluation_only", "refuse_long_text_chunk",
+           "requested_stages"]
 
 
 class StageError(UserError, ValueError):
@@ -93,3 +94,15 @@ def only_requested_splits(splits: Any, stages: RunStages) -> Any:
     if not drop & set(splits.splits):
         return splits
     return dataclasses.replace(splits, splits=only_requested_splits(splits.splits, stages))
+
+
+def refuse_long_text_chunk(data_args: Any, recipe: str) -> None:
+    """For a recipe that scores whole rows only: refuse ``--long_text chunk`` before any work.
+
+    Raises:
+        StageError: ``long_text`` is ``chunk``; the message points to the classification recipe, which windows texts.
+    """
+    if getattr(data_args, "long_text", "truncate") == "chunk":
+        raise StageError(f"long_text='chunk': the {recipe} recipe scores rows cut to max_seq_length="
+                         f"{getattr(data_args, 'max_seq_length', '?')}. Use --long_text truncate here, or the "
+                         "classification recipe, which classifies long texts by sliding windows.")

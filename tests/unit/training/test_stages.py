@@ -40,3 +40,12 @@ def test_unrequested_splits_are_dropped_from_the_final_scoring():
     assert list(only_requested_splits(splits, RunStages(True, False, True))) == ["train", "test"]
     assert list(only_requested_splits(splits, RunStages(True, True, False))) == ["train", "validation"]
     assert list(splits) == ["train", "validation", "test"], "the original is unchanged"
+
+
+def test_recipes_that_score_whole_rows_refuse_chunked_long_texts():
+    from tlnlp.training import refuse_long_text_chunk
+
+    _, data, _ = parse_args(ModelArgs, DataArgs, TrainingArgs, args=[*BASE, "--long_text", "chunk"])
+    with pytest.raises(StageError, match="the ulmfit recipe scores rows cut to max_seq_length=128"):
+        refuse_long_text_chunk(data, "ulmfit")
+    refuse_long_text_chunk(parse_args(ModelArgs, DataArgs, TrainingArgs, args=BASE)[1], "ulmfit")
