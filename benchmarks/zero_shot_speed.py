@@ -15,7 +15,11 @@ for 2, 6 and 20 candidate labels:
 the bundled MiniLM gets a seeded 3-way NLI head (the architecture and cost of a MiniLM NLI cross-encoder). The last
 line printed is one JSON object: ``{"results": [{"num_labels": 6, "speedup": ..., "max_abs_diff": ...}, ...]}``
 where ``speedup`` is pipeline seconds / tlnlp seconds (``speedup_cpu``: the same with this process's CPU seconds,
-steadier on a shared machine) and ``max_abs_diff`` the largest score difference.
+steadier on a shared machine) and ``max_abs_diff`` the largest score difference. Each row also says where tlnlp's
+time goes: ``tlnlp_tokenize_seconds`` (building the pairs), and ``tlnlp_model_gflops_per_second`` (2 x non-embedding
+parameters per real token of every pair, over tlnlp's seconds) next to ``fp32_matmul_gflops``, a plain fp32 matmul of
+the model's feed-forward shapes timed in the same run: their ratio, ``tlnlp_fraction_of_matmul_peak``, is how much
+room is left.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from tlnlp.config import DataArgs
 from tlnlp.models import resolve_model_path
 from tlnlp.tasks import load_task_data
 from tlnlp.zeroshot import DEFAULT_TEMPLATE, ScoringOptions, load_nli_model, score_nli
+from tlnlp.zeroshot.nli import encode_pairs
 
 LABELS_20 = ["positive", "negative", "business", "sports", "politics", "technology", "science", "health",
              "music", "film", "travel", "food", "education", "law", "religion", "weather", "fashion", "history",
@@ -78,6 +83,32 @@ def _tlnlp_scores(model, tokenizer, texts: list[str], labels: list[str],
                                     options=options))
 
 
+def _matmul_gflops(rows: int, hidden: int, inner: int, seconds: float = 3.0) -> float:
+    """GFLOP/s of fp32 matmuls of the model's feed-forward shapes (rows x hidden @ hidden x inner, and back)."""
+    a, up, mid, down = (torch.randn(rows, hidden), torch.randn(hidden, inner), torch.randn(rows, inner),
+                        torch.randn(inner, hidden))
+    for _ in range(3):
+        a @ up, mid @ down
+    reps, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        a @ up
+        mid @ down
+        reps += 1
+    return 4 * rows * hidden * inner * reps / elapsed / 1e9
+
+
+def _where_time_goes(model, tokenizer, texts: list[str], labels: list[str], seconds: float) -> dict:
+    """Tokenising seconds and the model FLOP rate of tlnlp's run (forward: 2 x non-embedding parameters per token)."""
+    hypotheses = [DEFAULT_TEMPLATE.format(label) for label in labels]
+    start = time.perf_counter()
+    pairs = encode_pairs(tokenizer, [t for t in texts for _ in hypotheses], hypotheses * len(texts))
+    tokenize_s = time.perf_counter() - start
+    tokens = sum(len(p["input_ids"]) for p in pairs)
+    params = sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+    return {"tlnlp_tokenize_seconds": round(tokenize_s, 2), "mean_pair_tokens": round(tokens / len(pairs), 1),
+            "tlnlp_model_gflops_per_second": round(2 * params * tokens / seconds / 1e9, 2)}
+
+
 def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else f"{os.cpu_count()} CPUs"
 
@@ -114,7 +145,8 @@ def main() -> None:
                "speedup": round(ref_s / ours_s, 2), "pipeline_cpu_seconds": round(ref_cpu, 2),
                "tlnlp_cpu_seconds": round(ours_cpu, 2), "speedup_cpu": round(ref_cpu / max(ours_cpu, 1e-9), 2),
                "max_abs_diff": float(np.abs(ours - ref).max()),
-               "same_top_label": float((ours.argmax(1) == ref.argmax(1)).mean())}
+               "same_top_label": float((ours.argmax(1) == ref.argmax(1)).mean()),
+               **_where_time_goes(model, tokenizer, texts, labels, ours_s)}
         line = (f"{num_labels:>3} labels: pipeline {ref_s:7.2f} s ({ref_cpu:7.2f} CPU s) | tlnlp {ours_s:6.2f} s "
                 f"({ours_cpu:6.2f} CPU s) | speedup {row['speedup']:.2f}x (CPU {row['speedup_cpu']:.2f}x)")
         if opts.pipeline_batch_size:
@@ -127,6 +159,12 @@ def main() -> None:
             line += f" | pipeline batch {opts.pipeline_batch_size} {batched_s:7.2f} s ({batched_cpu:7.2f} CPU s)"
         print(line + f" | max |diff| {row['max_abs_diff']:.2e}", flush=True)
         results.append(row)
+    if opts.device == "cpu":
+        rows = opts.batch_size * int(np.mean([r["mean_pair_tokens"] for r in results]))
+        peak = _matmul_gflops(rows, model.config.hidden_size, model.config.intermediate_size)
+        for row in results:
+            row["fp32_matmul_gflops"] = round(peak, 2)
+            row["tlnlp_fraction_of_matmul_peak"] = round(row["tlnlp_model_gflops_per_second"] / peak, 3)
     print(json.dumps({"model": opts.model_name_or_path, "texts": len(texts), "data": "bundled:movie_sentiment test",
                       "template": DEFAULT_TEMPLATE, "tlnlp_batch_size": opts.batch_size,
                       "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
