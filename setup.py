@@ -16,5 +16,4 @@ RECIPE_PACKAGES = ["tlnlp.recipes", *("tlnlp.recipes." + ".".join(p.relative_to(
 setup(
     packages=[*find_packages(include=["tlnlp", "tlnlp.*"]), *RECIPE_PACKAGES],
     package_dir={"tlnlp.recipes": "recipes"},
-    package_data={name: ["*.yaml"] for name in RECIPE_PACKAGES[1:]},
-)
+)  # their YAML files (configs, launcher files) are package data: pyproject.toml's [tool.setuptools.package-data]
