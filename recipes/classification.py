@@ -24,12 +24,12 @@ from tlnlp.runs import (
     format_metrics_table,
     run_embedding_method,
 )
+from tlnlp.search import HpSearchArgs, SearchSetup, prepare_search_output_dir, run_hp_search
 from tlnlp.tasks import TASKS
 from tlnlp.training import (
     TlnlpTrainer,
     build_trainer,
     only_requested_splits,
-    prepare_output_dir,
     requested_stages,
     setup_logging,
 )
@@ -45,17 +45,17 @@ def fit_without_trainer(run: EmbeddingRun, task, data) -> dict[str, float]:
 
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs)
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, HpSearchArgs)
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
-         train_args: TrainingArgs) -> dict[str, float]:
-    """Train, evaluate and save a classifier; returns every metric (train_*, eval_*, test_*)."""
+         train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
+    """Train, evaluate and save a classifier (after a hyperparameter search with ``--hp_search``); every metric."""
     setup_logging(train_args)
     stages = requested_stages(train_args)
-    resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
+    resume = prepare_search_output_dir(train_args, hp_args, method_args)  # refuse to write over someone's files
     set_seed(train_args.seed)
     task = TASKS.get("classification")
     data = task.load_data(data_args)
@@ -69,19 +69,22 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs,
         run = EmbeddingRun(model_args, data_args, method_args, train_args, resume_from=resume)
         return _report(fit_without_trainer(run, task, data), data, model_args, method_args, train_args)
     model, tokenizer = task.load_model(model_args, data)
-    prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
         tokenized = task.tokenize(data, tokenizer, data_args)
-    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
-                            compute_metrics=task.compute_metrics(data, data_args),
-                            trainer_class=task.trainer_class(data_args, TlnlpTrainer))  # scores rows, not windows
+    objects = (model_args, data_args, method_args, train_args)
+    parts = {"compute_metrics": task.compute_metrics(data, data_args),
+             "trainer_class": task.trainer_class(data_args, TlnlpTrainer)}  # scores rows, not windows
+    searched = run_hp_search(hp_args, SearchSetup("classification", task, data, model_args, method_args, train_args,
+                                                  tokenizer, tokenized, objects, **parts))  # sets the best values
+    prepared = apply_method(model, method_args)
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args, **parts)
     train_result = trainer.train(resume_from_checkpoint=resume)
     scored = only_requested_splits(tokenized, stages)
     metrics = finish(RunContext(
         output_dir=train_args.output_dir, recipe="classification", task=task, data=data,
-        base_model=model_args.model_name_or_path, config_objects=(model_args, data_args, method_args, train_args),
-        trained=TrainedRun(trainer, train_result, scored, prepared),
-        results=tokenized.length_metrics(scored)))  # <split>_truncated_rows of the splits it used
+        base_model=model_args.model_name_or_path, config_objects=objects,
+        trained=TrainedRun(trainer, train_result, scored, prepared), sections=searched.sections,
+        results={**tokenized.length_metrics(scored), **searched.results}))  # <split>_truncated_rows, hp_search_*
     return _report(metrics, data, model_args, method_args, train_args) if trainer.is_world_process_zero() else metrics
 
 

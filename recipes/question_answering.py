@@ -16,6 +16,7 @@ with any, it does just those: evaluation only scores a trained run's folder as i
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from transformers import set_seed
 
@@ -24,8 +25,10 @@ from tlnlp.config.qa_args import QAArgs
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import RunContext, TrainedRun, evaluate_saved_qa, finish, format_metrics_table, saved_qa_settings
+from tlnlp.search import HpSearchArgs, SearchSetup, prepare_search_output_dir, run_hp_search
 from tlnlp.tasks import TASKS
-from tlnlp.training import build_trainer, only_requested_splits, prepare_output_dir, requested_stages, setup_logging
+from tlnlp.tasks.qa.evaluate import evaluate_qa_split
+from tlnlp.training import build_trainer, only_requested_splits, requested_stages, setup_logging
 
 #: Defaults of this recipe (the Hugging Face example's window size); a YAML key or flag overrides them.
 DEFAULTS = {"max_seq_length": 384}
@@ -35,15 +38,15 @@ SHOWN = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", 
 
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs)
+ARGUMENTS = (ModelArgs, DataArgs, QAArgs, MethodArgs, TrainingArgs, HpSearchArgs)
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_args: MethodArgs,
-         train_args: TrainingArgs) -> dict[str, float]:
+         train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Train, answer validation and test questions and save the model (or just score a run's folder); every metric."""
     setup_logging(train_args)
     stages = requested_stages(train_args)
-    resume = prepare_output_dir(train_args)  # refuse to write over someone's files before any work
+    resume = prepare_search_output_dir(train_args, hp_args, method_args)  # refuse to write over someone's files
     set_seed(train_args.seed)
     task = TASKS.get("question-answering")
     if not stages.train:  # score a trained run's folder, train nothing
@@ -54,19 +57,26 @@ def main(model_args: ModelArgs, data_args: DataArgs, qa_args: QAArgs, method_arg
         return _report(metrics, data, model_args, method_args, train_args, saved=EVALUATED)
     data = task.load_data(data_args, qa_args=qa_args)
     model, tokenizer = task.load_model(model_args, data)
-    prepared = apply_method(model, method_args)
-    prepared = dataclasses.replace(prepared, model=task.prepare_model(prepared.model))  # see its docstring
     with train_args.main_process_first(desc="tokenize"):
         windows = task.tokenize(data, tokenizer, data_args, qa_args=qa_args)
+    objects = (model_args, data_args, qa_args, method_args, train_args)
+    scorer = functools.partial(evaluate_qa_split, examples=data.splits.get("validation"), qa_args=qa_args,
+                               windows=windows.get("validation"), prefix="eval",
+                               threshold=qa_args.null_score_diff_threshold)
+    searched = run_hp_search(hp_args, SearchSetup("question_answering", task, data, model_args, method_args, train_args,
+                                                  tokenizer, task.trainer_datasets(windows), objects, scorer=scorer,
+                                                  default_metric="f1"))  # trials score validation EM/F1
+    prepared = apply_method(model, method_args)
+    prepared = dataclasses.replace(prepared, model=task.prepare_model(prepared.model))  # see its docstring
     # training sees model inputs and start/end labels only; the evaluation columns stay for post-processing
     trainer = build_trainer(prepared, tokenizer, task.trainer_datasets(windows), train_args)
     train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = finish(RunContext(  # the final scoring answers only the splits asked for
         output_dir=train_args.output_dir, recipe="question_answering", task=task,
         data=only_requested_splits(data, stages), base_model=model_args.model_name_or_path,
-        config_objects=(model_args, data_args, qa_args, method_args, train_args),
+        config_objects=objects, sections=searched.sections,
         trained=TrainedRun(trainer, train_result, only_requested_splits(windows, stages), prepared),
-        results={"train_windows": len(windows["train"])}))
+        results={"train_windows": len(windows["train"]), **searched.results}))
     return _report(metrics, data, model_args, method_args, train_args) if trainer.is_world_process_zero() else metrics
 
 
