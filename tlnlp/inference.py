@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from huggingface_hub import hf_hub_download, snapshot_download
 from transformers import AutoConfig
 
@@ -17,8 +18,8 @@ from tlnlp.models import is_adapter_dir
 from tlnlp.models.sentence_classifier import HEAD_CONFIG, is_sentence_classifier
 from tlnlp.tasks import SavedModel, Task, task_for_architectures
 
-__all__ = ["MULTITASK_MANIFEST", "TASKS_FOLDER", "RunTaskError", "load_pipeline", "load_task_pipeline",
-           "run_task_folder", "saved_model"]
+__all__ = ["ENSEMBLE_MANIFEST", "MULTITASK_MANIFEST", "TASKS_FOLDER", "RunTaskError", "SoftVotingPipeline",
+           "load_pipeline", "load_task_pipeline", "run_task_folder", "saved_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ _SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.yaml"]
 MULTITASK_MANIFEST = "multitask.json"
 #: The folder of a multi-task run that holds one ordinary classifier folder per task.
 TASKS_FOLDER = "tasks"
+#: An ensemble run's manifest (``{"members": [folder, ...], "weights": [...], "labels": [...]}``, folders relative
+#: to the run's folder), written by :mod:`tlnlp.ensemble`.
+ENSEMBLE_MANIFEST = "ensemble.json"
 
 
 class RunTaskError(UserError, ValueError):
@@ -130,13 +134,81 @@ def saved_model(output_dir: str | Path) -> SavedModel:
                       architectures=tuple(config.architectures or ()))
 
 
+class SoftVotingPipeline:
+    """A ``text-classification`` pipeline over an ensemble: a label's score is the weighted mean of its members' scores.
+
+    Each member scores every label (``top_k=None``: a softmax, or a sigmoid per label for multi-label runs); the
+    weighted mean of those scores ranks the labels. Call it as the transformers pipeline: a text (or a
+    ``{"text", "text_pair"}`` dict) or a list of them, and ``top_k``; other keyword arguments go to every member.
+
+    Attributes:
+        members: The members' pipelines.
+        weights: One relative weight per member.
+        labels: The label names in label-id order.
+        task: ``"text-classification"``.
+    """
+
+    task = "text-classification"
+
+    def __init__(self, members: list[Any], weights: list[float], labels: list[str]) -> None:
+        if not members or len(weights) != len(members):
+            raise ValueError(f"{len(members)} members and {len(weights)} weights: give one weight per member.")
+        self.members, self.weights, self.labels = list(members), [float(w) for w in weights], list(labels)
+
+    def scores(self, inputs: list[Any], **kwargs: Any) -> np.ndarray:
+        """``rows x labels``: the weighted mean of the members' label scores for each input, in label-id order."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        total = np.zeros((len(inputs), len(self.labels)), dtype=np.float64)
+        for member, weight in zip(self.members, self.weights, strict=True):
+            answers = member(list(inputs), top_k=None, **kwargs) if inputs else []
+            for row, ranked in enumerate(answers):
+                for item in ranked:
+                    total[row, index[item["label"]]] += weight * float(item["score"])
+        return total / sum(self.weights)
+
+    def __call__(self, inputs: Any, top_k: int | str | None = "", **kwargs: Any) -> Any:
+        """Answer as the transformers pipeline does.
+
+        Without ``top_k``: the best ``{"label", "score"}`` per input (a single input gets a list of one). With
+        ``top_k``: a ranked list of ``top_k`` of them per input (None: every label), a single input its list.
+        """
+        single = isinstance(inputs, (str, dict))
+        answers = [self._ranked(row, top_k) for row in self.scores([inputs] if single else list(inputs), **kwargs)]
+        if single:
+            return [answers[0]] if top_k == "" else answers[0]
+        return answers
+
+    def _ranked(self, row: np.ndarray, top_k: int | str | None) -> Any:
+        pairs = zip(self.labels, row, strict=True)
+        ranked = sorted(({"label": label, "score": float(score)} for label, score in pairs),
+                        key=lambda answer: answer["score"], reverse=True)
+        if top_k == "":
+            return ranked[0]
+        return ranked if top_k is None else ranked[: int(top_k)]
+
+
+def _ensemble_pipeline(folder: Path, device: int | str | None, kwargs: dict[str, Any]) -> tuple[Task, Any]:
+    """The members of an ensemble run (its ``ensemble.json``), each loaded as its own run, voting together."""
+    manifest = json.loads((folder / ENSEMBLE_MANIFEST).read_text(encoding="utf-8"))
+    loaded = [load_task_pipeline(folder / member, device, **kwargs) for member in manifest["members"]]
+    names = sorted({task.name for task, _ in loaded})
+    if names != ["classification"]:
+        raise RunTaskError(f"{folder}: an ensemble's members must all be classification runs; they are: "
+                           f"{', '.join(names)}.")
+    voter = SoftVotingPipeline([pipe for _, pipe in loaded], manifest["weights"], manifest["labels"])
+    return loaded[0][0], voter
+
+
 def load_task_pipeline(output_dir: str | Path, device: int | str | None = None,
                        **kwargs: Any) -> tuple[Task, Any]:
-    """The task of a run's saved model and its pipeline (see :func:`load_pipeline`).
+    """The task of a run's saved model and its pipeline (see :func:`load_pipeline`); an ensemble's soft vote.
 
     Returns:
         ``(task, pipeline)``: the :class:`tlnlp.tasks.Task` that owns the model's head, and its pipeline.
     """
+    if (Path(output_dir) / ENSEMBLE_MANIFEST).is_file():
+        check_finished(output_dir, "loading it")
+        return _ensemble_pipeline(Path(output_dir), device, kwargs)
     saved = saved_model(output_dir)
     task = task_for_architectures(saved.architectures)
     logger.debug("%s holds a %s model (%s).", output_dir, task.name, ", ".join(saved.architectures))
@@ -149,7 +221,9 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, task:
 
     The task that owns the model's head builds it (:meth:`tlnlp.tasks.Task.pipeline`). An adapter run's folder
     (``adapter_config.json``, no full weights) is loaded by its method (:func:`tlnlp.methods.reload_run`: base
-    model, adapter and the saved head with the run's label names); so is a Hub repo holding such an adapter.
+    model, adapter and the saved head with the run's label names); so is a Hub repo holding such an adapter. An
+    ensemble run's folder (``ensemble.json``, ``--ensemble_seeds``) loads every member and answers with a
+    :class:`SoftVotingPipeline`: the mean of the members' label scores.
 
     Args:
         output_dir: Output folder of a tlnlp run (or any folder ``from_pretrained`` reads), or a Hub repo id.

@@ -17,8 +17,8 @@ _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3",
 
 
 def _rate_name(strategy: str) -> str:
-    """The ``learning_rates`` entry of a strategy: its own name, or its family's for ``staged:<source>``."""
-    return strategy.split(":", 1)[0]
+    """The ``learning_rates`` entry of a strategy: its name, its family's (``staged:<source>``) or its members'."""
+    return strategy.removeprefix("ensemble:").split(":", 1)[0]
 
 
 def parse_budget(value: str | int) -> int | str:
@@ -111,6 +111,10 @@ class CompareArgs:
     setfit_max_steps: int = field(
         default=-1, metadata={"help": "Cap on the contrastive steps of the SetFit strategies (-1: the library's "
                                       "default, every pair drawn; its pairs grow with the square of the rows)."})
+    ensemble_size: int = field(
+        default=3, metadata={"help": "ensemble:<strategy> strategies (e.g. ensemble:full, ensemble:setfit): members "
+                                     "per cell, each a cell of <strategy> on the same k-shot rows with its own seed; "
+                                     "the ensemble predicts with the mean of their probabilities."})
     # baselines
     prompt_test_samples: int | None = field(
         default=None, metadata={"help": "Score few-shot and NLI zero-shot on a seeded subset of this many test rows "
@@ -152,7 +156,8 @@ class CompareArgs:
             raise ValueError(f"setfit_max_steps={self.setfit_max_steps!r} must be -1 (no cap) or positive.")
         for name in ("min_train_steps", "batch_size", "eval_batch_size", "fewshot_shots", "forgetting_samples",
                      "forgetting_max_length", "num_train_epochs", "max_train_epochs", "transfer_source_samples",
-                     "transfer_source_epochs", "transfer_source_learning_rate", "transfer_rehearsal_samples"):
+                     "transfer_source_epochs", "transfer_source_learning_rate", "transfer_rehearsal_samples",
+                     "ensemble_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
@@ -179,7 +184,8 @@ class CompareArgs:
                 raise ValueError(f"strategies: {err}") from None
             if strategy.kind in TRAINED_KINDS and _rate_name(name) not in rates:
                 raise ValueError(f"strategies: {name!r} trains but has no learning rate; set one with "
-                                 f"--learning_rates {name}=5e-5 (YAML: learning_rates: [{name}=5e-5]).")
+                                 f"--learning_rates {_rate_name(name)}=5e-5 (YAML: learning_rates: "
+                                 f"[{_rate_name(name)}=5e-5]).")
 
     def learning_rate_map(self) -> dict[str, float]:
         """Strategy -> peak learning rate (defaults for the trained strategies, then ``learning_rates``)."""

@@ -10,6 +10,7 @@ table legend of the built-in trained strategies.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import tempfile
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from tlnlp.config import DataArgs, ModelArgs
     from tlnlp.tasks.classification.data import TaskData
 
-__all__ = ["STRATEGIES", "TRAINED_KINDS", "CellContext", "CellStart", "Strategy", "cell_training_args", "fit_and_score",
-           "get_strategy", "predict_test", "strategy_names", "test_metrics", "trained_strategy"]
+__all__ = ["STRATEGIES", "TEST_SCORES", "TRAINED_KINDS", "CellContext", "CellStart", "Strategy", "cell_training_args",
+           "fit_and_score", "get_strategy", "predict_test", "strategy_names", "test_metrics", "trained_strategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +135,11 @@ def get_strategy(name: str) -> Strategy:
     if name in STRATEGIES:
         return STRATEGIES.get(name)
     if ":" in name:
+        from tlnlp.compare.ensemble_strategies import ensemble_strategy  # deferred: it imports this module
         from tlnlp.compare.joint_strategies import dann_strategy, joint_strategy  # deferred: it imports this module
         from tlnlp.compare.transfer_strategies import transfer_strategy  # deferred: it imports this module
 
-        found = transfer_strategy(name) or joint_strategy(name) or dann_strategy(name)
+        found = transfer_strategy(name) or joint_strategy(name) or dann_strategy(name) or ensemble_strategy(name)
         if found is not None:
             return found
     if name in METHODS and METHODS.get(name).trains_with_trainer:
@@ -158,8 +160,14 @@ def _describe(method: Method) -> str:
     return method.describe(TASKS.get("classification")).strip() or f"trained with --method {method.name}"
 
 
+#: While set (by an ``ensemble:`` cell's member), :func:`test_metrics` hands it each ``(gold, scores)`` it scores.
+TEST_SCORES: contextvars.ContextVar[Callable[[Any, np.ndarray], None] | None] = contextvars.ContextVar("test_scores")
+
+
 def test_metrics(gold: Any, scores: np.ndarray, num_labels: int) -> dict[str, float]:
     """Accuracy, macro-F1 and the other single-label metrics of ``scores`` (rows x classes) against ``gold``."""
+    if (seen := TEST_SCORES.get(None)) is not None:
+        seen(gold, np.asarray(scores))
     preds = predictions_from_logits(np.asarray(scores), multi_label=False)
     return classification_metrics(np.asarray(gold), preds, num_labels)
 
