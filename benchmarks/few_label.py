@@ -15,7 +15,13 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
 - ``full``, ``ulmfit``, ``lora``: the Trainer methods at the ladder's settings.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/few_label.py [--datasets movie trec6] [--budgets 8 32 128]
-        [--seeds 0 1 2] [--strategies ...] [--setfit_max_steps N] [--output_dir runs/few_label]
+        [--seeds 0 1 2] [--strategies ...] [--setfit_max_steps N] [--selection none|heads|cv]
+        [--selection_folds K] [--output_dir runs/few_label]
+
+``--selection cv`` makes every strategy's choices (learning rate and epochs, the head's C or prior strength, on
+SetFit bodies trained per fold) by k-fold cross-validation on each cell's own k-shot rows, and the ladder
+recommends a strategy per budget from those scores alone, with its regret against the test-best
+(:mod:`tlnlp.compare.selection`); ``heads`` (the ladder's default) does so only where no encoder trains.
 
 SetFit's pairs grow with the square of the rows (TREC-6 at 32/class: about 30,000 pairs, 1,900 steps);
 ``--setfit_max_steps`` caps the body training of tlnlp's SetFit and of the library baseline alike (the library's
@@ -87,18 +93,21 @@ def _register_library_baseline(max_steps: int) -> None:
 
 def _ladder(name: str, opts: argparse.Namespace, out: Path) -> dict[str, Any]:
     from tlnlp.compare import CompareArgs, run_compare
+    from tlnlp.compare.summary import format_recommendation
     from tlnlp.config import DataArgs, ModelArgs
 
     dataset, test_rows = DATASETS[name]
     data_args = DataArgs(dataset_name=dataset, max_seq_length=64, max_predict_samples=test_rows)
     args = CompareArgs(output_dir=str(out / name), strategies=opts.strategies, budgets=opts.budgets, seeds=opts.seeds,
                        num_train_epochs=3, min_train_steps=60, batch_size=16, check_forgetting=False,
-                       setfit_max_steps=opts.setfit_max_steps)
+                       setfit_max_steps=opts.setfit_max_steps, selection=opts.selection,
+                       selection_folds=opts.selection_folds)
     result = run_compare(ModelArgs(model_name_or_path="bundled:minilm"), data_args, args)
-    print(f"\n## {dataset}\n\n{result.markdown}")
+    print(f"\n## {dataset}\n\n{result.markdown}\n\n{format_recommendation(result.recommendation)}")
     keep = ("strategy", "budget", "seeds", "n_train", "n_test", "accuracy_mean", "accuracy_std", "f1_macro_mean",
-            "f1_macro_std", "train_time_s", "flags")
-    return {"dataset": dataset, "rows": [{k: row[k] for k in keep if k in row} for row in result.rows]}
+            "f1_macro_std", "cv_score_mean", "cv_score_std", "chosen", "train_time_s", "selection_time_s", "flags")
+    return {"dataset": dataset, "rows": [{k: row[k] for k in keep if k in row} for row in result.rows],
+            "recommendation": result.recommendation}
 
 
 def _speed(rows: int, full_steps: int) -> dict[str, Any]:
@@ -160,6 +169,9 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", default=["8", "32", "128"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--setfit_max_steps", type=int, default=-1)
+    parser.add_argument("--selection", default="heads", choices=["none", "heads", "cv"],
+                        help="In-budget selection (cv: every strategy's choices by CV on its k-shot rows).")
+    parser.add_argument("--selection_folds", type=int, default=5)
     parser.add_argument("--speed_rows", type=int, default=8000,
                         help="Rows of the feature-extraction speed check (0: skip it).")
     parser.add_argument("--speed_full_steps", type=int, default=60)
@@ -185,7 +197,8 @@ def main() -> None:
     import torch
 
     print(json.dumps({"benchmark": "few_label", "model": "bundled:minilm", "budgets": opts.budgets,
-                      "seeds": opts.seeds, "setfit_max_steps": opts.setfit_max_steps, "results": results,
+                      "seeds": opts.seeds, "setfit_max_steps": opts.setfit_max_steps, "selection": opts.selection,
+                      "selection_folds": opts.selection_folds, "results": results,
                       "speed": speed,
                       "machine": {"cpu": platform.processor() or platform.machine(),
                                   "threads": torch.get_num_threads()},

@@ -7,7 +7,12 @@ TREC's labels). The from-scratch reference (same architecture, random initialisa
 ladder, on the same test split and k-shot sets, so every strategy is measured beside its baselines.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ladder_trec6.py [--output_dir runs/ladder_trec6]
-        [--strategies ...] [--seeds 0 1 2] [--budgets 8 32 128 all]
+        [--strategies ...] [--seeds 0 1 2] [--budgets 8 32 128 all] [--selection none|heads|cv]
+        [--selection_folds K]
+
+``--selection cv`` makes every cell's choices by k-fold cross-validation on its own k-shot rows (about
+``folds x 3.5`` extra trainings per trained cell) and the ladder recommends a strategy per budget from those
+scores alone, with its regret against the test-best; ``heads`` (the default) only where no encoder trains.
 
 Every finished cell is cached under the output folder: a killed run resumes, and a later run with more strategies
 computes only their cells. Epochs per budget: 3 epochs, raised to at least 60 optimisation steps for small budgets
@@ -46,11 +51,14 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", default=["8", "32", "128", "all"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--prompt_test_samples", type=int, default=120)
+    parser.add_argument("--selection", default="heads", choices=["none", "heads", "cv"])
+    parser.add_argument("--selection_folds", type=int, default=5)
     opts = parser.parse_args()
 
     import datasets
 
     from tlnlp.compare import CompareArgs, run_compare
+    from tlnlp.compare.summary import format_recommendation
     from tlnlp.config import DataArgs, ModelArgs
     from tlnlp.training import setup_logging
 
@@ -66,20 +74,22 @@ def main() -> None:
         return CompareArgs(output_dir=str(out), strategies=strategies, budgets=opts.budgets, seeds=opts.seeds,
                            num_train_epochs=3, min_train_steps=60, batch_size=16, fewshot_model="bundled:smollm2",
                            prompt_test_samples=opts.prompt_test_samples, fewshot_shots=2, nli_model=nli,
-                           forgetting_samples=48)
+                           forgetting_samples=48, selection=opts.selection, selection_folds=opts.selection_folds)
 
     nli = None
     if "zero_shot_nli" in opts.strategies:  # the other cells first: training the entailment model takes a while
         run_compare(model_args, data_args, ladder([s for s in opts.strategies if s != "zero_shot_nli"], None))
         nli = _entailment_model(out / "entailment_model")
     result = run_compare(model_args, data_args, ladder(opts.strategies, nli))
-    print(result.markdown)
+    print(f"{result.markdown}\n\n{format_recommendation(result.recommendation)}")
     keep = ("strategy", "budget", "seeds", "n_train", "n_test", "accuracy_mean", "accuracy_std", "f1_macro_mean",
-            "f1_macro_std", "train_time_s", "inference_ms_per_example", "trainable_parameters", "peak_memory_mb",
+            "f1_macro_std", "cv_score_mean", "cv_score_std", "chosen", "train_time_s", "selection_time_s",
+            "inference_ms_per_example", "trainable_parameters", "peak_memory_mb",
             "lm_measure", "lm_before", "lm_after", "lm_change_pct", "flags")
     rows = [{k: row[k] for k in keep if k in row} for row in result.rows]
     print(json.dumps({"benchmark": "ladder_trec6", "dataset": "bundled:trec6", "model": "bundled:minilm",
                       "prompt_model": "bundled:smollm2", "rows": rows, "warnings": result.warnings,
+                      "selection": opts.selection, "recommendation": result.recommendation,
                       "cells": len(result.records), "cells_run": result.cells_run,
                       "seconds": round(time.perf_counter() - start, 1)}))
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from tlnlp.compare.budgets import ALL
+from tlnlp.compare.selection import SELECTION_MODES
 from tlnlp.compare.strategies import TRAINED_KINDS, get_strategy
 from tlnlp.registry import RegistryError
 
@@ -143,7 +144,20 @@ class CompareArgs:
     negative_transfer_margin: float = field(
         default=0.0, metadata={"help": "Extra gap (beyond the sum of the seeds' std) before a strategy is flagged "
                                        "as below from-scratch or zero-shot."})
-    metric: str = field(default="accuracy", metadata={"help": "Metric of the plots and flags: accuracy or f1_macro."})
+    metric: str = field(default="accuracy", metadata={"help": "Metric of the plots, flags, in-budget selection and "
+                                                                "recommendation: accuracy or f1_macro."})
+    # in-budget selection (tlnlp.compare.selection)
+    selection: str = field(
+        default="heads",
+        metadata={"help": "Choices made by stratified cross-validation on each cell's own k-shot rows (never a test "
+                          "label): none; heads (feature extraction's head and its pull towards the zero-shot "
+                          "prototypes, on embeddings encoded once; zero-shot scored on the budget's rows: seconds); "
+                          "cv (also the Trainer's learning rate and epochs and SetFit's head on per-fold bodies: "
+                          "about folds x 3.5 extra trainings per cell). The choices and CV scores go into the cells, "
+                          "the table and the card, and the ladder recommends a strategy per budget."})
+    selection_folds: int = field(
+        default=5, metadata={"help": "Most folds of the in-budget cross-validation (fewer when the smallest class "
+                                     "has fewer rows; at least 2)."})
 
     def __post_init__(self) -> None:
         self._check_strategies()
@@ -164,6 +178,10 @@ class CompareArgs:
             raise ValueError(f"prompt_test_samples={self.prompt_test_samples!r} must be positive (or unset).")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio!r} must be in [0, 1).")
+        if self.selection not in SELECTION_MODES:
+            raise ValueError(f"selection={self.selection!r} is not valid; choose one of: {', '.join(SELECTION_MODES)}.")
+        if self.selection_folds < 2:
+            raise ValueError(f"selection_folds={self.selection_folds!r} must be at least 2.")
         if self.metric not in ("accuracy", "f1_macro"):
             raise ValueError(f"metric={self.metric!r} is not valid; choose one of: accuracy, f1_macro.")
         if "zero_shot_nli" in self.strategies and not self.nli_model:

@@ -9,7 +9,7 @@ import transformers
 
 from tlnlp.compare.args import CompareArgs
 from tlnlp.compare.runner import run_compare
-from tlnlp.compare.summary import format_forgetting
+from tlnlp.compare.summary import format_forgetting, format_recommendation
 from tlnlp.config import DataArgs, ModelArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.training import setup_logging
@@ -27,10 +27,14 @@ def compare_and_print(model_args: ModelArgs, data_args: DataArgs, compare_args: 
     forgetting = format_forgetting(result.rows)
     if forgetting:
         print(f"Forgetting check (general text, fixed LM head):\n{forgetting}\n")
+    recommendation = format_recommendation(result.recommendation)
+    if recommendation:
+        print(f"Recommendation (in-budget scores only, selection {compare_args.selection}; regret against the "
+              f"test-best):\n{recommendation}\n")
     for warning in result.warnings:
         print(f"WARNING: {warning}")
     print(f"{result.cells_run} cells run, {len(result.records) - result.cells_run} from the cache. Table "
-          f"(compare_table.md/.csv/.json), plots and cells in {compare_args.output_dir}")
+          f"(compare_table.md/.csv/.json), card (README.md), plots and cells in {compare_args.output_dir}")
     metrics: dict[str, float] = {}
     for row in result.rows:
         for name in ("accuracy", "f1_macro"):

@@ -4,10 +4,17 @@ Each cell loads the sentence encoder afresh (SetFit changes it), fits the method
 (:meth:`tlnlp.methods.heads.EmbeddingMethod.fit`) and scores the test split. The ``*_zero_shot_head`` variants
 start the head at the zero-shot label prototypes and choose the pull towards them by cross-validation on the
 cell's rows (``--head_init zero_shot --head_prior_strength auto``).
+
+With in-budget selection (:mod:`tlnlp.compare.selection`) the ladder makes the head's choices itself, by k-fold
+cross-validation on the cell's rows: the inverse L2 strength C of the logistic head, or the pull towards the
+prototypes. Feature extraction encodes a budget's rows once (shared by both of its strategies); SetFit (``cv``)
+trains one body per fold on that fold's rows; fine-tuning over sentence embeddings (``cv``) chooses its learning
+rate and epochs as the Trainer strategies do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,10 +25,12 @@ from transformers import set_seed
 
 from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
+from tlnlp.compare.selection import cv_splits, select, selection_settings
 from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, cell_training_args, test_metrics
 from tlnlp.methods import METHODS, method_args_class
-from tlnlp.methods.heads import FitInputs
+from tlnlp.methods.heads import FitInputs, FitOutcome, HeadOptions, fit_head
 from tlnlp.models.sentence import load_sentence_encoder
+from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification, encode_normalized
 from tlnlp.runs import check_embedding_data
 from tlnlp.zeroshot import label_prior
 
@@ -32,6 +41,16 @@ __all__ = ["embedding_strategy"]
 
 #: Bumped when a change alters the results of these cells, so cached cells are recomputed.
 _VERSION = 3
+#: The selection families (:data:`tlnlp.compare.selection.SEARCH_SPACES`) of the methods with a head of their own:
+#: (random head, head anchored at the zero-shot prototypes).
+_HEAD_FAMILIES = {"feature_extraction": ("head", "anchored_head"), "setfit": ("setfit_head", "setfit_anchored_head")}
+
+
+def _family(method: str, head_init: str) -> str | None:
+    """The selection family of a strategy: its head's, the Trainer's (rate, epochs), or None (no choice)."""
+    if method in _HEAD_FAMILIES:
+        return _HEAD_FAMILIES[method][head_init == "zero_shot"]
+    return "trained" if METHODS.get(method).needs_training_args else None
 
 
 def _method_args(ctx: CellContext, method: str, head_init: str) -> Any:
@@ -40,14 +59,124 @@ def _method_args(ctx: CellContext, method: str, head_init: str) -> Any:
                                setfit_max_steps=int(getattr(ctx.args, "setfit_max_steps", -1)))
 
 
-def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any) -> Any:
-    """Fit the cell's method: the head alone on a (SetFit-trained) body, or a Trainer fit with the cell's rates."""
+def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any,
+         chosen: dict[str, Any] | None = None) -> Any:
+    """Fit the cell's method: the head alone on a (SetFit-trained) body, or a Trainer fit with the cell's rates.
+
+    ``chosen`` (in-budget selection) sets the learning rate and epochs of a Trainer fit, or the head's C or prior
+    strength (the head is then fitted here on the encoder's embeddings of the rows).
+    """
     found = METHODS.get(method)
     if found.needs_training_args:
+        hyper = chosen or {"learning_rate": ctx.args.learning_rate(cell.strategy), "epochs": None}
         inputs.training = cell_training_args(ctx, cell, len(inputs.texts), str(inputs.output_dir),
-                                             ctx.args.learning_rate(cell.strategy))
+                                             hyper["learning_rate"], epochs=hyper["epochs"])
         return found.fit(encoder, inputs, args)
+    if chosen is not None:
+        features, prior = _embedded(ctx, cell, method, encoder, inputs)
+        options, start = _head_options(chosen, prior)
+        head = fit_head(features, inputs.labels, len(inputs.label_names), options, start, inputs.seed)
+        classifier = SentenceTransformerForSequenceClassification(
+            encoder, head.weight, head.bias, inputs.label_names, head="logistic", max_length=inputs.max_length)
+        info = {"head": "logistic", "head_init": "zero_shot" if "head_prior_strength" in chosen else "random",
+                **chosen}
+        return FitOutcome(classifier, {"train_samples": len(inputs.texts)}, {"head": info})
     return found.fit_head_on(encoder, inputs, args)
+
+
+def _embedded(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs) -> tuple[Any, Any]:
+    """The rows' unit-length embeddings and the prototypes' head (zeros without a prior) under ``encoder``.
+
+    A frozen encoder's embeddings of a budget's rows are computed once per run and shared by its strategies.
+    """
+    embed = lambda texts: encode_normalized(encoder, texts, max_length=inputs.max_length)  # noqa: E731
+    key = ("frozen_rows", cell.budget, cell.seed, inputs.max_length)
+    if method != "feature_extraction":  # a trained body: its own embeddings
+        features = np.asarray(embed(inputs.texts), dtype=np.float64)
+    else:
+        if key not in ctx.loaded:
+            ctx.loaded[key] = np.asarray(embed(inputs.texts), dtype=np.float64)
+        features = ctx.loaded[key]
+    if inputs.prior is None:
+        return features, np.zeros((len(inputs.label_names), features.shape[1]))
+    return features, inputs.prior.weights(embed)
+
+
+def _head_options(params: dict[str, Any], prior: np.ndarray) -> tuple[HeadOptions, np.ndarray]:
+    """The head of a grid point: C as an L2 pull of strength 1/C towards zero, or a pull towards the prototypes."""
+    if "C" in params:
+        return HeadOptions(head_prior_strength=repr(1.0 / params["C"])), np.zeros_like(prior)
+    return HeadOptions(head_prior_strength=repr(float(params["head_prior_strength"]))), prior
+
+
+def _head_logits(fold: tuple[Any, Any, Any], y_train: np.ndarray, params: dict[str, Any], seed: int) -> np.ndarray:
+    """Fit a head on ``fold``'s training embeddings and return its logits on the held-out ones."""
+    x_train, x_held, prior = fold
+    options, start = _head_options(params, prior)
+    head = fit_head(x_train, y_train, prior.shape[0], options, start, seed)
+    return x_held @ head.weight.T + head.bias
+
+
+def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
+                 positions: tuple[np.ndarray, np.ndarray]) -> tuple[Any, Any, Any]:
+    """A SetFit body trained on one fold's training rows: its embeddings of both parts and of the prototypes.
+
+    Kept on the context, so the strategies of a budget and seed (either head) train each fold's body once.
+    """
+    train, held = positions
+    key = ("setfit_fold", cell.budget, cell.seed, args.setfit_max_steps, inputs.max_length, tuple(held.tolist()))
+    if key not in ctx.loaded:
+        set_seed(cell.seed)
+        encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
+        with tempfile.TemporaryDirectory(prefix="tlnlp-fold-") as tmp:
+            METHODS.get("setfit").train_body(encoder, dataclasses.replace(
+                inputs, texts=[inputs.texts[i] for i in train], labels=inputs.labels[train], prior=None,
+                output_dir=tmp), args)
+        embed = lambda texts: np.asarray(encode_normalized(encoder, texts, max_length=inputs.max_length))  # noqa: E731
+        prior = label_prior(ctx.args.zero_shot_spec, ctx.data.name, ctx.data.labels).weights(embed)
+        ctx.loaded[key] = (embed([inputs.texts[i] for i in train]), embed([inputs.texts[i] for i in held]), prior)
+    x_train, x_held, prior = ctx.loaded[key]
+    return x_train, x_held, (prior if inputs.prior is not None else np.zeros_like(prior))
+
+
+def _trained_fold(ctx: CellContext, cell: Cell, method: str, inputs: FitInputs, args: Any,
+                  hyper: dict[str, Any], positions: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Log-probabilities on one fold's held-out rows of the method fitted (Trainer) on its training rows."""
+    train, held = positions
+    set_seed(cell.seed)
+    encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
+    with tempfile.TemporaryDirectory(prefix="tlnlp-fold-") as tmp:
+        fold = dataclasses.replace(inputs, texts=[inputs.texts[i] for i in train], labels=inputs.labels[train],
+                                   output_dir=tmp)
+        fold.training = cell_training_args(ctx, cell, len(train), tmp, hyper["learning_rate"], epochs=hyper["epochs"])
+        outcome = METHODS.get(method).fit(encoder, fold, args)
+        probabilities = outcome.classifier.predict_proba([inputs.texts[i] for i in held],
+                                                         batch_size=ctx.args.eval_batch_size)
+    return np.log(np.clip(probabilities, 1e-12, None))
+
+
+def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
+    """In-budget selection of the cell's choice on its k-shot rows alone (``inputs``); the selection record."""
+    setting = cell.config["selection"]
+    y = inputs.labels
+    splits = cv_splits(y, cell.seed, setting["max_folds"], setting["repeats"])
+    grid = [dict(point) for point in setting["grid"]]
+    if setting["family"] == "trained":
+        default = {"learning_rate": ctx.args.learning_rate(cell.strategy), "epochs": ctx.args.epochs_for(len(y))}
+        grid = [{"learning_rate": default["learning_rate"] * p["learning_rate_scale"],
+                 "epochs": default["epochs"] * p["epochs_scale"]} for p in grid]
+
+        def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            return _trained_fold(ctx, cell, method, inputs, args, params, (train, held))
+    elif method == "setfit":
+        def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            return _head_logits(_setfit_fold(ctx, cell, inputs, args, (train, held)), y[train], params, cell.seed)
+    else:
+        features, prior = _embedded(ctx, cell, method, encoder, inputs)
+
+        def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            return _head_logits((features[train], features[held], prior), y[train], params, cell.seed)
+    return {"family": setting["family"], **select(grid, y, splits, predict, setting["metric"], len(inputs.label_names))}
 
 
 def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict[str, Any]:
@@ -60,9 +189,12 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
         inputs = FitInputs(texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64),
                            label_names=list(ctx.data.labels), prior=prior, seed=cell.seed, output_dir=tmp,
                            max_length=ctx.data_args.max_seq_length, show_progress=False)
+        start = time.perf_counter()
+        selection = _choose(ctx, cell, method, encoder, inputs, args) if cell.config.get("selection") else None
+        selection_seconds = time.perf_counter() - start
         body = _setfit_body(ctx, cell, encoder, inputs, args) if method == "setfit" else None
         start = time.perf_counter()
-        outcome = _fit(ctx, cell, method, encoder, inputs, args)
+        outcome = _fit(ctx, cell, method, encoder, inputs, args, selection["chosen"] if selection else None)
         train_seconds = time.perf_counter() - start + (body["seconds"] if body else 0.0)
         start = time.perf_counter()
         probabilities = outcome.classifier.predict_proba(list(ctx.test["text"]), batch_size=ctx.args.eval_batch_size)
@@ -83,6 +215,8 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
     if inputs.training is not None:
         record.update(epochs=inputs.training.num_train_epochs, learning_rate=inputs.training.learning_rate,
                       train_loss=outcome.metrics.get("train_loss"))
+    if selection is not None:
+        record.update(selection=selection, selection_time_s=selection_seconds)
     return record
 
 
@@ -119,7 +253,7 @@ def _settings(name: str, method: str, head_init: str) -> Callable[[CellContext, 
             found.update(learning_rate=ctx.args.learning_rate(name), epochs=ctx.args.epochs_for(n_train),
                          batch_size=ctx.args.batch_size, warmup_ratio=ctx.args.warmup_ratio,
                          weight_decay=ctx.args.weight_decay)
-        return found
+        return found | selection_settings(ctx.args, _family(method, head_init))
 
     return settings
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from tlnlp.compare.args import CompareArgs, parse_budget
 from tlnlp.compare.budgets import ALL
+from tlnlp.compare.card import selection_report, write_card
 from tlnlp.compare.cells import Cell, CellCache
 from tlnlp.compare.forgetting import ForgettingProbe, general_texts
 from tlnlp.compare.measure import resolve_device
@@ -48,6 +49,8 @@ class CompareResult:
         paths: Written files by name (markdown, csv, json, learning_curve, cost_accuracy).
         markdown: The table as markdown.
         cells_run: Cells computed in this run (the rest came from the cache).
+        recommendation: Per label budget, the strategy picked by in-budget scores and its regret
+            (:func:`tlnlp.compare.summary.recommend`).
     """
 
     rows: list[dict[str, Any]]
@@ -57,6 +60,7 @@ class CompareResult:
     markdown: str
     cells_run: int = 0
     slots: list[tuple[str, str, int | str, str]] = field(default_factory=list)
+    recommendation: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int | str, str]]]:
@@ -199,10 +203,13 @@ def run_compare(model_args: ModelArgs, data_args: DataArgs, args: CompareArgs) -
     warnings = flag_negative_transfer(rows, args.metric, args.negative_transfer_margin)
     extra = {"data": ctx.data.name, "model": model_args.model_name_or_path, "metric": args.metric,
              "warnings": warnings, "strategies": {n: get_strategy(n).description for n in args.strategies}}
+    extra.update(selection_report(ctx, rows, cache.folder))  # in-budget scores, the pick per budget, its regret
     paths = write_tables(rows, out, extra)
     title = f"{ctx.data.name} | {model_args.model_name_or_path}"
     paths["learning_curve"] = plot_learning_curves(rows, out / "learning_curve.png", args.metric, title)
     paths["cost_accuracy"] = plot_cost_accuracy(rows, out / "cost_vs_accuracy.png", args.metric, title)
+    paths["card"] = write_card(out, ctx, rows, extra)
     close_output_dir(out)  # every file of the ladder is written
     return CompareResult(rows=rows, records=[records[c.key] for c in cells if c.key in records], warnings=warnings,
-                         paths=paths, markdown=format_markdown(rows), cells_run=ran, slots=slots)
+                         paths=paths, markdown=format_markdown(rows), cells_run=ran, slots=slots,
+                         recommendation=extra["recommendation"])

@@ -25,6 +25,7 @@ from transformers import DataCollatorWithPadding, PrinterCallback, set_seed
 
 from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
+from tlnlp.compare.selection import cv_splits, select, selection_settings
 from tlnlp.config import TrainingArgs, parse_args
 from tlnlp.methods import METHODS, Method, apply_method, method_args_class
 from tlnlp.models import count_parameters, load_classifier
@@ -172,17 +173,19 @@ def test_metrics(gold: Any, scores: np.ndarray, num_labels: int) -> dict[str, fl
     return classification_metrics(np.asarray(gold), preds, num_labels)
 
 
-def cell_training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str, learning_rate: float) -> TrainingArgs:
+def cell_training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str, learning_rate: float,
+                       epochs: float | None = None) -> TrainingArgs:
     """The ``TrainingArgs`` of a trained cell, parsed like a recipe's.
 
     :func:`tlnlp.config.parse_args` gives tlnlp's training defaults (:data:`tlnlp.config.TLNLP_TRAINING_DEFAULTS`,
     e.g. length-grouped batches) and checks the values; the cell's settings from the compare config override them.
     A cell trains, then scores the test split once: no evaluation during training, checkpoints, logs or reports.
+    ``epochs`` (default: ``CompareArgs.epochs_for(n_train)``) is set by in-budget selection.
     """
     args = ctx.args
     settings = {
         "output_dir": out_dir, "overwrite_output_dir": True, "seed": cell.seed, "data_seed": cell.seed,
-        "num_train_epochs": args.epochs_for(n_train), "learning_rate": learning_rate,
+        "num_train_epochs": args.epochs_for(n_train) if epochs is None else epochs, "learning_rate": learning_rate,
         "per_device_train_batch_size": args.batch_size, "per_device_eval_batch_size": args.eval_batch_size,
         "warmup_steps": args.warmup_ratio, "weight_decay": args.weight_decay,
         "eval_strategy": "no", "save_strategy": "no", "logging_strategy": "no", "report_to": "none",
@@ -216,7 +219,7 @@ def _trained_settings(name: str, method: str, from_scratch: bool) -> Callable[[C
             found["ulmfit"] = ulmfit
         if ctx.forgetting is not None and not from_scratch:
             found["forgetting"] = ctx.forgetting.settings()
-        return found
+        return found | selection_settings(args, "trained")
 
     return settings
 
@@ -275,22 +278,71 @@ class CellStart:
     after: Callable[[Any], dict[str, Any]] | None = None
 
 
+def _with_extra(train: Any, start: CellStart, tokenizer: Any) -> Any:
+    """The tokenised k-shot rows, and the start's extra rows (e.g. rehearsal) after them."""
+    if start.extra_train is None:
+        return train
+    return datasets.concatenate_datasets([train, start.extra_train(tokenizer).cast(train.features)])
+
+
+def _fold_logits(ctx: CellContext, cell: Cell, method: str, from_scratch: bool, start: CellStart,
+                 rows: tuple[list[int], list[int]], hyper: dict[str, float]) -> np.ndarray:
+    """Train a fresh model on the training rows ``rows[0]`` alone and return its logits on the rows ``rows[1]``."""
+    set_seed(cell.seed)
+    model, tokenizer = start.load() if start.load is not None else _load_model(ctx, from_scratch)
+    prepared = apply_method(model, _method_args(method))
+    split = ctx.tokenized(tokenizer)["train"]
+    train = _with_extra(split.select(rows[0]), start, tokenizer)
+    with tempfile.TemporaryDirectory(prefix="tlnlp-fold-") as tmp:
+        train_args = cell_training_args(ctx, cell, len(train), tmp, hyper["learning_rate"], epochs=hyper["epochs"])
+        trainer = build_trainer(prepared, tokenizer, datasets.DatasetDict({"train": train}), train_args)
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+        output = trainer.predict(split.select(rows[1]))  # tlnlp's Trainer keeps the rows' order
+    return np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions)
+
+
+def _select_training(ctx: CellContext, cell: Cell, method: str, from_scratch: bool, start: CellStart,
+                     default: dict[str, float]) -> dict[str, Any]:
+    """Choose the learning rate and epochs by k-fold cross-validation on the cell's k-shot rows (no test row)."""
+    setting = cell.config["selection"]
+    rows = ctx.budget_rows(cell.budget, cell.seed)
+    labels = np.asarray(ctx.data.splits["train"].select(rows)["label"])
+    grid = [{"learning_rate": default["learning_rate"] * point["learning_rate_scale"],
+             "epochs": default["epochs"] * point["epochs_scale"]} for point in setting["grid"]]
+    splits = cv_splits(labels, cell.seed, setting["max_folds"], setting["repeats"])
+
+    def predict(hyper: dict[str, float], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        return _fold_logits(ctx, cell, method, from_scratch, start,
+                            ([rows[i] for i in train], [rows[i] for i in held]), hyper)
+
+    began = time.perf_counter()
+    found = select(grid, labels, splits, predict, setting["metric"], ctx.data.num_labels)
+    return {"family": setting["family"], **found, "seconds": time.perf_counter() - began}
+
+
 def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool = False,
                   start: CellStart | None = None) -> dict[str, Any]:
-    """Load, prepare, train and score one trained cell; returns its record (``start`` changes where it starts)."""
+    """Load, prepare, train and score one trained cell; returns its record (``start`` changes where it starts).
+
+    A cell whose configuration carries ``selection`` first chooses its learning rate and epochs by cross-validation
+    on its k-shot rows (:mod:`tlnlp.compare.selection`); the record holds the choice under ``selection``.
+    """
     start = start or CellStart()
     set_seed(cell.seed)
     model, tokenizer = start.load() if start.load is not None else _load_model(ctx, from_scratch)
     prepared = apply_method(model, _method_args(method))
     params = count_parameters(prepared.model)
     full = ctx.tokenized(tokenizer)
-    train = full["train"].select(ctx.budget_rows(cell.budget, cell.seed))
-    if start.extra_train is not None:
-        train = datasets.concatenate_datasets([train, start.extra_train(tokenizer).cast(train.features)])
+    train = _with_extra(full["train"].select(ctx.budget_rows(cell.budget, cell.seed)), start, tokenizer)
+    hyper = {"learning_rate": ctx.args.learning_rate(cell.strategy), "epochs": ctx.args.epochs_for(len(train))}
+    selection = None
+    if cell.config.get("selection"):
+        selection = _select_training(ctx, cell, method, from_scratch, start, hyper)
+        hyper = selection["chosen"]
     tokenized = datasets.DatasetDict({"train": train, "test": full["test"]})
-    lr = ctx.args.learning_rate(cell.strategy)
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
-        train_args = cell_training_args(ctx, cell, len(train), tmp, lr)
+        train_args = cell_training_args(ctx, cell, len(train), tmp, hyper["learning_rate"], epochs=hyper["epochs"])
         # the methods' own callbacks (e.g. AdaLoRA's rank budget) come from build_trainer's hooks, once
         trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
         trainer.remove_callback(PrinterCallback)
@@ -302,8 +354,10 @@ def fit_and_score(ctx: CellContext, cell: Cell, method: str, from_scratch: bool 
         "train_time_s": done["train_time_s"], "inference_s_per_example": done["infer_seconds"] / max(1, len(ctx.test)),
         "trainable_parameters": int(params["trainable"]), "total_parameters": int(params["total"]),
         "peak_memory_mb": done["peak_memory_mb"], "memory_kind": done["memory_kind"],
-        "train_loss": done["train_loss"], "learning_rate": lr, **after,
+        "train_loss": done["train_loss"], "learning_rate": hyper["learning_rate"], **after,
     }
+    if selection is not None:
+        record.update(selection_time_s=selection.pop("seconds"), selection=selection)
     if ctx.forgetting is not None and not from_scratch:
         record["forgetting"] = ctx.forgetting.measure(trainer.model)
     return record

@@ -1,10 +1,16 @@
-"""Aggregate cells over seeds, flag negative transfer, and write the table as markdown, CSV and JSON."""
+"""Aggregate cells over seeds, flag negative transfer, recommend a strategy per budget, and write the tables.
+
+The recommendation (:func:`recommend`) names, per label budget, the strategy the ladder would pick from the
+in-budget scores alone (cross-validation on the k-shot rows, :mod:`tlnlp.compare.selection`), and its regret: how
+far the pick's test score falls below the test-best strategy's. No test score takes part in a pick.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,14 +19,16 @@ import numpy as np
 
 from tlnlp.compare.budgets import budget_sort_key
 
-__all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_forgetting", "format_markdown", "write_tables"]
+__all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_forgetting", "format_markdown",
+           "format_recommendation", "recommend", "write_tables"]
 
 logger = logging.getLogger(__name__)
 
 #: Table columns: (key in a row, header).
 COLUMNS: list[tuple[str, str]] = [
     ("strategy", "strategy"), ("budget", "labels/class"), ("n_train", "train rows"), ("n_test", "test rows"),
-    ("seeds", "seeds"), ("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("train_time_s", "train s"),
+    ("seeds", "seeds"), ("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("cv_score", "cv score"),
+    ("chosen", "chosen"), ("train_time_s", "train s"),
     ("inference_ms_per_example", "infer ms/ex"), ("trainable_parameters", "trainable params"),
     ("peak_memory_mb", "peak MB"), ("lm_change_pct", "LM ppl change"), ("flags", "flags"),
 ]
@@ -29,6 +37,38 @@ COLUMNS: list[tuple[str, str]] = [
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     array = np.asarray(values, dtype=float)
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+#: Short names of chosen parameters in the table.
+_PARAM_NAMES = {"learning_rate": "lr", "epochs": "epochs", "C": "C", "head_prior_strength": "prior"}
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    """``lr 5e-05, epochs 40``: the known parameters first, in a fixed order (a cached record's keys are sorted)."""
+    order = list(_PARAM_NAMES)
+    keys = sorted(params, key=lambda k: (order.index(k) if k in order else len(order), k))
+    return ", ".join(f"{_PARAM_NAMES.get(k, k)} {params[k]:g}" if isinstance(params[k], float | int)
+                     else f"{k} {params[k]}" for k in keys)
+
+
+def _selection_fields(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """In-budget selection over seeds: the CV score's mean and std, the most common choice, the seconds spent."""
+    selections = [r["selection"] for r in records if r.get("selection")]
+    if not selections:
+        return {}
+    found: dict[str, Any] = {"cv_metric": selections[0].get("metric"),
+                             "selection_time_s": float(np.mean([r.get("selection_time_s", 0.0) for r in records]))}
+    scores = [s["cv_score"] for s in selections if s.get("cv_score") is not None]
+    if scores:
+        found["cv_score_mean"], found["cv_score_std"] = _mean_std(scores)
+        found["cv_seeds"] = len(scores)
+        losses = [s["cv_log_loss"] for s in selections if s.get("cv_log_loss") is not None]
+        if losses:
+            found["cv_log_loss_mean"] = float(np.mean(losses))
+    chosen = Counter(_params_text(s["chosen"]) for s in selections)
+    text, count = chosen.most_common(1)[0]
+    found["chosen"] = text if count == len(selections) else f"{text} ({count}/{len(selections)} seeds)"
+    return found
 
 
 def _row(strategy: str, kind: str, budget: int | str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -43,7 +83,7 @@ def _row(strategy: str, kind: str, budget: int | str, records: list[dict[str, An
         "inference_ms_per_example": 1000 * float(np.mean([r.get("inference_s_per_example", 0.0) for r in records])),
         "trainable_parameters": int(max(r.get("trainable_parameters", 0) for r in records)),
         "peak_memory_mb": float(max(r.get("peak_memory_mb", 0.0) for r in records)),
-        "memory_kind": records[0].get("memory_kind"), "flags": [],
+        "memory_kind": records[0].get("memory_kind"), "flags": [], **_selection_fields(records),
     }
     forgetting = [r["forgetting"] for r in records if r.get("forgetting")]
     if forgetting:
@@ -115,6 +155,13 @@ def _cell_text(row: dict[str, Any], key: str) -> str:
     if key in ("accuracy", "f1_macro"):
         mean, std = row[f"{key}_mean"], row[f"{key}_std"]
         return f"{mean:.4f} ± {std:.4f}" if row["seeds"] > 1 else f"{mean:.4f}"
+    if key == "cv_score":
+        if row.get("cv_score_mean") is None:
+            return ""
+        mean, std = row["cv_score_mean"], row["cv_score_std"]
+        return f"{mean:.4f} ± {std:.4f}" if row.get("cv_seeds", 1) > 1 else f"{mean:.4f}"
+    if key == "chosen":
+        return row.get("chosen", "")
     value = row.get(key)
     if key == "budget":
         return "0 (zero-shot)" if value == 0 else str(value)
@@ -156,15 +203,85 @@ def format_forgetting(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _mean(values: Sequence[float] | None) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def recommend(rows: list[dict[str, Any]], in_budget: dict[tuple[str, int | str], list[float]] | None = None,
+              metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Per label budget: the strategy picked by in-budget scores alone, the test-best one, and the regret.
+
+    A strategy's in-budget score is its CV score on the budget's rows (``cv_score_mean``, mean over seeds), or for a
+    zero-shot strategy (a budget-0 row, usable at every budget) its score on the budget's rows (``in_budget``),
+    which it never trained on. Strategies without one (no selection, few-shot prompting) are not candidates but
+    may be the test-best. Ties go to the lower CV log-loss (a zero-shot score has none and loses them), then to the
+    earlier row.
+
+    Args:
+        rows: Table rows (:func:`aggregate`).
+        in_budget: ``(strategy, budget) -> scores over seeds`` of the zero-shot strategies on the budget's rows.
+        metric: ``accuracy`` or ``f1_macro``; the in-budget scores are in the same metric.
+
+    Returns:
+        One dict per labelled budget: ``budget``, ``metric``, ``in_budget_scores`` (the candidates), ``pick``,
+        ``pick_score`` (in-budget), ``pick_test``, ``test_best``, ``test_best_score`` and ``regret`` (test-best minus
+        the pick's test score); ``pick`` is None when no strategy has an in-budget score.
+    """
+    zero = [r for r in rows if r["budget"] == 0]
+    found = []
+    for budget in sorted({r["budget"] for r in rows if r["budget"] != 0}, key=budget_sort_key):
+        here = [r for r in rows if r["budget"] == budget] + zero
+        scores: dict[str, float] = {}
+        losses = {row["strategy"]: row.get("cv_log_loss_mean") for row in here if row["budget"] == budget}
+        for row in here:
+            score = row.get("cv_score_mean") if row["budget"] == budget else _mean(
+                (in_budget or {}).get((row["strategy"], budget)))
+            if score is not None:
+                scores[row["strategy"]] = score
+        test = {row["strategy"]: row[f"{metric}_mean"] for row in here}
+        best = max(test, key=lambda name: test[name])
+        entry: dict[str, Any] = {"budget": budget, "metric": metric, "in_budget_scores": scores, "pick": None,
+                                 "test_best": best, "test_best_score": test[best]}
+        if scores:
+            loss = {name: value for name, value in losses.items() if value is not None}
+            pick = max(scores, key=lambda name: (scores[name], -loss.get(name, float("inf"))))
+            entry.update(pick=pick, pick_score=scores[pick], pick_test=test[pick], regret=test[best] - test[pick])
+        found.append(entry)
+    return found
+
+
+def format_recommendation(recommendation: list[dict[str, Any]]) -> str:
+    """The recommendation per budget as a markdown table (pick, its scores, the test-best, the regret)."""
+    if not recommendation:
+        return ""
+    metric = recommendation[0]["metric"]
+    lines = [f"| labels/class | pick (in-budget {metric}) | pick's test {metric} | test-best | test-best's {metric} | "
+             "regret | candidates |", "|---|---|---|---|---|---|---|"]
+    for entry in recommendation:
+        best = f"{entry['test_best']} | {entry['test_best_score']:.4f}"
+        if entry["pick"] is None:
+            lines.append(f"| {entry['budget']} | none (no in-budget score) |  | {best} |  | 0 |")
+            continue
+        lines.append(f"| {entry['budget']} | {entry['pick']} ({entry['pick_score']:.4f}) | {entry['pick_test']:.4f} | "
+                     f"{best} | {entry['regret']:.4f} | {len(entry['in_budget_scores'])} |")
+    return "\n".join(lines)
+
+
 def write_tables(rows: list[dict[str, Any]], out_dir: str | Path,
                  extra: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``compare_table.md``, ``compare_table.csv`` and ``compare_table.json``; returns their paths."""
+    """Write ``compare_table.md``, ``compare_table.csv`` and ``compare_table.json``; returns their paths.
+
+    ``extra`` goes into the JSON file; its ``recommendation`` (:func:`recommend`) is also a section of the markdown.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "compare_table.md", "csv": out / "compare_table.csv", "json": out / "compare_table.json"}
     forgetting = format_forgetting(rows)
     text = format_markdown(rows) + "\n" + (f"\nForgetting check (general text, fixed LM head):\n\n{forgetting}\n"
                                           if forgetting else "")
+    if (extra or {}).get("recommendation"):
+        text += f"\nRecommendation (in-budget scores only; regret against the test-best):\n\n" \
+                f"{format_recommendation(extra['recommendation'])}\n"
     paths["markdown"].write_text(text, encoding="utf-8")
     fields = sorted({key for row in rows for key in row}, key=lambda k: (k not in dict(COLUMNS), k))
     with paths["csv"].open("w", newline="", encoding="utf-8") as handle:

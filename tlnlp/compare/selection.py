@@ -1,0 +1,153 @@
+"""In-budget selection: a cell's choices made by cross-validation on its own k-shot rows, never on test labels.
+
+With 8 labelled rows per class there is no validation split. A ladder cell that has a choice to make (a learning
+rate and epochs, a head's regularisation, the pull towards the zero-shot prototypes) makes it by stratified k-fold
+cross-validation on the budget's rows alone, from a small grid per strategy family declared here as data
+(:data:`SEARCH_SPACES`), then trains once on every k-shot row with the choice and scores the test split once.
+
+Every grid point is scored on the out-of-fold predictions of all the budget's rows pooled (folds of two or three
+rows make a macro-F1 per fold meaningless), by the ladder's metric; ties go to the lower out-of-fold log-loss, then
+to the earlier grid point (the first is the default). The record of a selection holds the choice, its CV score,
+the score of every grid point and the folds, and goes into the cell's record, the table and the card.
+
+``--selection`` sets how far it goes:
+
+- ``none``: no selection (each method's own settings; ``--head_prior_strength auto`` still chooses inside);
+- ``heads`` (the default): the choices that train no encoder: the head of feature extraction over frozen
+  embeddings (encoded once per budget and seed) and its pull towards the zero-shot prototypes; zero-shot
+  strategies are scored on the budget's rows (they train on none of them, so this is an honest in-budget score);
+- ``cv``: every strategy family below, including the Trainer's learning rate and epochs and SetFit's head on
+  bodies trained per fold; each trained cell then costs about ``folds x 3.5`` extra trainings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+
+from tlnlp.tasks import classification_metrics
+
+__all__ = ["SEARCH_SPACES", "SELECTION_MODES", "cv_splits", "select", "selection_settings"]
+
+#: ``--selection`` values, from none to the most expensive.
+SELECTION_MODES = ("none", "heads", "cv")
+#: Bumped when selection changes what a cell measures, so cached cells are recomputed.
+SELECTION_VERSION = 1
+
+_STRENGTHS = tuple({"head_prior_strength": s} for s in (1.0, 0.0, 0.01, 0.1, 10.0, 100.0, 1000.0))
+_C_GRID = tuple({"C": c} for c in (1.0, 10.0, 100.0, 0.1))
+
+#: Per strategy family: the grid (its first point is the default), the ``--selection`` modes that turn it on and
+#: the repeats of the k-fold split (repeats are cheap only where no encoder trains per fold).
+SEARCH_SPACES: dict[str, dict[str, Any]] = {
+    # full, lora, ulmfit, frozen_backbone, from_scratch, plugins; sentence_fine_tuning: the Trainer's rate and
+    # epochs as multiples of the ladder's (--learning_rates, epochs_for); a star around the default, not a product
+    "trained": {"modes": ("cv",), "repeats": 1, "grid": (
+        {"learning_rate_scale": 1.0, "epochs_scale": 1.0}, {"learning_rate_scale": 0.5, "epochs_scale": 1.0},
+        {"learning_rate_scale": 2.0, "epochs_scale": 1.0}, {"learning_rate_scale": 1.0, "epochs_scale": 0.5})},
+    # feature_extraction: the inverse L2 strength C of the logistic head (1: scikit-learn's default)
+    "head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _C_GRID},
+    # feature_extraction_zero_shot_head: the pull towards the prototypes (0: none; 1 the default)
+    "anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _STRENGTHS},
+    # setfit / setfit_zero_shot_head: the same head grids on bodies trained on each fold's rows
+    "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _C_GRID},
+    "setfit_anchored_head": {"modes": ("cv",), "repeats": 1, "grid": _STRENGTHS},
+}
+
+
+def selection_settings(args: Any, family: str | None) -> dict[str, Any]:
+    """The ``selection`` entry of a cell's configuration (hashed into its key), or ``{}`` when it selects nothing.
+
+    Args:
+        args: The compare settings (``selection``, ``selection_folds``, ``metric``).
+        family: A key of :data:`SEARCH_SPACES`, or None for a strategy with no choice.
+    """
+    space = SEARCH_SPACES.get(family or "")
+    mode = getattr(args, "selection", "none")
+    if space is None or mode not in space["modes"]:
+        return {}
+    return {"selection": {"family": family, "grid": [dict(point) for point in space["grid"]],
+                          "repeats": space["repeats"], "max_folds": int(args.selection_folds),
+                          "metric": args.metric, "version": SELECTION_VERSION}}
+
+
+def cv_splits(labels: Sequence[int] | np.ndarray, seed: int, max_folds: int = 5,
+              repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold splits of the budget's rows: ``(train positions, held-out positions)`` per fold.
+
+    k is ``max_folds``, or the smallest class's row count when that is smaller (at 2 to 4 rows per class every
+    fold holds out one row of the smallest class: leave-one-per-class-out), never below 2. A class with a single
+    row cannot be both trained on and held out: then there is no split at all (``[]``) and the caller keeps its
+    defaults. Positions index ``labels``: the folds are drawn from the budget's rows only.
+
+    Args:
+        labels: Label ids of the budget's rows.
+        seed: Seed of the shuffle (the cell's seed).
+        max_folds: The most folds (``--selection_folds``).
+        repeats: Repeats of the k-fold split, each shuffled anew.
+
+    Returns:
+        The folds, ``k x repeats`` of them, or ``[]``.
+    """
+    y = np.asarray(labels)
+    counts = np.unique(y, return_counts=True)[1]
+    if len(counts) < 2 or counts.min() < 2:
+        return []
+    k = int(min(max(2, max_folds), counts.min()))
+    splitter: Any = (RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed) if repeats > 1
+                     else StratifiedKFold(n_splits=k, shuffle=True, random_state=seed))
+    return [(train, held) for train, held in splitter.split(np.zeros(len(y)), y)]
+
+
+def _log_loss(y: np.ndarray, scores: np.ndarray) -> float:
+    """Mean negative log-likelihood of ``y`` under the softmax of ``scores`` (logits or log-probabilities)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(y)), y].mean())
+
+
+def select(grid: Sequence[dict[str, Any]], labels: Sequence[int] | np.ndarray,
+           splits: list[tuple[np.ndarray, np.ndarray]],
+           predict: Callable[[dict[str, Any], int, np.ndarray, np.ndarray], np.ndarray],
+           metric: str = "accuracy", num_labels: int | None = None) -> dict[str, Any]:
+    """Score every grid point by cross-validation and choose one.
+
+    Args:
+        grid: Parameter dicts; the first is the default (kept on ties and when there are no splits).
+        labels: Label ids of the budget's rows.
+        splits: Folds from :func:`cv_splits` (positions into ``labels``).
+        predict: ``predict(params, fold, train, held) -> scores`` (held rows x classes, logits or
+            log-probabilities) of a model fitted on the ``train`` positions only.
+        metric: ``accuracy`` or ``f1_macro``, of the pooled out-of-fold predictions.
+        num_labels: Classes (default: ``max(labels) + 1``).
+
+    Returns:
+        ``chosen`` (the parameters), ``cv_score`` and ``cv_log_loss`` of the choice (None without splits),
+        ``grid`` (every point's scores), ``metric``, ``folds`` (k), ``repeats`` and ``rows``.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    n_labels = int(num_labels or int(y.max()) + 1)
+    repeats = round(sum(len(held) for _, held in splits) / len(y)) if splits else 0  # each row held once a repeat
+    found: dict[str, Any] = {"metric": metric, "folds": len(splits) // max(1, repeats), "repeats": repeats,
+                             "rows": len(y), "chosen": dict(grid[0]), "cv_score": None, "cv_log_loss": None,
+                             "grid": []}
+    if not splits:
+        found["reason"] = "a class has a single labelled row: no cross-validation, the defaults stand"
+        return found
+    best: tuple[float, float] | None = None
+    for params in grid:
+        held_all, scores_all = [], []
+        for fold, (train, held) in enumerate(splits):
+            held_all.append(held)
+            scores_all.append(np.asarray(predict(dict(params), fold, train, held), dtype=np.float64))
+        gold, scores = y[np.concatenate(held_all)], np.concatenate(scores_all)
+        score = classification_metrics(gold, scores.argmax(axis=1), n_labels)[metric]
+        point = {"params": dict(params), "cv_score": float(score), "cv_log_loss": _log_loss(gold, scores)}
+        found["grid"].append(point)
+        if best is None or (point["cv_score"], -point["cv_log_loss"]) > best:
+            best = (point["cv_score"], -point["cv_log_loss"])
+            found.update(chosen=dict(params), cv_score=point["cv_score"], cv_log_loss=point["cv_log_loss"])
+    return found
