@@ -45,6 +45,7 @@ def _args(out: Path, **kw) -> TrainingArgs:
 def _unfinished(folder: Path, pid: int = 4242) -> Path:
     """A folder as a killed run leaves it: a model's config, a checkpoint, and the marker."""
     (folder / "checkpoint-2").mkdir(parents=True)
+    (folder / "checkpoint-2" / "trainer_state.json").write_text("{}")  # a complete checkpoint
     (folder / "config.json").write_text("{}")
     (folder / MARKER).write_text(json.dumps({"pid": pid, "host": "box", "started": "2025-01-01T00:00:00+0000"}))
     return folder
