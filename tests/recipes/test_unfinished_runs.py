@@ -71,6 +71,10 @@ def test_a_killed_run_holds_its_folder_while_alive_and_reads_as_unfinished_until
             assert first.poll() is None and time.monotonic() < deadline, "the first run did not reach checkpoint-4"
             time.sleep(0.1)
         os.kill(first.pid, signal.SIGSTOP)  # frozen mid-training: alive, holding the folder, writing nothing
+        stat = Path(f"/proc/{first.pid}/stat")
+        while stat.is_file() and stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+            time.sleep(0.05)
+        time.sleep(1.0)  # a write already in the kernel when the stop came completes before the snapshot
         before = _files(out)
         second = subprocess.run([sys.executable, script, *recipe_args(tiny_bert_dir, out, "--overwrite_output_dir")],
                                 capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
