@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, set_seed
 
-from tlnlp.methods import MethodResult, apply_method, build_optimizer
+from tlnlp.methods import MethodResult, apply_method
 from tlnlp.search.space import HpSearchError, SearchSpace
+from tlnlp.training.trainer import method_optimizer
 
-__all__ = ["TrialBuilder", "method_optimizer", "search_trainer_class"]
+__all__ = ["TrialBuilder", "search_trainer_class"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +69,6 @@ class TrialBuilder:
     def model_init(self, trial: Any = None) -> torch.nn.Module:
         """``Trainer``'s ``model_init``: the trial's prepared model."""
         return self.build(trial).model
-
-
-def method_optimizer(train_args: Any, prepared: MethodResult) -> torch.optim.Optimizer | None:
-    """The optimizer a run with ``prepared`` trains with: the first method's own, AdamW over its groups, or None."""
-    for method in prepared.methods:
-        optimizer = method.create_optimizer(train_args, prepared.method_args, prepared.param_groups)
-        if optimizer is not None:
-            return optimizer
-    if prepared.param_groups is None:
-        return None  # the Trainer's default optimizer over the trainable parameters
-    return build_optimizer(train_args, prepared.param_groups)
 
 
 def _method_callbacks(prepared: MethodResult) -> list[TrainerCallback]:

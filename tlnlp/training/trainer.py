@@ -284,7 +284,7 @@ def _configure_early_stopping(train_args: TrainingArguments, patience: int) -> E
     return EarlyStoppingCallback(early_stopping_patience=patience)
 
 
-def _optimizer(train_args: TrainingArguments, prepared: MethodResult) -> torch.optim.Optimizer | None:
+def method_optimizer(train_args: TrainingArguments, prepared: MethodResult) -> torch.optim.Optimizer | None:
     """The first optimizer a method builds (``create_optimizer`` hook), else AdamW over explicit groups, else None."""
     for method in prepared.methods:
         optimizer = method.create_optimizer(train_args, prepared.method_args, prepared.param_groups)
@@ -362,7 +362,7 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         callbacks=all_callbacks,
-        optimizers=(_optimizer(train_args, prepared), None),
+        optimizers=(method_optimizer(train_args, prepared), None),
         prepared=prepared,
     )
     for method in prepared.methods:
