@@ -24,17 +24,24 @@ from tlnlp.domain import DomainArgs, format_summary, run_domain_adaptation
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.runs import format_metrics_table
+from tlnlp.search import HpSearchArgs, refuse_search
 from tlnlp.training import refuse_evaluation_only, refuse_long_text_chunk, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs)
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, DomainArgs, TrainingArgs, HpSearchArgs)
+#: Why ``--hp_search`` is refused here, and what to do instead.
+NO_SEARCH = ("the target domain has no labels to score trials on, and the source's validation split rewards "
+             "dropping the adaptation (it would choose domain_loss_weight near 0)",
+             "drop --hp_search; search the source classifier with `tlnlp train classification --hp_search optuna` "
+             "on the source data, then run domain_adaptation with its hp_search/best_config.yaml values.")
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, domain_args: DomainArgs,
-         train_args: TrainingArgs) -> dict[str, float]:
+         train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Train and adapt, evaluate on both domains and save; returns every metric (``target_test_*`` included)."""
+    refuse_search(hp_args, "domain_adaptation", *NO_SEARCH)
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'domain_adaptation')  # this recipe always trains
     refuse_long_text_chunk(data_args, "domain_adaptation")  # and scores rows cut to max_seq_length

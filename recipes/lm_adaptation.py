@@ -8,6 +8,10 @@ triangular schedule (``--method ulmfit`` without gradual unfreezing by default).
 bundled corpus or Hub dataset (its text column, labels ignored), a csv/jsonl/... file's text column, or a plain
 ``.txt`` file (one text per line). Held-out (pseudo-)perplexity is reported before and after. The output folder
 is an ordinary model folder: pass it to ``recipes/classification.py --model_name_or_path``.
+
+``--hp_search optuna`` searches the LM training's settings first: each trial trains on the training text and is
+scored by its loss on the held-out text (``eval_loss``, minimised, unless ``--metric_for_best_model`` names
+another), and the best values then train the adapted model.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.runs import LmRunOptions, format_metrics_table, run_lm_adaptation
+from tlnlp.search import HpSearchArgs, prepare_search_output_dir, search_hook
 from tlnlp.tasks import TASKS
 from tlnlp.tasks.language_modeling.model import LM_OBJECTIVES
-from tlnlp.training import prepare_output_dir, refuse_evaluation_only, setup_logging
+from tlnlp.training import refuse_evaluation_only, setup_logging
 
 #: Recipe defaults: the paper's LM fine-tuning (discriminative rates + slanted triangular, no unfreezing).
 DEFAULTS = {"method": "ulmfit", "gradual_unfreezing": "off", "eval_strategy": "no", "save_strategy": "epoch"}
@@ -49,21 +54,23 @@ class LmArgs:
 
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmArgs)
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmArgs, HpSearchArgs)
 
 
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, train_args: TrainingArgs,
-         lm_args: LmArgs) -> dict[str, float]:
-    """Adapt the model to the text and save it; returns train metrics and perplexity before/after."""
+         lm_args: LmArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
+    """Adapt the model to the text (searching first with ``--hp_search``); train metrics, perplexity before/after."""
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'lm_adaptation')  # this recipe always trains
-    resume = prepare_output_dir(train_args)
+    resume = prepare_search_output_dir(train_args, hp_args, method_args)  # an interrupted search continues
     set_seed(train_args.seed)
     text = TASKS.get("language-modeling").load_data(data_args)
+    objects = (model_args, data_args, method_args, train_args, lm_args)
     metrics = run_lm_adaptation(model_args, text, method_args, train_args, LmRunOptions(
         objective=lm_args.lm_objective, max_seq_length=data_args.max_seq_length,
         mlm_probability=lm_args.mlm_probability, perplexity_max_texts=lm_args.perplexity_max_texts,
-        resume_from_checkpoint=resume, config_objects=(model_args, data_args, method_args, train_args, lm_args)))
+        resume_from_checkpoint=resume, config_objects=objects,
+        search=search_hook(hp_args, "lm_adaptation", objects)))  # trials scored by held-out eval_loss
     if train_args.process_index == 0:
         print(format_metrics_table(metrics, title=f"\n{text.name} | {model_args.model_name_or_path} | LM adaptation"))
         print(f"Held-out {'pseudo-' if metrics.get('lm_objective_mlm') else ''}perplexity: before "

@@ -10,6 +10,10 @@ It writes the adapted model and its held-out perplexity before/after into ``<out
 Stage 2 fine-tunes a classifier from it with the ULMFiT options (discriminative rates, slanted triangular schedule,
 gradual unfreezing; ``--method ulmfit`` by default) and writes the usual results, plots and card into
 ``output_dir``. ``--resume_from_checkpoint last`` continues whichever stage was interrupted.
+
+``--hp_search optuna`` searches stage 2, the classifier trained on the task's labels: stage 1 runs once with the
+given ``--lm_*`` values, each trial fine-tunes its adapted model and is scored on the validation split, and the best
+values train the final classifier. ``hp_search/best_config.yaml`` reruns the best trial from this run's adapted model.
 """
 
 from __future__ import annotations
@@ -27,14 +31,9 @@ from tlnlp.config.run_folder import claim_output_dir
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs, apply_method
 from tlnlp.runs import LmRunOptions, RunContext, TrainedRun, finish, format_metrics_table, run_lm_adaptation
+from tlnlp.search import HpSearchArgs, SearchSetup, prepare_search_output_dir, run_hp_search, search_in_progress
 from tlnlp.tasks import TASKS
-from tlnlp.training import (
-    build_trainer,
-    prepare_output_dir,
-    refuse_evaluation_only,
-    refuse_long_text_chunk,
-    setup_logging,
-)
+from tlnlp.training import build_trainer, refuse_evaluation_only, refuse_long_text_chunk, setup_logging
 
 LM_DIR = "lm_adaptation"
 
@@ -84,25 +83,30 @@ def adapt(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, t
 
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmStageArgs)
+ARGUMENTS = (ModelArgs, DataArgs, MethodArgs, TrainingArgs, LmStageArgs, HpSearchArgs)
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS = {"method": "ulmfit"}
 
 
+def _prepare(train_args: TrainingArgs, hp_args: HpSearchArgs | None, method_args: MethodArgs):
+    """``(checkpoint of stage 2 or None, whether a finished stage 1 is reused)``, the folder guarded or claimed."""
+    out = Path(train_args.output_dir)
+    resuming = train_args.resume_from_checkpoint is not None or search_in_progress(train_args, hp_args, (LM_DIR,))
+    if train_args.resume_from_checkpoint is None or (out.is_dir() and get_last_checkpoint(str(out)) is not None):
+        # refuse a non-empty folder before any work; or continue stage 2, or an interrupted search
+        return prepare_search_output_dir(train_args, hp_args, method_args, (LM_DIR,)), resuming
+    claim_output_dir(out)  # stage 2 starts afresh in the interrupted run's folder, which this run now holds
+    return None, resuming
+
+
 def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, train_args: TrainingArgs,
-         stage: LmStageArgs) -> dict[str, float]:
+         stage: LmStageArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Both stages; returns the classifier's metrics plus ``lm_perplexity_before``/``lm_perplexity_after``."""
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'ulmfit')  # this recipe always trains
     refuse_long_text_chunk(data_args, "ulmfit")  # and scores rows cut to max_seq_length
     out = Path(train_args.output_dir)
-    resuming = train_args.resume_from_checkpoint is not None
-    has_checkpoint = out.is_dir() and get_last_checkpoint(str(out)) is not None
-    resume = None
-    if not resuming or has_checkpoint:  # refuse a non-empty folder before any work; or continue stage 2
-        resume = prepare_output_dir(train_args)
-    else:  # stage 2 starts afresh in the interrupted run's folder, which this run now holds (lock, marker)
-        claim_output_dir(out)
+    resume, resuming = _prepare(train_args, hp_args, method_args)
     set_seed(train_args.seed)
     lm_metrics: dict[str, float] = {}
     start = model_args
@@ -113,17 +117,20 @@ def main(model_args: ModelArgs, data_args: DataArgs, method_args: MethodArgs, tr
     task = TASKS.get("classification")
     data = task.load_data(data_args)
     model, tokenizer = task.load_model(start, data)
-    prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
         tokenized = task.tokenize(data, tokenizer, data_args)
-    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
-                            compute_metrics=task.compute_metrics(data, data_args))
+    objects, scores = (model_args, data_args, method_args, train_args, stage), task.compute_metrics(data, data_args)
+    searched = run_hp_search(hp_args, SearchSetup(  # stage 2 only: each trial starts from the adapted model
+        "ulmfit", task, data, start, method_args, train_args, tokenizer, tokenized, objects, compute_metrics=scores,
+        best_overrides={"lm_adaptation": False, "model_name_or_path": start.model_name_or_path}))
+    prepared = apply_method(model, method_args)
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args, compute_metrics=scores)
     train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = finish(RunContext(
         output_dir=out, recipe="ulmfit", task=task, data=data, base_model=model_args.model_name_or_path,
-        config_objects=(model_args, data_args, method_args, train_args, stage),
-        trained=TrainedRun(trainer, train_result, tokenized, prepared),
-        results={f"lm_{k}": v for k, v in lm_metrics.items() if k.startswith("perplexity")}))
+        config_objects=objects, trained=TrainedRun(trainer, train_result, tokenized, prepared),
+        sections=searched.sections, results={**searched.results, **{
+            f"lm_{k}": v for k, v in lm_metrics.items() if k.startswith("perplexity")}}))
     if trainer.is_world_process_zero():
         if lm_metrics:
             print(f"LM adaptation: held-out perplexity {lm_metrics['perplexity_before']:.2f} -> "

@@ -131,7 +131,7 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, tiny_bert_dir, spa
 
 
 def test_recipes_without_a_search_refuse_the_flag():
-    recipe = load_recipe("ulmfit")
+    recipe = load_recipe("zero_shot")  # trains nothing (the training recipes: tests/recipes/test_hp_search_recipes.py)
     with pytest.raises(ConfigError, match="--hp_search"):
         parse_args(*recipe.ARGUMENTS, args=["--output_dir", "x", "--hp_search", "optuna"])
 

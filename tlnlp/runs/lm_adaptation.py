@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+
+from transformers import TrainerCallback
 
 from tlnlp.methods import apply_method
 from tlnlp.runs.context import RunContext, TrainedRun
@@ -34,6 +37,9 @@ class LmRunOptions:
         resume_from_checkpoint: Checkpoint folder to resume from.
         config_objects: The parsed argument objects, for ``run_config.yaml``.
         recipe: The recipe that ran (named by the card's reproduce command).
+        search: A hyperparameter search run before training (:func:`tlnlp.search.search_hook`), called with the
+            run's parts once the text is tokenized; the trials train on the training blocks and are scored by
+            their loss on the held-out blocks (never by perplexity, which is measured before and after only).
     """
 
     objective: str = "auto"
@@ -43,6 +49,38 @@ class LmRunOptions:
     resume_from_checkpoint: str | None = None
     config_objects: tuple[Any, ...] = ()
     recipe: str = "lm_adaptation"
+    search: Callable[[Mapping[str, Any]], Any] | None = None
+
+
+class _SameEvaluationMasks(TrainerCallback):
+    """A search trial's held-out loss uses the masks of epoch 0, whatever its epochs: trials compare alike."""
+
+    def __init__(self, collator: SeededMaskingCollator) -> None:
+        self.collator = collator
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Evaluation follows training in a trial."""
+        self.collator.epoch = 0
+
+
+def _trial_model(model_args: Any, objective: str) -> Any:
+    """A search trial's fresh language model (masked LM: with the same sparse loss as the run's training)."""
+    model = load_language_model(model_args, objective).model
+    if objective == "mlm" and model.get_output_embeddings() is not None:
+        SparseMaskedLMLoss(model).attach()  # the trial's model is dropped after it, hooks and all
+    return model
+
+
+def _search(options: LmRunOptions, parts: dict[str, Any], collator: Any, objective: str) -> Any:
+    """The search's outcome (or None without one): trials as this run trains, scored on held-out blocks."""
+    if options.search is None:
+        return None
+    callbacks = [MaskingEpochCallback(collator), _SameEvaluationMasks(collator)] if isinstance(
+        collator, SeededMaskingCollator) else []
+    model_args = parts["model_args"]
+    return options.search({**parts, "task": TASKS.get("language-modeling"), "default_metric": "loss",
+                           "load_model": lambda: _trial_model(model_args, objective),
+                           "trainer_kwargs": {"data_collator": collator, "callbacks": callbacks}})
 
 
 def _score(model: Any, tokenizer: Any, texts: list[str], objective: str, options: LmRunOptions,
@@ -80,16 +118,19 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
     if loaded.head_is_new and not getattr(method_args, "head_warmup_steps", 0):
         logger.warning("The %s head is new and --head_warmup_steps is 0: the lower layers start training against "
                        "an untrained head.", objective.upper())
-    prepared = apply_method(model, method_args)
     block_args = SimpleNamespace(max_seq_length=options.max_seq_length)
     with train_args.main_process_first(desc="tokenize"):
         blocks = task.tokenize(text, tokenizer, block_args, objective=objective)
+    collator = task.data_collator(tokenizer, objective, options.mlm_probability, seed=train_args.seed)
+    searched = _search(options, {"data": text, "model_args": model_args, "method_args": method_args,
+                                 "train_args": train_args, "tokenizer": tokenizer, "datasets": blocks},
+                       collator, objective)  # sets the best values on the arguments
+    prepared = apply_method(model, method_args)
     held_out = text.validation[:options.perplexity_max_texts] if options.perplexity_max_texts else text.validation
     prepared.model.to(train_args.device)
     show = train_args.process_index == 0
     before = _score(prepared.model, tokenizer, held_out, objective, options, show)
     logger.info("Held-out %s before adaptation: %.3f", objective, before)
-    collator = task.data_collator(tokenizer, objective, options.mlm_probability, seed=train_args.seed)
     epochs = [MaskingEpochCallback(collator)] if isinstance(collator, SeededMaskingCollator) else []
     trainer = build_trainer(prepared, tokenizer, blocks, train_args, data_collator=collator, callbacks=epochs)
     sparse = (SparseMaskedLMLoss(prepared.model) if objective == "mlm"
@@ -105,7 +146,9 @@ def run_lm_adaptation(model_args: Any, text: Any, method_args: Any, train_args: 
         base_model=str(model_args.model_name_or_path), config_objects=options.config_objects,
         trained=TrainedRun(trainer, train_result, blocks, prepared),
         results={**scores, "lm_objective_mlm": float(objective == "mlm"),
-                 "lm_head_was_new": float(loaded.head_is_new), "lm_held_out_texts": float(len(held_out))},
+                 "lm_head_was_new": float(loaded.head_is_new), "lm_held_out_texts": float(len(held_out)),
+                 **(searched.results if searched else {})},
+        sections=searched.sections if searched else {},
         files={"lm_results.json": {**scores, "objective": objective, "measure": measure,
                                    "head_was_new": loaded.head_is_new, "held_out_texts": len(held_out)}},
     ))

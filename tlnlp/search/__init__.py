@@ -16,7 +16,10 @@ from tlnlp.search.runner import (
     SearchSetup,
     objective_of,
     prepare_search_output_dir,
+    refuse_search,
     run_hp_search,
+    search_hook,
+    search_in_progress,
 )
 from tlnlp.search.space import HpSearchError, Param, SearchSpace, default_space, load_space
 
@@ -36,6 +39,9 @@ __all__ = [
     "load_space",
     "objective_of",
     "prepare_search_output_dir",
+    "refuse_search",
     "run_hp_search",
+    "search_hook",
+    "search_in_progress",
     "study_storage",
 ]

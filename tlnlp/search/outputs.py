@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +78,22 @@ def plot_search(folder: Path, records: Sequence[TrialRecord], objective: str, di
 
 
 def write_best_config(folder: Path, config_objects: Sequence[Any], recipe: str, best: TrialRecord,
-                      objective: str) -> Path:
+                      objective: str, overrides: Mapping[str, Any] | None = None) -> Path:
     """``best_config.yaml``: the run's settings with the best trial's values; it parses with the recipe.
 
-    Its ``output_dir`` is the run's folder with ``-best`` appended, so that it runs as it is.
+    Its ``output_dir`` is the run's folder with ``-best`` appended, so that it runs as it is. ``overrides`` replace
+    settings so that the rerun starts where the trials started (e.g. from a stage the run trained before its
+    search); the header names them.
     """
     config = resolved_config(*config_objects)
     for key in _TRANSIENT:
         config.pop(key, None)
     config["output_dir"] = f"{config.get('output_dir', 'runs/run')}-best"
+    config.update(overrides or {})
     path = Path(folder) / "best_config.yaml"
     header = (f"# The best trial of the hyperparameter search: trial {best.number}, {objective}={best.value:.6g} "
               f"(validation).\n# Reproduce it with:\n#   {rerun_command(recipe, ('--config', str(path)))}\n")
+    if overrides:
+        header += (f"# It starts where the trials started: {', '.join(f'{k}={v}' for k, v in overrides.items())}."
+                   "\n")
     return _atomic_write(path, header + yaml.safe_dump(config, sort_keys=False))

@@ -25,7 +25,7 @@ from tlnlp.search.trainer import TrialBuilder, search_trainer_class
 from tlnlp.training import TlnlpTrainer, build_trainer, prepare_output_dir, requested_stages
 
 __all__ = ["SEARCH_FOLDER", "SearchOutcome", "SearchSetup", "objective_of", "prepare_search_output_dir",
-           "run_hp_search"]
+           "refuse_search", "run_hp_search", "search_hook", "search_in_progress"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,12 @@ class SearchSetup:
         compute_metrics: The Trainer's ``compute_metrics``.
         trainer_class: The recipe's Trainer class (a :class:`~tlnlp.training.TlnlpTrainer` subclass).
         scorer: Scores validation when the Trainer's evaluation does not (see :class:`TrialBuilder`).
-        default_metric: The objective when ``--metric_for_best_model`` is unset (``accuracy``, ``f1``...).
+        default_metric: The objective when ``--metric_for_best_model`` is unset (``accuracy``, ``f1``, ``loss``...).
+        load_model: Loads each trial's fresh model (before the method); default ``task.load_model(model_args, data)``.
+        trainer_kwargs: More keyword arguments of :func:`~tlnlp.training.build_trainer` for the trials (a
+            language-modelling ``data_collator``, ``callbacks``), as the recipe's own Trainer gets them.
+        best_overrides: Settings of ``best_config.yaml`` that make its rerun start where the trials started (a
+            multi-stage recipe's earlier stage, trained once before the search: its output instead of a rerun).
     """
 
     recipe: str
@@ -66,6 +71,9 @@ class SearchSetup:
     trainer_class: type = TlnlpTrainer
     scorer: Callable[..., Any] | None = None
     default_metric: str = "accuracy"
+    load_model: Callable[[], Any] | None = None
+    trainer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    best_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,11 +134,36 @@ def objective_of(train_args: Any, default_metric: str) -> tuple[str, str]:
     return name, "maximize" if greater else "minimize"
 
 
-def _only_search_in(out: Path) -> bool:
-    """Whether ``out`` holds an interrupted search and nothing else (besides the run's own hidden files)."""
+def _only_search_in(out: Path, kept: tuple[str, ...]) -> bool:
+    """Whether ``out`` holds an interrupted search and nothing else (besides hidden files and ``kept`` folders)."""
     if not (out / SEARCH_FOLDER).is_dir():
         return False
-    return all(p.name == SEARCH_FOLDER or p.name.startswith(".") for p in out.iterdir())
+    return all(p.name in (SEARCH_FOLDER, *kept) or p.name.startswith(".") for p in out.iterdir())
+
+
+def search_in_progress(train_args: Any, hp_args: HpSearchArgs | None, kept: tuple[str, ...] = ()) -> bool:
+    """Whether this run continues an interrupted search in its output folder (the same command, rerun).
+
+    Args:
+        train_args: The run's ``TrainingArguments``.
+        hp_args: The search flags.
+        kept: Folders an earlier stage of the recipe writes before its search (e.g. ULMFiT's ``lm_adaptation``).
+    """
+    if hp_args is None or not hp_args.enabled:
+        return False
+    return (train_args.resume_from_checkpoint is None and not train_args.overwrite_output_dir
+            and _only_search_in(Path(train_args.output_dir), kept))
+
+
+def refuse_search(hp_args: HpSearchArgs | None, recipe: str, reason: str, fix: str) -> None:
+    """Refuse ``--hp_search`` in a recipe where a search would not be sound, in one line naming the flag and fix.
+
+    Raises:
+        HpSearchError: ``hp_search`` is set.
+    """
+    if hp_args is not None and hp_args.enabled:
+        raise HpSearchError(f"--hp_search {hp_args.hp_search} is not available in the {recipe} recipe: {reason}. "
+                            f"Fix: {fix}")
 
 
 def _check_search(hp_args: HpSearchArgs, method_args: Any, train_args: Any) -> None:
@@ -148,11 +181,13 @@ def _check_search(hp_args: HpSearchArgs, method_args: Any, train_args: Any) -> N
     require_backend(hp_args.hp_search)
 
 
-def prepare_search_output_dir(train_args: Any, hp_args: HpSearchArgs | None, method_args: Any) -> str | None:
+def prepare_search_output_dir(train_args: Any, hp_args: HpSearchArgs | None, method_args: Any,
+                              kept: tuple[str, ...] = ()) -> str | None:
     """``prepare_output_dir`` that lets a search continue: a folder holding only an interrupted search is reused.
 
     With a search it also checks, before any work, that the method trains with the Trainer, that the run trains,
-    that it runs in one process, and that the back end's package is installed.
+    that it runs in one process, and that the back end's package is installed. ``kept``: folders that an earlier
+    stage of the recipe writes before its search, reused with it (see :func:`search_in_progress`).
 
     Returns:
         The checkpoint to resume from, or None (see :func:`tlnlp.training.prepare_output_dir`).
@@ -164,12 +199,9 @@ def prepare_search_output_dir(train_args: Any, hp_args: HpSearchArgs | None, met
     if hp_args is None or not hp_args.enabled:
         return prepare_output_dir(train_args)
     _check_search(hp_args, method_args, train_args)
-    out = Path(train_args.output_dir)
-    continuing = (train_args.resume_from_checkpoint is None and not train_args.overwrite_output_dir
-                  and _only_search_in(out))
-    if not continuing:
+    if not search_in_progress(train_args, hp_args, kept):
         return prepare_output_dir(train_args)
-    logger.info("%s holds an interrupted search: continuing it.", out / SEARCH_FOLDER)
+    logger.info("%s holds an interrupted search: continuing it.", Path(train_args.output_dir) / SEARCH_FOLDER)
     train_args.overwrite_output_dir = True  # only for the folder check: the search's files stay
     try:
         return prepare_output_dir(train_args)
@@ -189,10 +221,11 @@ def _search_args(train_args: Any, folder: Path, keeps_checkpoints: bool) -> Any:
 
 
 def _search_trainer(setup: SearchSetup, space: SearchSpace, folder: Path) -> Any:
-    if "validation" not in setup.datasets:
+    if "validation" not in setup.datasets or not len(setup.datasets["validation"]):
         raise HpSearchError("--hp_search scores each trial on the validation split, and this run has none. Fix: "
                             "give --validation_file, or keep --validation_split_percentage above 0.")
-    builder = TrialBuilder(space, setup.task, setup.data, setup.model_args, setup.method_args, setup.scorer)
+    builder = TrialBuilder(space, setup.task, setup.data, setup.model_args, setup.method_args, setup.scorer,
+                           setup.load_model)
     patience = getattr(setup.method_args, "early_stopping_patience", None)
     args = _search_args(setup.train_args, folder, keeps_checkpoints=bool(patience))
     cls = search_trainer_class(setup.trainer_class)
@@ -202,7 +235,7 @@ def _search_trainer(setup: SearchSetup, space: SearchSpace, folder: Path) -> Any
 
     datasets = {"train": setup.datasets["train"], "validation": setup.datasets["validation"]}  # never the test split
     return build_trainer(builder.build(None), setup.tokenizer, datasets, args, compute_metrics=setup.compute_metrics,
-                         trainer_class=make)
+                         trainer_class=make, **setup.trainer_kwargs)
 
 
 def _objective_function(name: str) -> Callable[[dict[str, float]], float]:
@@ -271,6 +304,30 @@ def run_hp_search(hp_args: HpSearchArgs | None, setup: SearchSetup) -> SearchOut
         csv_path, md_path = write_trials_table(folder, records, objective, space.names)
         outcome.files = {"trials_csv": csv_path, "trials_md": md_path,
                          "plot": plot_search(folder, records, objective, direction),
-                         "best_config": write_best_config(folder, setup.config_objects, setup.recipe, best, objective)}
+                         "best_config": write_best_config(folder, setup.config_objects, setup.recipe, best, objective,
+                                                          setup.best_overrides)}
     logger.info("Search: best trial %d, %s=%.6g, values %s.", best.number, objective, best.value, best.values)
     return outcome
+
+
+def search_hook(hp_args: HpSearchArgs | None, recipe: str, config_objects: tuple[Any, ...],
+                **fixed: Any) -> Callable[[Mapping[str, Any]], SearchOutcome] | None:
+    """A search for library code that builds the run's parts itself (a lower layer that cannot import this one).
+
+    The library calls the hook with the :class:`SearchSetup` fields it builds (``task``, ``data``, ``model_args``,
+    ``method_args``, ``train_args``, ``tokenizer``, ``datasets``...) once its data are tokenized, before it applies
+    the method, and uses the :class:`SearchOutcome`'s ``results`` and ``sections``.
+
+    Args:
+        hp_args: The search flags; None (or ``--hp_search none``) gives None: no hook.
+        recipe: The recipe's name (the best config's rerun command).
+        config_objects: The recipe's parsed argument dataclasses (the best config is written from them).
+        **fixed: Other :class:`SearchSetup` fields the recipe knows (``default_metric``...).
+    """
+    if hp_args is None or not hp_args.enabled:
+        return None
+
+    def hook(parts: Mapping[str, Any]) -> SearchOutcome:
+        return run_hp_search(hp_args, SearchSetup(recipe=recipe, config_objects=config_objects, **fixed, **parts))
+
+    return hook

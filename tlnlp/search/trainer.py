@@ -40,6 +40,8 @@ class TrialBuilder:
         method_args: The run's ``MethodArgs``; a trial's method options replace its values.
         scorer: Scores the validation split when the Trainer's own evaluation does not give the objective
             (question answering): ``scorer(trainer, output_dir=folder)`` returns metrics (or a tuple, metrics first).
+        load_model: Loads a fresh model (before the method) when ``task.load_model(model_args, data)`` is not how
+            the recipe loads it (a language model with its objective, an entailment classifier's two labels).
     """
 
     space: SearchSpace
@@ -48,6 +50,7 @@ class TrialBuilder:
     model_args: Any
     method_args: Any
     scorer: Callable[..., Any] | None = None
+    load_model: Callable[[], Any] | None = None
 
     def method_args_for(self, trial: Any) -> Any:
         """The run's ``MethodArgs`` with the trial's method options (checked as the flags would be)."""
@@ -62,7 +65,8 @@ class TrialBuilder:
 
     def build(self, trial: Any) -> MethodResult:
         """A fresh model, prepared by the method with the trial's options (and by the task after the method)."""
-        model, _ = self.task.load_model(self.model_args, self.data)
+        model = self.load_model() if self.load_model is not None else self.task.load_model(self.model_args,
+                                                                                              self.data)[0]
         prepared = apply_method(model, self.method_args_for(trial))
         return dataclasses.replace(prepared, model=self.task.prepare_model(prepared.model))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,9 @@ def _unseen_results(unseen: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method_args: Any,
-                            train_args: Any) -> dict[str, float]:
+def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method_args: Any, train_args: Any, *,
+                            prepare: Callable[[Any], str | None] = prepare_output_dir,
+                            search: Callable[[Mapping[str, Any]], Any] | None = None) -> dict[str, float]:
     """Build entailment pairs, train a cross-encoder, save it and write every output of the run.
 
     The saved config maps 0 -> ``entailment``, 1 -> ``not_entailment``, so ``pipeline("zero-shot-classification")``
@@ -92,19 +94,34 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
     ``zero_shot_results.json`` (also merged into ``all_results.json`` as ``zeroshot_<dataset>_<metric>``). The
     run is written, and pushed with ``--push_to_hub``, once, by :func:`tlnlp.runs.finish`.
 
+    Args:
+        model_args: The encoder to train from.
+        entail_args: The labelled sources, pairs and unseen tasks.
+        method_args: The Trainer method.
+        train_args: The ``TrainingArgs``.
+        prepare: Guards the output folder and returns the checkpoint to resume from (default
+            :func:`tlnlp.training.prepare_output_dir`; a search's lets an interrupted search continue).
+        search: A hyperparameter search run before training (:func:`tlnlp.search.search_hook`): its trials train
+            on the training pairs and are scored on the validation pairs only (neither the test pairs nor the
+            unseen tasks); the best values then train the model.
+
     Returns:
         Every metric: ``train_*``, ``eval_*``, ``test_*`` on the pairs, and ``zeroshot_*`` on unseen tasks.
     """
-    resume = prepare_output_dir(train_args)
+    resume = prepare(train_args)
     set_seed(train_args.seed)
     task = TASKS.get("classification")
     data, records = entailment_task_data(entail_args)
     model, tokenizer = load_classifier(model_args, labels=list(ENTAILMENT_LABELS))
-    prepared = apply_method(model, method_args)
     with train_args.main_process_first(desc="tokenize"):
         tokenized = task.tokenize(data, tokenizer, entail_args)
-    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
-                            compute_metrics=make_compute_metrics(len(ENTAILMENT_LABELS)))
+    metric = make_compute_metrics(len(ENTAILMENT_LABELS))
+    searched = search({  # trains trials on the training pairs, scores them on validation; sets the best values
+        "task": task, "data": data, "model_args": model_args, "method_args": method_args, "train_args": train_args,
+        "tokenizer": tokenizer, "datasets": tokenized, "compute_metrics": metric,
+        "load_model": lambda: load_classifier(model_args, labels=list(ENTAILMENT_LABELS))[0]}) if search else None
+    prepared = apply_method(model, method_args)
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args, compute_metrics=metric)
     train_result = trainer.train(resume_from_checkpoint=resume)
     unseen: dict[str, Any] = {}
     if trainer.is_world_process_zero():  # scored outside the Trainer, on the main process only
@@ -115,8 +132,10 @@ def run_entailment_training(model_args: Any, entail_args: EntailmentArgs, method
     return finish(RunContext(
         output_dir=train_args.output_dir, recipe="train_entailment", task=task, data=data,
         base_model=model_args.model_name_or_path, config_objects=(model_args, entail_args, method_args, train_args),
-        trained=TrainedRun(trainer, train_result, tokenized, prepared), results=_unseen_results(unseen),
-        files=files, sections={"Label-entailment training": _entailment_card_section(records, unseen)}))
+        trained=TrainedRun(trainer, train_result, tokenized, prepared),
+        results={**_unseen_results(unseen), **(searched.results if searched else {})}, files=files,
+        sections={"Label-entailment training": _entailment_card_section(records, unseen),
+                  **(searched.sections if searched else {})}))
 
 
 def load_or_train_entailment_model(

@@ -1,0 +1,163 @@
+"""--hp_search on the other training recipes: a 2-trial optuna search each, its outputs, and the test split untouched.
+
+Each run checks that the study finished 2 trials, that ``trials.csv``/``trials.md``/``search.png`` exist, that
+``best_config.yaml`` parses with the recipe and holds the best trial's values, that the search Trainer got only the
+train and validation splits, and that nothing was predicted or scored under another prefix during the search.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.recipes.conftest import load_recipe, recipe_args
+from tlnlp.config import parse_args
+from tlnlp.search import HpSearchError
+from tlnlp.search import runner as search_runner
+from tlnlp.training import TlnlpTrainer
+
+pytest.importorskip("optuna")
+
+
+@pytest.fixture
+def seen(monkeypatch):
+    """What the search saw: the splits its Trainer got, every evaluation/prediction (searching?, prefix)."""
+    found = {"splits": [], "scored": []}
+    build, evaluate, predict = search_runner.build_trainer, TlnlpTrainer.evaluate, TlnlpTrainer.predict
+
+    def spy_build(prepared, tokenizer, datasets, *args, **kwargs):
+        found["splits"].append(sorted(datasets))
+        return build(prepared, tokenizer, datasets, *args, **kwargs)
+
+    def spy_evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        found["scored"].append((self.hp_search_backend is not None, metric_key_prefix))
+        return evaluate(self, eval_dataset, ignore_keys, metric_key_prefix)
+
+    def spy_predict(self, test_dataset, *args, **kwargs):
+        found["scored"].append((self.hp_search_backend is not None, kwargs.get("metric_key_prefix", "test")))
+        return predict(self, test_dataset, *args, **kwargs)
+
+    monkeypatch.setattr(search_runner, "build_trainer", spy_build)
+    monkeypatch.setattr(TlnlpTrainer, "evaluate", spy_evaluate)
+    monkeypatch.setattr(TlnlpTrainer, "predict", spy_predict)
+    return found
+
+
+def _space(tmp_path, text):
+    path = tmp_path / "space.yaml"
+    path.write_text(text, encoding="utf-8")
+    return ["--hp_search", "optuna", "--hp_trials", "2", "--hp_space", str(path)]
+
+
+def _run(name, flags):
+    recipe = load_recipe(name)
+    return recipe, recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
+
+
+def _check_search(recipe, out, metrics, seen, objective):
+    """The search's outputs, its best config against its best trial, and what it scored; the parsed best config."""
+    search = out / "hp_search"
+    with sqlite3.connect(search / "study.db") as con:
+        states = [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")]
+    assert states == ["COMPLETE", "COMPLETE"]
+    lines = (search / "trials.csv").read_text().splitlines()
+    assert lines[0].startswith(f"trial,state,{objective},") and len(lines) == 3
+    assert (search / "trials.md").read_text().startswith(f"| trial | state | {objective} |")
+    assert (search / "search.png").read_bytes()[:4] == b"\x89PNG"
+    assert seen["splits"] == [["train", "validation"]]  # the search Trainer never holds the test split
+    during = [prefix for searching, prefix in seen["scored"] if searching]
+    assert len(during) == 2 and set(during) == {"eval"}  # one validation score per trial, no prediction
+    best = metrics["hp_search_best_trial"]
+    assert metrics["hp_search_trials"] == 2 and metrics[f"hp_search_best_{objective}"] is not None
+    chosen = json.loads((search / f"trial-{best}" / "trial.json").read_text())["values"]
+    parsed = parse_args(*recipe.ARGUMENTS, args=["--config", str(search / "best_config.yaml")],
+                        defaults=recipe.DEFAULTS)
+    for name, value in chosen.items():
+        found = [getattr(obj, name) for obj in parsed if hasattr(obj, name)]
+        assert found and found[0] == pytest.approx(value), name
+    assert next(obj for obj in parsed if hasattr(obj, "hp_search")).hp_search == "none"
+    assert "Hyperparameter search" in (out / "README.md").read_text()
+    return parsed
+
+
+def test_lm_adaptation_searches_on_held_out_loss(tmp_path, tiny_bert_dir, seen):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the cat {i} sat on the mat and looked at the dog" for i in range(80)),
+                      encoding="utf-8")
+    out = tmp_path / "lm"
+    flags = ["--model_name_or_path", str(tiny_bert_dir), "--train_file", str(corpus), "--output_dir", str(out),
+             "--max_seq_length", "32", "--per_device_train_batch_size", "8", "--max_steps", "3",
+             "--learning_rate", "3e-3", "--perplexity_max_texts", "4", "--report_to", "none",
+             *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n"
+                               "discriminative_factor: {type: categorical, choices: [1.5, 2.0]}\n")]
+    recipe, metrics = _run("lm_adaptation", flags)
+    _check_search(recipe, out, metrics, seen, "eval_loss")
+    values = [float(line.split(",")[2]) for line in (out / "hp_search" / "trials.csv").read_text().splitlines()[1:]]
+    assert metrics["hp_search_best_eval_loss"] == pytest.approx(min(values), rel=1e-4)  # minimised
+    assert (out / "model.safetensors").is_file() and "perplexity_after" in metrics
+
+
+def test_train_entailment_searches_on_validation_pairs(tmp_path, tiny_bert_dir, seen):
+    from tests.recipes.test_train_entailment import _args
+
+    out = tmp_path / "entail"
+    flags = _args(tiny_bert_dir, out, *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, "
+                                                        "log: true}\nweight_decay: {type: float, low: 0.0, "
+                                                        "high: 0.1}\n"))
+    recipe, metrics = _run("train_entailment", flags)
+    _check_search(recipe, out, metrics, seen, "eval_accuracy")
+    assert any(k.startswith("zeroshot_") for k in metrics)  # unseen tasks scored after the search, by the final model
+
+
+def test_ulmfit_searches_the_classifier_stage_from_its_adapted_model(tmp_path, tiny_bert_dir, seen):
+    out = tmp_path / "ulmfit"
+    flags = recipe_args(tiny_bert_dir, out, "--lm_max_steps", "3", "--perplexity_max_texts", "4",
+                        "--max_train_samples", "32", "--max_steps", "3",
+                        *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"))
+    recipe, metrics = _run("ulmfit", flags)
+    parsed = _check_search(recipe, out, metrics, seen, "eval_accuracy")
+    stage = next(obj for obj in parsed if hasattr(obj, "lm_adaptation"))
+    assert not stage.lm_adaptation and parsed[0].model_name_or_path == str(out / "lm_adaptation")
+    assert "lm_perplexity_after" in metrics and "test_accuracy" in metrics
+
+
+def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.config.run_folder import release_output_dir
+
+    out = tmp_path / "ulmfit"
+    flags = recipe_args(tiny_bert_dir, out, "--lm_max_steps", "2", "--perplexity_max_texts", "4",
+                        "--max_train_samples", "32", "--max_steps", "2",
+                        *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"))
+    recipe, real = load_recipe("ulmfit"), search_runner.run_optuna
+
+    def one_trial_then_killed(trainer, space, objective, settings):
+        real(trainer, space, objective, {**settings, "trials": 1})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_runner, "run_optuna", one_trial_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
+    release_output_dir(out)  # as the killed process would
+    monkeypatch.setattr(search_runner, "run_optuna", real)
+    stamp = (out / "lm_adaptation" / "model.safetensors").stat().st_mtime_ns
+    metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
+    assert (out / "lm_adaptation" / "model.safetensors").stat().st_mtime_ns == stamp  # stage 1 not redone
+    assert metrics["hp_search_trials"] == 2 and (out / "model.safetensors").is_file()
+
+
+#: Recipes whose search would not be sound, and the flags they need to parse.
+REFUSING = {"domain_adaptation": ["--dataset_name", "bundled:amazon_sentiment", "--target_dataset",
+                                  "bundled:movie_sentiment"]}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSING))
+def test_recipes_that_cannot_search_soundly_refuse_it_in_one_line(name, tmp_path):
+    recipe = load_recipe(name)
+    parsed = parse_args(*recipe.ARGUMENTS, args=[*REFUSING[name], "--output_dir", str(tmp_path / "x"),
+                                                 "--hp_search", "optuna"], defaults=recipe.DEFAULTS)
+    with pytest.raises(HpSearchError, match=rf"^--hp_search optuna is not available in the {name} recipe: .*Fix: ") \
+            as err:
+        recipe.main(*parsed)
+    assert "\n" not in str(err.value) and not (tmp_path / "x").exists()
