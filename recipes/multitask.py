@@ -33,17 +33,24 @@ from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.multitask import MultiTaskArgs, format_summary, run_multitask
+from tlnlp.search import HpSearchArgs, refuse_search
 from tlnlp.training import refuse_evaluation_only, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs)
+ARGUMENTS = (ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs, HpSearchArgs)
+#: Why ``--hp_search`` is refused here, and the search that does the same job.
+NO_SEARCH = ("its trials would need the multi-task model, sampler and per-task validation, which the search's "
+             "trials do not build",
+             "drop --hp_search; search each task's settings with `tlnlp train classification --hp_search optuna` "
+             "on that task, then train the tasks together with the values found.")
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, method_args: MethodArgs, mt_args: MultiTaskArgs,
-         train_args: TrainingArgs) -> dict[str, float]:
+         train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Train (or resume) the multi-task model; returns ``train_*``, ``eval_<task>_*``, ``test_<task>_*``, means."""
+    refuse_search(hp_args, "multitask", *NO_SEARCH)
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'multitask')  # this recipe always trains
     result = run_multitask(model_args, method_args, mt_args, train_args)

@@ -33,18 +33,26 @@ from __future__ import annotations
 from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
+from tlnlp.search import HpSearchArgs, refuse_search
 from tlnlp.staged import StagedArgs, format_summary, run_stages
 from tlnlp.training import refuse_evaluation_only, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
-ARGUMENTS = (ModelArgs, MethodArgs, StagedArgs, TrainingArgs)
+ARGUMENTS = (ModelArgs, MethodArgs, StagedArgs, TrainingArgs, HpSearchArgs)
+#: Why ``--hp_search`` is refused here, and the search that does the same job.
+NO_SEARCH = ("a stage's keys override the chain's flags, and a search here would not write the values it found "
+             "back into the target stage",
+             "drop --hp_search; train the chain without its last stage, then search the target stage with `tlnlp "
+             "train classification --model_name_or_path <output_dir>/<last stage folder> --hp_search optuna` and "
+             "give the last stage the values in its hp_search/best_config.yaml.")
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, method_args: MethodArgs, staged_args: StagedArgs,
-         train_args: TrainingArgs) -> dict[str, float]:
+         train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Run (or resume) the chain; returns ``stage<i>_*``, ``final_*``, forgetting and baseline numbers."""
+    refuse_search(hp_args, "staged", *NO_SEARCH)
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'staged')  # this recipe always trains
     result = run_stages(model_args, method_args, staged_args, train_args)

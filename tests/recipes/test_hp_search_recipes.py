@@ -149,7 +149,9 @@ def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path
 
 #: Recipes whose search would not be sound, and the flags they need to parse.
 REFUSING = {"domain_adaptation": ["--dataset_name", "bundled:amazon_sentiment", "--target_dataset",
-                                  "bundled:movie_sentiment"]}
+                                  "bundled:movie_sentiment"],
+            "staged": ["--stages", "dataset=bundled:amazon_sentiment", "dataset=bundled:movie_sentiment"],
+            "multitask": ["--tasks", "dataset=bundled:movie_sentiment", "dataset=bundled:amazon_sentiment"]}
 
 
 @pytest.mark.parametrize("name", sorted(REFUSING))
