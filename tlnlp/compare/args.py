@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from tlnlp.compare.budgets import ALL
+from tlnlp.compare.executors import EXECUTORS
 from tlnlp.compare.selection import SELECTION_MODES
 from tlnlp.compare.strategies import TRAINED_KINDS, get_strategy
 from tlnlp.registry import RegistryError
@@ -158,9 +159,23 @@ class CompareArgs:
     selection_folds: int = field(
         default=5, metadata={"help": "Most folds of the in-budget cross-validation (fewer when the smallest class "
                                      "has fewer rows; at least 2)."})
+    executor: str = field(
+        default="local", metadata={"help": "Where cells run: local (this machine; --workers processes) or ray (Ray "
+                                           "tasks on the cluster at --ray_address, or on a Ray started here; pip "
+                                           "install 'tlnlp[ray]'). Tables are the same either way."})
+    workers: int = field(
+        default=1, metadata={"help": "executor local: cells run at once, each in its own process pinned to its own "
+                                     "CPU cores (or GPU, round robin). 1: in this process, one after another."})
+    cell_threads: int | None = field(
+        default=None, metadata={"help": "CPU threads per cell (local: default the cores divided by --workers; ray: "
+                                        "the CPUs each task asks for, default 1)."})
+    ray_address: str | None = field(
+        default=None, metadata={"help": "executor ray: the cluster's address (e.g. auto, or ray://host:10001); "
+                                        "unset starts Ray on this machine."})
 
     def __post_init__(self) -> None:
         self._check_strategies()
+        self._check_executor()
         if not self.budgets:
             raise ValueError("budgets is empty; give e.g. --budgets 8 32 all.")
         self.budgets = [str(parse_budget(b)) for b in self.budgets]
@@ -187,6 +202,17 @@ class CompareArgs:
         if "zero_shot_nli" in self.strategies and not self.nli_model:
             raise ValueError("strategies includes zero_shot_nli but nli_model is not set: give an NLI model (Hub id "
                              "or a folder from recipes/train_entailment.py) with --nli_model.")
+
+    def _check_executor(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor={self.executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}.")
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers!r} must be at least 1 (1 runs the cells in this process).")
+        if self.cell_threads is not None and self.cell_threads < 1:
+            raise ValueError(f"cell_threads={self.cell_threads!r} must be at least 1 (or unset).")
+        if self.ray_address and self.executor != "ray":
+            raise ValueError(f"ray_address={self.ray_address!r} is set but executor={self.executor!r}; add "
+                             "--executor ray to run the cells on that cluster.")
 
     def _check_strategies(self) -> None:
         """Every strategy is known, named once, and has a learning rate when it trains."""

@@ -16,6 +16,7 @@ from typing import Any
 from tlnlp.compare.args import parse_budget
 from tlnlp.compare.budgets import ALL
 from tlnlp.compare.cells import Cell, CellCache, cell_key
+from tlnlp.compare.code_keys import strategy_code
 from tlnlp.compare.selection import SEARCH_SPACES, SELECTION_VERSION
 from tlnlp.compare.strategies import CellContext, get_strategy
 from tlnlp.compare.summary import format_forgetting, format_markdown, format_recommendation, recommend
@@ -32,15 +33,15 @@ def _zero_shot_record(ctx: CellContext, name: str, budget: int | str, seed: int,
     config = {"in_budget_of": name, "budget": budget, "seed": None if budget == ALL else seed,
               "model": ctx.model_args.model_name_or_path, "data": ctx.data.fingerprint,
               "version": SELECTION_VERSION, **strategy.settings(ctx, 0)}
-    key = cell_key(config)
-    found = cache.get(key)
+    key, code = cell_key(config), strategy_code(name)
+    found = cache.get(key, None if ctx.args.report_only else code)  # report_only: also what older code computed
     if found is None and not ctx.args.report_only:
         rows = ctx.data.splits["train"].select(ctx.budget_rows(budget, seed))
         # the strategy scores ``test`` (entailment: ``prompt_test``): here the budget's rows, never the test split
         on_rows = dataclasses.replace(ctx, test=rows, prompt_test=seeded_subset(rows, ctx.args.prompt_test_samples,
                                                                                seed), _tokenized={})
-        cache.put(key, strategy.run(on_rows, Cell(name, 0, seed, config)))
-        found = cache.get(key)
+        cache.put(key, strategy.run(on_rows, Cell(name, 0, seed, config)), code)
+        found = cache.get(key, code)
     return found
 
 

@@ -1,9 +1,11 @@
 """Cells of the ladder (strategy x budget x seed), keyed by a hash of their configuration and cached on disk.
 
-A cell's key covers everything that changes its result: the strategy and its settings, the budget, the seed, the
-model and the data fingerprint. A finished cell is written atomically as one JSON file named by its key, so a
-killed run loses at most the cell in progress, and a later run with the same settings reads it back instead of
-recomputing it.
+A cell's key covers everything in its configuration that changes its result: the strategy and its settings, the
+budget, the seed, the model and the data fingerprint. A finished cell is written atomically as one JSON file named
+by its key, so a killed run (or one of several processes writing cells at once) loses at most the cells in
+progress, and a later run with the same settings reads it back instead of recomputing it. The record also holds
+the hash of the code that computed it (:func:`tlnlp.compare.code_keys.strategy_code`): a cell whose code has
+changed since is stale and runs again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,14 @@ class Cell:
         budget: Labelled examples per class (int), ``"all"``, or 0 for strategies that use no labels.
         seed: Seed of the k-shot draw and the initialisation.
         config: Everything that determines the result; hashed into :attr:`key`.
+        code: Hash of the code that computes it (a cached record with another hash is stale).
     """
 
     strategy: str
     budget: int | str
     seed: int
     config: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
 
     @property
     def key(self) -> str:
@@ -71,8 +76,11 @@ class CellCache:
         """File of the cell with this key."""
         return self.folder / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The cached result of a cell, or None when it has not finished (a corrupt file counts as missing)."""
+    def get(self, key: str, code: str | None = None) -> dict[str, Any] | None:
+        """The cached result of a cell, or None when it has not finished (a corrupt file counts as missing).
+
+        With ``code``, a record computed by other code (another hash, or none recorded) counts as missing too.
+        """
         path = self.path(key)
         if not path.is_file():
             return None
@@ -81,14 +89,25 @@ class CellCache:
         except (OSError, json.JSONDecodeError) as err:
             logger.warning("Ignoring unreadable cache file %s (%s); the cell will run again.", path, err)
             return None
-        return record if record.get("key") == key else None
+        if record.get("key") != key:
+            return None
+        if code is not None and record.get("code") != code:
+            logger.info("Cell %s was computed by other code (%s, now %s); it runs again.", key,
+                        record.get("code", "no code hash"), code)
+            return None
+        return record
 
-    def put(self, key: str, record: dict[str, Any]) -> Path:
-        """Write a finished cell atomically (temporary file, then rename); returns its path."""
+    def put(self, key: str, record: dict[str, Any], code: str | None = None) -> Path:
+        """Write a finished cell atomically (a temporary file, then a rename); returns its path.
+
+        Several processes may write cells into one folder at once: each writes its own temporary file, and a
+        reader only ever sees a whole cell.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({**record, "key": key}, indent=2, sort_keys=True, default=float), encoding="utf-8")
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+        stored = {**record, "key": key} if code is None else {**record, "key": key, "code": code}
+        tmp.write_text(json.dumps(stored, indent=2, sort_keys=True, default=float), encoding="utf-8")
         tmp.replace(path)
         return path
 

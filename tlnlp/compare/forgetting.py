@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 from transformers import (
     MODEL_FOR_MASKED_LM_MAPPING,
     AutoConfig,
@@ -155,16 +156,19 @@ class ForgettingProbe:
     def _fit_or_load_head(self, model: Any) -> None:
         head = self._trainable_head(model)
         path = self._head_file()
-        if path is not None and path.is_file():
-            state = torch.load(path, map_location=self.device, weights_only=True)
-            with torch.no_grad():
-                for name, param in head.items():
-                    param.copy_(state[name])
-            logger.info("Loaded the fitted MLM head from %s", path)
+        if path is None:
+            self._fit_head(model, head)
             return
-        self._fit_head(model, head)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock"):  # parallel cells (--workers, Ray) fit the head once
+            if path.is_file():
+                state = torch.load(path, map_location=self.device, weights_only=True)
+                with torch.no_grad():
+                    for name, param in head.items():
+                        param.copy_(state[name])
+                logger.info("Loaded the fitted MLM head from %s", path)
+                return
+            self._fit_head(model, head)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             torch.save({n: p.detach().cpu() for n, p in head.items()}, tmp)
             tmp.replace(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ from tlnlp.compare.args import CompareArgs, parse_budget
 from tlnlp.compare.budgets import ALL
 from tlnlp.compare.card import selection_report, write_card
 from tlnlp.compare.cells import Cell, CellCache
+from tlnlp.compare.code_keys import strategy_code
+from tlnlp.compare.executors import ContextSpec, run_cells
 from tlnlp.compare.forgetting import ForgettingProbe, general_texts
 from tlnlp.compare.measure import resolve_device
 from tlnlp.compare.plots import plot_cost_accuracy, plot_learning_curves
@@ -87,7 +88,8 @@ def plan_cells(ctx: CellContext) -> tuple[list[Cell], list[tuple[str, str, int |
                 config = {"strategy": name, "budget": cell_budget, "seed": cell_seed,
                           "model": ctx.model_args.model_name_or_path, "data": ctx.data.fingerprint,
                           "test_rows": len(ctx.test), **strategy.settings(ctx, cell_budget)}
-                cell = Cell(name, config["budget"], seed if cell_seed is not None else 0, config)
+                cell = Cell(name, config["budget"], seed if cell_seed is not None else 0, config,
+                            code=strategy_code(name))
                 cells.setdefault(cell.key, cell)
                 slots.append((name, strategy.kind, cell_budget, cell.key))  # the table row keeps the asked budget
     return list(cells.values()), slots
@@ -134,33 +136,44 @@ def _probe(ctx: CellContext, args: CompareArgs) -> Any:
                            args.forgetting_samples, args.forgetting_max_length, ctx.device, cache)
 
 
-def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[dict[str, dict[str, Any]], int]:
+def _cached(cells: list[Cell], cache: CellCache, report_only: bool) -> tuple[dict[str, dict[str, Any]], list[Cell]]:
+    """The cells found in the cache (computed by the same code), and the rest."""
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for cell in cells:
-        found = cache.get(cell.key)
+        found = cache.get(cell.key, cell.code)
+        if found is None and report_only and (stale := cache.get(cell.key)) is not None:
+            logger.warning("report_only: cell %s was computed by other code than today's; it is reported as it is.",
+                           cell.label)
+            found = stale
         if found is not None:
             records[cell.key] = found
         else:
             todo.append(cell)
+    return records, todo
+
+
+def _run_cells(ctx: CellContext, cells: list[Cell], cache: CellCache) -> tuple[dict[str, dict[str, Any]], int]:
+    records, todo = _cached(cells, cache, ctx.args.report_only)
     logger.info("Compare: %d cells, %d cached, %d to run.", len(cells), len(records), len(todo))
     if ctx.args.report_only:
         logger.warning("report_only: %d of %d cells are not in the cache yet and are left out of the table.",
                        len(todo), len(cells))
         return records, 0
     bar = tqdm(total=len(cells), initial=len(records), desc="cells", unit="cell")
-    for i, cell in enumerate(todo):
-        bar.set_postfix_str(f"{cell.label} ({len(todo) - i} left)")
-        logger.info("Cell %d/%d: %s", len(records) + 1, len(cells), cell.label)
-        start = time.perf_counter()
-        record = get_strategy(cell.strategy).run(ctx, cell)
-        record.update({"strategy": cell.strategy, "budget": cell.budget, "seed": cell.config["seed"],
-                       "num_labels": ctx.data.num_labels, "config": cell.config, "device": ctx.device,
-                       "cell_seconds": time.perf_counter() - start})
-        cache.put(cell.key, record)
-        records[cell.key] = cache.get(cell.key) or record
+
+    def done(cell: Cell, record: dict[str, Any]) -> None:
+        cache.put(cell.key, record, cell.code)
+        records[cell.key] = cache.get(cell.key, cell.code) or record
+        bar.set_postfix_str(f"{cell.label} done")
         bar.update(1)
-    bar.close()
+        logger.info("Cell %d/%d done: %s (%.1f s)", bar.n, len(cells), cell.label, record["cell_seconds"])
+
+    spec = ContextSpec(_context, ctx.model_args, ctx.data_args, ctx.args)
+    try:
+        run_cells(ctx, spec, todo, done)
+    finally:
+        bar.close()
     return records, len(todo)
 
 

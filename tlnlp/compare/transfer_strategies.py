@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from filelock import FileLock
 from transformers import PrinterCallback, set_seed
 
 from tlnlp.compare.cells import Cell, cell_key
+from tlnlp.compare.code_keys import module_code
 from tlnlp.compare.strategies import (
     CellContext,
     CellStart,
@@ -108,17 +110,27 @@ def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
     The folder holds a classifier (safetensors) and ``source_done.json``: the source's labels, rows and test
     accuracy. It is written into a temporary folder and renamed, so an interrupted training leaves nothing.
     """
-    settings = {**_source_settings(ctx, source), "model": ctx.model_args.model_name_or_path, "seed": seed}
+    settings = {**_source_settings(ctx, source), "model": ctx.model_args.model_name_or_path, "seed": seed,
+                "code": module_code(__name__)}
     cache = Path(ctx.args.cell_cache_dir or Path(ctx.args.output_dir) / "cells") / "sources"
     folder = cache / cell_key(settings)
-    if (folder / _DONE).is_file():
-        return folder
+    locks = cache.parent / "locks"  # beside the models: a source folder holds finished models only
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"source-{folder.name}.lock")):  # parallel cells (--workers, Ray): trained once
+        if not (folder / _DONE).is_file():
+            _train_source(ctx, source, settings, folder)
+    return folder
+
+
+def _train_source(ctx: CellContext, source: str, settings: dict[str, Any], folder: Path) -> None:
+    seed = settings["seed"]
+    cache = folder.parent
+    cache.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
     data = _load_source(ctx, source, seed)
     model, tokenizer = load_classifier(ctx.model_args, labels=data.labels)
     prepared = apply_method(model, method_args_class()(method="full"))
     tokenized = tokenize_classification(data, tokenizer, ctx.data_args.max_seq_length)
-    cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="source-", dir=cache) as tmp:
         train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
                                         str(Path(tmp) / "run"),
@@ -138,7 +150,6 @@ def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
         (staging / _DONE).write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
-    return folder
 
 
 def _source_record(folder: Path) -> dict[str, Any]:
