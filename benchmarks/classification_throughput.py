@@ -119,6 +119,35 @@ def _add_mfu(result: dict, peak_fp32: float, peak_bf16: float | None) -> None:
         result["mfu_of_bf16_peak"] = round(flops / 1e9 / peak_bf16, 3)
 
 
+def _seeds(opts: argparse.Namespace) -> None:
+    """``--seeds``: each arm once per seed on the same rows; mean accuracy per arm and bf16's difference per seed."""
+    data = load_task_data(DataArgs(dataset_name="bundled:movie_sentiment", max_train_samples=opts.train_samples,
+                                   max_predict_samples=opts.test_samples))
+    bf16_ratio = cpu_bf16_speedup() if not torch.cuda.is_available() else None
+    arms = opts.arms or ["tlnlp"] + (["tlnlp_bf16"] if bf16_ratio and bf16_ratio >= MIN_CPU_SPEEDUP else [])
+    found: dict[str, list[dict]] = {arm: [] for arm in arms}
+    for seed in opts.seeds:
+        for arm in arms:
+            found[arm].append(_run_arm(arm, data, argparse.Namespace(**{**vars(opts), "seed": seed})))
+            print(f"seed {seed} {arm:>10}: {found[arm][-1]}", flush=True)
+    summary = {arm: {"accuracy_mean": round(float(np.mean([r["accuracy"] for r in runs])), 4),
+                     "accuracy_std": round(float(np.std([r["accuracy"] for r in runs])), 4),
+                     "train_samples_per_second_mean": round(float(np.mean(
+                         [r["train_samples_per_second"] for r in runs])), 2),
+                     "accuracy_per_seed": [r["accuracy"] for r in runs]} for arm, runs in found.items()}
+    both = "tlnlp" in found and "tlnlp_bf16" in found
+    differences = [round(b["accuracy"] - a["accuracy"], 4) for a, b in zip(found["tlnlp"], found["tlnlp_bf16"],
+                                                                            strict=True)] if both else None
+    print(json.dumps({
+        "benchmark": "classification_throughput_seeds", "model": "bundled:minilm", "dataset": "bundled:movie_sentiment",
+        "train_samples": len(data.splits["train"]), "test_samples": len(data.splits["test"]), "epochs": opts.epochs,
+        "batch_size": opts.batch_size, "torch_threads": torch.get_num_threads(), "seeds": opts.seeds,
+        "cpu_bf16_over_fp32": round(bf16_ratio, 3) if bf16_ratio else None, "arms": summary,
+        "bf16_accuracy_difference_per_seed": differences,
+        "bf16_accuracy_difference_mean": round(float(np.mean(differences)), 4) if differences else None,
+    }))
+
+
 def main() -> None:
     """Run both arms on the same data and print the comparison; the last line is JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -129,7 +158,15 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="Accuracy over several seeds instead (e.g. 42 43 44 45 46): every chosen arm once per "
+                             "seed, then the mean accuracy per arm and the bf16 arm's difference per seed.")
+    parser.add_argument("--arms", nargs="+", default=None, choices=["baseline", "tlnlp", "tlnlp_bf16"],
+                        help="Arms to run with --seeds (default: tlnlp and, where this CPU has fast bf16, tlnlp_bf16).")
     opts = parser.parse_args()
+    if opts.seeds:
+        _seeds(opts)
+        return
     data = load_task_data(DataArgs(dataset_name="bundled:movie_sentiment", max_train_samples=opts.train_samples,
                                    max_predict_samples=opts.test_samples))
     bf16_ratio = cpu_bf16_speedup() if not torch.cuda.is_available() else None
