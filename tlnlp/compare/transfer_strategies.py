@@ -31,6 +31,7 @@ from transformers import PrinterCallback, set_seed
 
 from tlnlp.compare.cells import Cell, cell_key
 from tlnlp.compare.code_keys import module_code
+from tlnlp.compare.selection import selection_settings
 from tlnlp.compare.strategies import (
     CellContext,
     CellStart,
@@ -222,6 +223,7 @@ def transfer_strategy(name: str) -> Strategy | None:
                          warmup_ratio=ctx.args.warmup_ratio, weight_decay=ctx.args.weight_decay,
                          min_train_steps=ctx.args.min_train_steps, num_train_epochs=ctx.args.num_train_epochs,
                          max_train_epochs=ctx.args.max_train_epochs)
+            found.update(selection_settings(ctx.args, "trained"))  # --selection cv: the target stage's rate, epochs
         return found
 
     if family != "source_only":

@@ -91,3 +91,15 @@ def test_dann_cells_use_no_target_label_and_score_the_ladders_test_rows(tiny_ber
     assert record["n_train"] == 0 and record["n_test"] == 24 and 0 <= record["metrics"]["accuracy"] <= 1
     assert record["source"] == "bundled:amazon_sentiment" and 0 <= record["source_test_accuracy"] <= 1
     assert record["a_distance_before"] is None  # 48 target texts: too few to hold out for the A-distance
+
+
+def test_staged_cells_choose_the_target_stages_rate_in_budget(tiny_bert_folder, sentiment_csv, tmp_path):
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv,
+                                      strategies=["staged:amazon_sentiment"], budgets=["4"], selection="cv",
+                                      selection_folds=2, transfer_source_samples=16,
+                                      learning_rates=["staged=1e-3"]))
+    (record,) = result.records
+    chosen = record["selection"]
+    assert chosen["family"] == "trained" and chosen["folds"] == 2 and len(chosen["grid"]) == 4
+    assert record["learning_rate"] == chosen["chosen"]["learning_rate"]  # the final cell trains with the choice
+    assert len(list((tmp_path / "ladder" / "cells" / "sources").iterdir())) == 1  # folds start from the same source
