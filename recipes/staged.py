@@ -23,9 +23,15 @@ stage; same labels needed), ``--baseline target_only`` (also train the last stag
 model and flag negative transfer), ``--resume_from_checkpoint last`` (skip finished stages, resume the interrupted
 one from its newest checkpoint). Every flag overrides the YAML file; ``--help`` lists them all.
 
+``--hp_search optuna`` searches the last (target) stage: the earlier stages run once with their settings, then
+every trial trains the last stage from the previous stage's model and is scored on its validation split, and the
+last stage trains with the best values. ``hp_search/best_config.yaml`` reruns the best trial as a one-stage chain
+from the previous stage's folder. Rerunning the same command after an interruption continues the search without
+training the earlier stages again.
+
 Writes into ``--output_dir``: one run folder per stage (the last one holds the final model, whose card has a
-"Staged transfer" section with the whole chain), ``baseline_target_only/``, ``staged_results.json`` (every
-stage's record and results, forgetting, the baseline comparison) and ``staged_summary.md``.
+"Staged transfer" section with the whole chain), ``baseline_target_only/``, ``hp_search/``, ``staged_results.json``
+(every stage's record and results, forgetting, the baseline comparison) and ``staged_summary.md``.
 """
 
 from __future__ import annotations
@@ -33,29 +39,25 @@ from __future__ import annotations
 from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
-from tlnlp.search import HpSearchArgs, refuse_search
+from tlnlp.search import SEARCH_FOLDER, HpSearchArgs, check_search, search_hook
 from tlnlp.staged import StagedArgs, format_summary, run_stages
 from tlnlp.training import refuse_evaluation_only, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
 ARGUMENTS = (ModelArgs, MethodArgs, StagedArgs, TrainingArgs, HpSearchArgs)
-#: Why ``--hp_search`` is refused here, and the search that does the same job.
-NO_SEARCH = ("a stage's keys override the chain's flags, and a search here would not write the values it found "
-             "back into the target stage",
-             "drop --hp_search; train the chain without its last stage, then search the target stage with `tlnlp "
-             "train classification --model_name_or_path <output_dir>/<last stage folder> --hp_search optuna` and "
-             "give the last stage the values in its hp_search/best_config.yaml.")
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
 
 def main(model_args: ModelArgs, method_args: MethodArgs, staged_args: StagedArgs,
          train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
-    """Run (or resume) the chain; returns ``stage<i>_*``, ``final_*``, forgetting and baseline numbers."""
-    refuse_search(hp_args, "staged", *NO_SEARCH)
+    """Run (or resume) the chain; returns ``stage<i>_*``, ``final_*``, forgetting, baseline and ``hp_search_*``."""
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'staged')  # this recipe always trains
-    result = run_stages(model_args, method_args, staged_args, train_args)
+    check_search(hp_args, train_args)  # with --hp_search: one process, the back end installed, before any work
+    search = search_hook(hp_args, "staged", (model_args, method_args, staged_args, train_args))
+    result = run_stages(model_args, method_args, staged_args, train_args, search=search,
+                        search_folder=SEARCH_FOLDER)  # the last stage searched, after the others
     if train_args.process_index == 0:
         print(format_summary(result))
         print(f"Every stage's folder, staged_results.json and staged_summary.md in {train_args.output_dir}")

@@ -56,8 +56,12 @@ def _run(name, flags):
     return recipe, recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
 
 
-def _check_search(recipe, out, metrics, seen, objective):
-    """The search's outputs, its best config against its best trial, and what it scored; the parsed best config."""
+def _check_search(recipe, out, metrics, seen, objective, *, settings=None, card=None):
+    """The search's outputs, its best config against its best trial, and what it scored; the parsed best config.
+
+    ``settings(parsed)`` gives the objects that hold the run's settings (default: the parsed ones); ``card``: the
+    card that reports the search (default: the run's).
+    """
     search = out / "hp_search"
     with sqlite3.connect(search / "study.db") as con:
         states = [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")]
@@ -69,16 +73,17 @@ def _check_search(recipe, out, metrics, seen, objective):
     assert seen["splits"] == [["train", "validation"]]  # the search Trainer never holds the test split
     during = [prefix for searching, prefix in seen["scored"] if searching]
     assert len(during) == 2 and set(during) == {"eval"}  # one validation score per trial, no prediction
-    best = metrics["hp_search_best_trial"]
+    best = int(metrics["hp_search_best_trial"])
     assert metrics["hp_search_trials"] == 2 and metrics[f"hp_search_best_{objective}"] is not None
     chosen = json.loads((search / f"trial-{best}" / "trial.json").read_text())["values"]
     parsed = parse_args(*recipe.ARGUMENTS, args=["--config", str(search / "best_config.yaml")],
                         defaults=recipe.DEFAULTS)
+    holders = settings(parsed) if settings is not None else parsed
     for name, value in chosen.items():
-        found = [getattr(obj, name) for obj in parsed if hasattr(obj, name)]
+        found = [getattr(obj, name) for obj in holders if hasattr(obj, name)]
         assert found and found[0] == pytest.approx(value), name
     assert next(obj for obj in parsed if hasattr(obj, "hp_search")).hp_search == "none"
-    assert "Hyperparameter search" in (out / "README.md").read_text()
+    assert "Hyperparameter search" in (card or out / "README.md").read_text()
     return parsed
 
 
@@ -147,10 +152,94 @@ def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path
     assert metrics["hp_search_trials"] == 2 and (out / "model.safetensors").is_file()
 
 
+STAGES = ["dataset=bundled:trec6,max_train_samples=32,max_steps=2",
+          "dataset=bundled:movie_sentiment,max_train_samples=32,max_steps=3,learning_rate=1e-3"]
+#: learning_rate is also the last stage's own key (it overrides the chain's); adam_beta2 is one a stage cannot set.
+STAGED_SPACE = ("learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
+                "adam_beta2: {type: float, low: 0.9, high: 0.999}\n")
+
+
+def _staged_flags(tiny_bert_dir, out, tmp_path):
+    from tests.recipes.test_staged import _args
+
+    return _args(tiny_bert_dir, out, STAGES, *_space(tmp_path, STAGED_SPACE))
+
+
+def _last_stage(parsed):
+    """The settings the last stage of a parsed staged config trains with: its training arguments, its method's."""
+    from tlnlp.staged import build_stage_specs
+    from tlnlp.staged.spec import stage_training_args
+
+    _, method_args, staged_args, train_args, _ = parsed
+    spec = build_stage_specs(staged_args.stages, method_args, staged_args.data_defaults())[-1]
+    return [stage_training_args(train_args, spec, "unused"), spec.method_args]
+
+
+def _trial_eval_loss(search, number):
+    history = json.loads((search / f"trial-{number}" / "trial.json").read_text())["log_history"]
+    return [entry for entry in history if "eval_loss" in entry][-1]["eval_loss"]
+
+
+def test_staged_searches_its_last_stage_and_the_best_config_reruns_the_best_trial(tmp_path, tiny_bert_dir, seen):
+    out = tmp_path / "staged"
+    recipe, metrics = _run("staged", _staged_flags(tiny_bert_dir, out, tmp_path))
+    target = out / "stage2_movie_sentiment"
+    parsed = _check_search(recipe, out, metrics, seen, "eval_accuracy", settings=_last_stage,
+                           card=target / "README.md")
+    best = int(metrics["hp_search_best_trial"])
+    chosen = json.loads((out / "hp_search" / f"trial-{best}" / "trial.json").read_text())["values"]
+    # the chain's last stage trained with the best values, from stage 1's model, and scored what its trial scored
+    record = json.loads((target / "stage_record.json").read_text())
+    assert record["learning_rate"] == pytest.approx(chosen["learning_rate"]) and record["start_model"] == "stage1_trec6"
+    trial_loss = _trial_eval_loss(out / "hp_search", best)
+    assert json.loads((target / "eval_results.json").read_text())["eval_loss"] == pytest.approx(trial_loss)
+    # best_config.yaml: the last stage alone, its own keys holding the best values, from stage 1's folder
+    model_args, _, staged_args, train_args, _ = parsed
+    assert model_args.model_name_or_path == str(out / "stage1_trec6") and len(staged_args.stages) == 1
+    assert train_args.adam_beta2 == pytest.approx(chosen["adam_beta2"])  # not a stage key: the chain's flag
+    again = recipe.main(*parsed)  # reruns the best trial: the same validation loss, stage 1 not trained again
+    rerun = tmp_path / "staged-best" / "stage1_movie_sentiment"
+    assert json.loads((rerun / "eval_results.json").read_text())["eval_loss"] == pytest.approx(trial_loss)
+    assert again["final_eval_accuracy"] == pytest.approx(metrics["hp_search_best_eval_accuracy"])
+
+
+def test_staged_continues_an_interrupted_search_without_training_the_earlier_stages(tmp_path, tiny_bert_dir,
+                                                                                   monkeypatch):
+    from tlnlp.config.run_folder import release_output_dir
+
+    out = tmp_path / "staged"
+    flags, recipe, real = _staged_flags(tiny_bert_dir, out, tmp_path), load_recipe("staged"), search_runner.run_optuna
+
+    def one_trial_then_killed(trainer, space, objective, settings):
+        real(trainer, space, objective, {**settings, "trials": 1})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_runner, "run_optuna", one_trial_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
+    release_output_dir(out)  # as the killed process would
+    monkeypatch.setattr(search_runner, "run_optuna", real)
+    stamp = (out / "stage1_trec6" / "model.safetensors").stat().st_mtime_ns
+    metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
+    assert (out / "stage1_trec6" / "model.safetensors").stat().st_mtime_ns == stamp  # stage 1 not trained again
+    with sqlite3.connect(out / "hp_search" / "study.db") as con:
+        assert [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")] == ["COMPLETE", "COMPLETE"]
+    assert metrics["hp_search_trials"] == 2 and (out / "stage2_movie_sentiment" / "model.safetensors").is_file()
+
+
+def test_staged_refuses_a_search_with_rehearsal_before_any_work(tmp_path, tiny_bert_dir):
+    from tlnlp.staged import StageSpecError
+
+    out = tmp_path / "staged"
+    flags = [*_staged_flags(tiny_bert_dir, out, tmp_path), "--rehearsal_samples", "4"]
+    with pytest.raises(StageSpecError, match=r"^rehearsal_samples=4 with a hyperparameter search: .*Fix: drop"):
+        _run("staged", flags)
+    assert not out.exists()
+
+
 #: Recipes whose search would not be sound, and the flags they need to parse.
 REFUSING = {"domain_adaptation": ["--dataset_name", "bundled:amazon_sentiment", "--target_dataset",
                                   "bundled:movie_sentiment"],
-            "staged": ["--stages", "dataset=bundled:amazon_sentiment", "dataset=bundled:movie_sentiment"],
             "multitask": ["--tasks", "dataset=bundled:movie_sentiment", "dataset=bundled:amazon_sentiment"]}
 
 

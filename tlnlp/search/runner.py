@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,8 @@ from tlnlp.search.space import HpSearchError, SearchSpace, load_space
 from tlnlp.search.trainer import TrialBuilder, search_trainer_class
 from tlnlp.training import TlnlpTrainer, build_trainer, prepare_output_dir, requested_stages
 
-__all__ = ["SEARCH_FOLDER", "SearchOutcome", "SearchSetup", "objective_of", "prepare_search_output_dir",
-           "refuse_search", "run_hp_search", "search_hook", "search_in_progress"]
+__all__ = ["SEARCH_FOLDER", "SearchOutcome", "SearchSetup", "check_search", "objective_of",
+           "prepare_search_output_dir", "refuse_search", "run_hp_search", "search_hook", "search_in_progress"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,18 @@ class SearchSetup:
         trainer_kwargs: More keyword arguments of :func:`~tlnlp.training.build_trainer` for the trials (a
             language-modelling ``data_collator``, ``callbacks``), as the recipe's own Trainer gets them.
         best_overrides: Settings of ``best_config.yaml`` that make its rerun start where the trials started (a
-            multi-stage recipe's earlier stage, trained once before the search: its output instead of a rerun).
+            multi-stage recipe's earlier stage, trained once before the search: its output instead of a rerun), or
+            a function of the best values that returns them (where the best values go into a nested setting,
+            e.g. the staged recipe's target stage).
+        prepare_method: Applies the method to each trial's fresh model when ``apply_method`` is not how the
+            recipe does it (the multi-task model); returns a :class:`tlnlp.methods.MethodResult`.
+        build_trainer: Builds the search's Trainer as the recipe builds its own, when that is not
+            :func:`~tlnlp.training.build_trainer` (the multi-task Trainer and its sampler):
+            ``build_trainer(prepared, datasets, train_args, trainer_class)``, where ``datasets`` holds only the
+            ``train`` and ``validation`` splits and ``trainer_class`` is a factory to call with the Trainer's
+            keyword arguments.
+        search_dir: The search's folder (default ``<train_args.output_dir>/hp_search``), e.g. the chain's folder
+            when ``train_args`` is one stage's.
     """
 
     recipe: str
@@ -73,7 +85,18 @@ class SearchSetup:
     default_metric: str = "accuracy"
     load_model: Callable[[], Any] | None = None
     trainer_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    best_overrides: Mapping[str, Any] = field(default_factory=dict)
+    best_overrides: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(
+        default_factory=dict)
+    prepare_method: Callable[[Any, Any], Any] | None = None
+    build_trainer: Callable[..., Any] | None = None
+    search_dir: str | Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        """Where the search writes: ``search_dir``, else ``<output_dir>/hp_search``."""
+        if self.search_dir is not None:
+            return Path(self.search_dir)
+        return Path(self.train_args.output_dir) / SEARCH_FOLDER
 
 
 @dataclass
@@ -88,6 +111,7 @@ class SearchOutcome:
         best: The best finished trial.
         space: The search space.
         files: What the search wrote, by kind.
+        where: The search's folder as the run's card names it (relative to the run's folder).
     """
 
     backend: str = "none"
@@ -97,6 +121,12 @@ class SearchOutcome:
     best: TrialRecord | None = None
     space: SearchSpace | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    where: str = SEARCH_FOLDER
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The best trial's values (``{}`` without a search)."""
+        return dict(self.best.values) if self.best is not None else {}
 
     @property
     def results(self) -> dict[str, Any]:
@@ -119,7 +149,7 @@ class SearchOutcome:
                 f"({finished} finished) over the {self.space.source}, optimising `{self.objective}` on the "
                 f"validation split ({self.direction}); the test split was not used. The best trial "
                 f"({self.best.number}, {self.objective} = {self.best.value:.4g}) set:\n\n{values}\n\nThe trials are "
-                f"in `{SEARCH_FOLDER}/trials.md` and `{SEARCH_FOLDER}/search.png`; `{SEARCH_FOLDER}/best_config.yaml` "
+                f"in `{self.where}/trials.md` and `{self.where}/search.png`; `{self.where}/best_config.yaml` "
                 "reruns the best trial.")
         return {"Hyperparameter search": text}
 
@@ -166,8 +196,19 @@ def refuse_search(hp_args: HpSearchArgs | None, recipe: str, reason: str, fix: s
                             f"Fix: {fix}")
 
 
-def _check_search(hp_args: HpSearchArgs, method_args: Any, train_args: Any) -> None:
-    if not METHODS.get(method_args.method).trains_with_trainer:
+def check_search(hp_args: HpSearchArgs | None, train_args: Any, method_args: Any = None) -> None:
+    """Refuse, before any work, a search this run cannot do (nothing to check without ``--hp_search``).
+
+    That is: a method without the Trainer (checked when ``method_args`` is given), an evaluation-only run, several
+    processes, or a back end that is not installed.
+
+    Raises:
+        HpSearchError: A search this run cannot do.
+        SearchBackendMissingError: The back end's package is missing.
+    """
+    if hp_args is None or not hp_args.enabled:
+        return
+    if method_args is not None and not METHODS.get(method_args.method).trains_with_trainer:
         raise HpSearchError(f"--hp_search {hp_args.hp_search}: method={method_args.method!r} trains without the "
                             "Trainer, whose hyperparameter search this is. Fix: drop --hp_search, or search a method "
                             "that trains with the Trainer (full, lora, ulmfit, ...).")
@@ -198,7 +239,7 @@ def prepare_search_output_dir(train_args: Any, hp_args: HpSearchArgs | None, met
     """
     if hp_args is None or not hp_args.enabled:
         return prepare_output_dir(train_args)
-    _check_search(hp_args, method_args, train_args)
+    check_search(hp_args, train_args, method_args)
     if not search_in_progress(train_args, hp_args, kept):
         return prepare_output_dir(train_args)
     logger.info("%s holds an interrupted search: continuing it.", Path(train_args.output_dir) / SEARCH_FOLDER)
@@ -225,15 +266,17 @@ def _search_trainer(setup: SearchSetup, space: SearchSpace, folder: Path) -> Any
         raise HpSearchError("--hp_search scores each trial on the validation split, and this run has none. Fix: "
                             "give --validation_file, or keep --validation_split_percentage above 0.")
     builder = TrialBuilder(space, setup.task, setup.data, setup.model_args, setup.method_args, setup.scorer,
-                           setup.load_model)
+                           setup.load_model, setup.prepare_method)
     patience = getattr(setup.method_args, "early_stopping_patience", None)
     args = _search_args(setup.train_args, folder, keeps_checkpoints=bool(patience))
     cls = search_trainer_class(setup.trainer_class)
 
-    def make(*, model: Any, optimizers: Any, **kwargs: Any) -> Any:  # the trials build their own model, optimizer
+    def make(*, model: Any = None, optimizers: Any = None, **kwargs: Any) -> Any:  # the trials build their own
         return cls(model_init=builder.model_init, trial_builder=builder, **kwargs)
 
     datasets = {"train": setup.datasets["train"], "validation": setup.datasets["validation"]}  # never the test split
+    if setup.build_trainer is not None:
+        return setup.build_trainer(builder.build(None), datasets, args, make)
     return build_trainer(builder.build(None), setup.tokenizer, datasets, args, compute_metrics=setup.compute_metrics,
                          trainer_class=make, **setup.trainer_kwargs)
 
@@ -257,7 +300,8 @@ def _apply_best(setup: SearchSetup, space: SearchSpace, best: TrialRecord) -> No
         setattr(setup.train_args, name, float(value) if isinstance(current, float) else value)
     for name, value in options.items():
         setattr(setup.method_args, name, value)
-    explicit = getattr(setup.config_objects[0], "_tlnlp_explicit", None)
+    own = vars(setup.train_args).get("_tlnlp_explicit")  # a stage's arguments hold their own explicit settings
+    explicit = own if own is not None else getattr(setup.config_objects[0], "_tlnlp_explicit", None)
     if isinstance(explicit, dict):
         explicit.update(best.values)
 
@@ -288,7 +332,7 @@ def run_hp_search(hp_args: HpSearchArgs | None, setup: SearchSetup) -> SearchOut
         return SearchOutcome()
     space = load_space(hp_args.hp_space, type(setup.train_args), setup.method_args)
     objective, direction = objective_of(setup.train_args, setup.default_metric)
-    folder = Path(setup.train_args.output_dir) / SEARCH_FOLDER
+    folder = setup.folder
     logger.info("Search (%s): %d trials over %s, optimising %s (%s).", hp_args.hp_search, hp_args.hp_trials,
                 space.source, objective, direction)
     trainer = _search_trainer(setup, space, folder)
@@ -299,13 +343,15 @@ def run_hp_search(hp_args: HpSearchArgs | None, setup: SearchSetup) -> SearchOut
     records = run(trainer, space, _objective_function(objective), settings)
     best = _best(records, direction)
     _apply_best(setup, space, best)
-    outcome = SearchOutcome(hp_args.hp_search, objective, direction, records, best, space)
+    where = os.path.relpath(folder, setup.train_args.output_dir).replace(os.sep, "/")
+    outcome = SearchOutcome(hp_args.hp_search, objective, direction, records, best, space, where=where)
+    overrides = setup.best_overrides(best.values) if callable(setup.best_overrides) else setup.best_overrides
     if trainer.is_world_process_zero():
         csv_path, md_path = write_trials_table(folder, records, objective, space.names)
         outcome.files = {"trials_csv": csv_path, "trials_md": md_path,
                          "plot": plot_search(folder, records, objective, direction),
                          "best_config": write_best_config(folder, setup.config_objects, setup.recipe, best, objective,
-                                                          setup.best_overrides)}
+                                                          overrides)}
     logger.info("Search: best trial %d, %s=%.6g, values %s.", best.number, objective, best.value, best.values)
     return outcome
 

@@ -42,6 +42,8 @@ class TrialBuilder:
             (question answering): ``scorer(trainer, output_dir=folder)`` returns metrics (or a tuple, metrics first).
         load_model: Loads a fresh model (before the method) when ``task.load_model(model_args, data)`` is not how
             the recipe loads it (a language model with its objective, an entailment classifier's two labels).
+        prepare_method: ``prepare_method(model, method_args)`` applies the method when
+            :func:`tlnlp.methods.apply_method` is not how the recipe does it (the multi-task model).
     """
 
     space: SearchSpace
@@ -51,6 +53,7 @@ class TrialBuilder:
     method_args: Any
     scorer: Callable[..., Any] | None = None
     load_model: Callable[[], Any] | None = None
+    prepare_method: Callable[[Any, Any], MethodResult] | None = None
 
     def method_args_for(self, trial: Any) -> Any:
         """The run's ``MethodArgs`` with the trial's method options (checked as the flags would be)."""
@@ -67,7 +70,7 @@ class TrialBuilder:
         """A fresh model, prepared by the method with the trial's options (and by the task after the method)."""
         model = self.load_model() if self.load_model is not None else self.task.load_model(self.model_args,
                                                                                               self.data)[0]
-        prepared = apply_method(model, self.method_args_for(trial))
+        prepared = (self.prepare_method or apply_method)(model, self.method_args_for(trial))
         return dataclasses.replace(prepared, model=self.task.prepare_model(prepared.model))
 
     def model_init(self, trial: Any = None) -> torch.nn.Module:

@@ -10,6 +10,7 @@ module             what it holds
 ``stage``          one stage's run, written by :func:`tlnlp.runs.finish`
 ``resume``         the output-folder guard and where an interrupted chain resumes
 ``forgetting``     the final model on earlier stages' splits; the target-only baseline comparison
+``search``         the last stage's hyperparameter search (through a hook) and its one-stage best config
 ``card``           the card's "Staged transfer" section and the printed summary
 ``runner``         :func:`run_stages`
 =================  ==================================================================================================
@@ -23,6 +24,7 @@ from tlnlp.staged.heads import checkpoint_labels, head_plan, load_stage_model, r
 from tlnlp.staged.records import RECORD_FILE, StagedResult, StageRecord, read_record
 from tlnlp.staged.resume import PLAN_FILE, ResumePoint, resolve_resume
 from tlnlp.staged.runner import BASELINE_DIR, RESULTS_FILE, run_stages
+from tlnlp.staged.search import best_stage_config, search_last_stage
 from tlnlp.staged.spec import StageOptions, StageSpec, StageSpecError, build_stage_specs, parse_stage_item
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "StageSpecError",
     "StagedArgs",
     "StagedResult",
+    "best_stage_config",
     "build_stage_specs",
     "check_rehearsal",
     "checkpoint_labels",
@@ -57,6 +60,7 @@ __all__ = [
     "run_stages",
     "same_label_space",
     "score_split",
+    "search_last_stage",
     "stage_model_path",
     "staged_section",
 ]

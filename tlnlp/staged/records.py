@@ -118,7 +118,7 @@ class StagedResult:
         return Path(self.output_dir) / self.records[-1].name
 
     def metrics(self) -> dict[str, float]:
-        """Flat numbers: ``stage<i>_<metric>``, ``final_<metric>``, forgetting and the baseline comparison."""
+        """Flat numbers: ``stage<i>_<metric>``, ``final_<metric>``, ``hp_search_*``, forgetting, the baseline."""
         out: dict[str, float] = {}
         for record in self.records:
             for key in _SHOWN:
@@ -127,6 +127,7 @@ class StagedResult:
         for key in _SHOWN:
             if isinstance(self.records[-1].metrics.get(key), (int, float)):
                 out[f"final_{key}"] = float(self.records[-1].metrics[key])
+        out.update({k: v for k, v in self.records[-1].metrics.items() if k.startswith("hp_search_")})
         for entry in self.forgetting:
             if entry["measurable"]:
                 out[f"stage{entry['stage']}_accuracy_after_chain"] = entry["accuracy_after_chain"]

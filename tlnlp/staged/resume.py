@@ -11,10 +11,12 @@ from typing import Any
 from tlnlp.config.run_folder import claim_output_dir
 from tlnlp.training import OutputDirError, prepare_output_dir
 
-__all__ = ["PLAN_FILE", "RESUME_WORDS", "ResumePoint", "check_plan", "resolve_resume"]
+__all__ = ["PLAN_FILE", "RESULTS_FILE", "RESUME_WORDS", "ResumePoint", "check_plan", "resolve_resume"]
 
 #: Written into the chain's folder before the first stage: every stage's settings.
 PLAN_FILE = "staged_plan.json"
+#: Written into the chain's folder once the whole chain has finished.
+RESULTS_FILE = "staged_results.json"
 #: ``--resume_from_checkpoint`` values that mean "the newest checkpoint of the interrupted stage".
 RESUME_WORDS = ("last", "latest", "true", "yes", "1")
 
@@ -74,17 +76,26 @@ def _checkpoint_stage(path: Path, out: Path, names: Sequence[str]) -> tuple[int,
                          "interrupted stage from its newest checkpoint.")
 
 
-def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str]) -> ResumePoint:
+def _search_to_continue(out: Path, search_folder: str | None) -> bool:
+    """Whether ``out`` holds a chain interrupted during (or after) its search, before the chain finished."""
+    return search_folder is not None and (out / search_folder).is_dir() and not (out / RESULTS_FILE).is_file()
+
+
+def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str],
+                   search_folder: str | None = None) -> ResumePoint:
     """Check the chain's ``output_dir``, hold it for this run, and resolve ``--resume_from_checkpoint``.
 
     Without it, a non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set (then every stage
     runs again). With ``last`` (or ``true``), the folder must hold a chain with the same stage settings; an explicit
-    ``checkpoint-*`` folder must lie in one of its stage folders.
+    ``checkpoint-*`` folder must lie in one of its stage folders. With a search (``search_folder``), the same
+    command rerun on a chain interrupted during its search continues it, as ``last`` would: finished stages are
+    skipped and the search continues.
 
     Args:
         train_args: The chain's ``TrainingArgs``.
         plan: The chain's plan (``{"stages": [settings, ...]}``), compared with the saved one.
         names: The stages' folder names.
+        search_folder: The search's folder inside the chain's, when the chain searches its last stage.
 
     Returns:
         Where the chain starts.
@@ -96,6 +107,10 @@ def resolve_resume(train_args: Any, plan: Mapping[str, Any], names: Sequence[str
     resume = getattr(train_args, "resume_from_checkpoint", None)
     saved = out / PLAN_FILE
     if resume is None:
+        if saved.is_file() and not train_args.overwrite_output_dir and _search_to_continue(out, search_folder):
+            check_plan(json.loads(saved.read_text(encoding="utf-8")), plan, out)
+            claim_output_dir(out)  # the same command, rerun: the chain continues its search
+            return ResumePoint(resuming=True)
         if saved.is_file() and not train_args.overwrite_output_dir:
             raise OutputDirError(
                 f"output_dir={str(out)!r} holds a staged run. Add --resume_from_checkpoint last to continue it "

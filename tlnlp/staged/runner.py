@@ -6,6 +6,7 @@ Layout of the chain's ``output_dir``::
     stage1_<name>/            a full run folder per stage (model, results, predictions, card, stage_record.json)
     stage2_<name>/            ... the last stage's folder holds the final model; its card records the whole chain
     baseline_target_only/     with --baseline target_only: the last stage's data trained alone
+    hp_search/                with a search of the last stage: the study, trials, plot, best_config.yaml
     staged_results.json       every stage's record, forgetting, the baseline comparison, flat metrics
     staged_summary.md         the chain section of the final card
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ from tlnlp.staged.data import check_rehearsal, mix_rehearsal, same_label_space
 from tlnlp.staged.forgetting import compare_with_baseline, measure_forgetting
 from tlnlp.staged.heads import stage_model_path
 from tlnlp.staged.records import StagedResult, StageRecord, read_record
-from tlnlp.staged.resume import PLAN_FILE, ResumePoint, resolve_resume
-from tlnlp.staged.spec import StageSpec, build_stage_specs, stage_training_args
+from tlnlp.staged.resume import PLAN_FILE, RESULTS_FILE, ResumePoint, resolve_resume
+from tlnlp.staged.search import search_last_stage
+from tlnlp.staged.spec import StageSpec, StageSpecError, build_stage_specs, stage_training_args
 from tlnlp.staged.stage import StageJob, train_stage
 from tlnlp.tasks import TASKS
 
@@ -44,7 +46,6 @@ __all__ = ["BASELINE_DIR", "RESULTS_FILE", "run_stages"]
 
 logger = logging.getLogger(__name__)
 
-RESULTS_FILE = "staged_results.json"
 BASELINE_DIR = "baseline_target_only"
 
 
@@ -61,6 +62,8 @@ class _Chain:
     resume: ResumePoint
     explicit: dict[str, Any]
     callbacks: list[Any] = field(default_factory=list)
+    search: Callable[[Mapping[str, Any]], Any] | None = None
+    search_folder: str = "hp_search"
 
     @property
     def out(self) -> Path:
@@ -109,9 +112,20 @@ def _section(chain: _Chain, earlier: Sequence[StageRecord], total: int) -> Any:
     return build
 
 
-def _run_stage(chain: _Chain, i: int, start: Any, earlier: list[StageRecord],
-               allow_skip: bool) -> tuple[StageRecord, bool]:
-    """Run stage ``i`` (or skip it when it finished before with the same settings); returns (record, skipped)."""
+def _search(chain: _Chain, start: Any, fresh: bool) -> Any:
+    """The last stage's search (its best values set on its spec), from ``start``: the previous stage's model."""
+    spec, data = chain.specs[-1], chain.datas[-1]
+    job = StageJob(spec=spec, data=data, source=data, model_args=start, index=spec.index, callbacks=chain.callbacks,
+                   train_args=stage_training_args(chain.train_args, spec, chain.out / spec.name, chain.explicit))
+    return search_last_stage(chain.search, job, chain.task, chain.out / chain.search_folder, fresh)
+
+
+def _run_stage(chain: _Chain, i: int, start: Any, earlier: list[StageRecord], allow_skip: bool,
+               searched: Any = None) -> tuple[StageRecord, bool]:
+    """Run stage ``i`` (or skip it when it finished before with the same settings); returns (record, skipped).
+
+    ``searched``: the outcome of the stage's search (its card section and results go into its folder).
+    """
     spec, data, n = chain.specs[i], chain.datas[i], len(chain.specs)
     folder = chain.out / spec.name
     signature = chain.signature(spec)
@@ -127,7 +141,9 @@ def _run_stage(chain: _Chain, i: int, start: Any, earlier: list[StageRecord],
     job = StageJob(spec=spec, data=mixed, source=data, model_args=start, index=spec.index,
                    train_args=stage_training_args(chain.train_args, spec, folder, chain.explicit),
                    resume_from=resume_from, rehearsal_rows=rows, section=_section(chain, earlier, n),
-                   callbacks=chain.callbacks, settings=signature)
+                   callbacks=chain.callbacks, settings=signature,
+                   sections=dict(searched.sections) if searched else {},
+                   results=dict(searched.results) if searched else {})
     return train_stage(job, chain.task), False
 
 
@@ -136,7 +152,9 @@ def _run_chain(chain: _Chain) -> list[StageRecord]:
     start = chain.model_args
     rerun = False  # once a stage runs, every later stage runs too: it starts from a new model
     for i, spec in enumerate(chain.specs):
-        record, skipped = _run_stage(chain, i, start, list(records), allow_skip=not rerun)
+        last = i == len(chain.specs) - 1
+        searched = _search(chain, start, fresh=rerun) if last and chain.search is not None else None
+        record, skipped = _run_stage(chain, i, start, list(records), not rerun, searched)
         rerun = rerun or not skipped
         records.append(record)
         start = dataclasses.replace(chain.model_args, tokenizer_name=None, init_from_scratch=False,
@@ -195,8 +213,18 @@ def _write_outputs(chain: _Chain, result: StagedResult) -> None:
                        hub_model_id=chain.train_args.hub_model_id or chain.out.absolute().name)
 
 
+def _check_search(staged_args: StagedArgs) -> None:
+    if staged_args.rehearsal_samples:
+        raise StageSpecError(
+            f"rehearsal_samples={staged_args.rehearsal_samples} with a hyperparameter search: the search's "
+            "best_config.yaml reruns the last stage alone from the previous stage's model, where no rows of an earlier "
+            "stage can be mixed in, so it would not reproduce the best trial. Fix: drop --rehearsal_samples, or drop "
+            "--hp_search.")
+
+
 def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train_args: TrainingArgs, *,
-               callbacks: Sequence[Any] | None = None) -> StagedResult:
+               callbacks: Sequence[Any] | None = None, search: Callable[[Mapping[str, Any]], Any] | None = None,
+               search_folder: str = "hp_search") -> StagedResult:
     """Train a chain of stages, each from the model of the one before; measure forgetting and, if asked, the baseline.
 
     Every stage is checked (keys, values, methods, data, rehearsal) before any training, and the chain's
@@ -211,6 +239,10 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
         staged_args: The stages, rehearsal, baseline and shared data settings.
         train_args: The chain's ``TrainingArgs`` (each stage's budget defaults to these).
         callbacks: Extra Trainer callbacks for every stage.
+        search: A hyperparameter search of the last stage (``tlnlp.search.search_hook``): the earlier stages run
+            first, then the search, then the last stage with the best values (see :mod:`tlnlp.staged.search`).
+            Rerunning the same command after an interruption continues the chain and its search.
+        search_folder: The search's folder inside ``output_dir``.
 
     Returns:
         The :class:`StagedResult` (main process: with forgetting and the baseline comparison).
@@ -220,6 +252,8 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
         tlnlp.training.OutputDirError: The output folder is not safe to write into, or holds no chain to resume.
     """
     task = TASKS.get("classification")
+    if search is not None:
+        _check_search(staged_args)
     specs = build_stage_specs(staged_args.stages, method_args, staged_args.data_defaults())
     explicit = {k: v for o in (model_args, method_args, staged_args, train_args)
                 for k, v in getattr(o, "_tlnlp_explicit", {}).items()}
@@ -227,9 +261,10 @@ def run_stages(model_args: Any, method_args: Any, staged_args: StagedArgs, train
     if start != model_args.model_name_or_path:
         model_args = dataclasses.replace(model_args, model_name_or_path=start)
     chain = _Chain(task=task, specs=specs, datas=[], model_args=model_args, staged_args=staged_args,
-                   train_args=train_args, resume=ResumePoint(), explicit=explicit, callbacks=list(callbacks or []))
+                   train_args=train_args, resume=ResumePoint(), explicit=explicit, callbacks=list(callbacks or []),
+                   search=search, search_folder=search_folder)
     plan = {"start_model": str(model_args.model_name_or_path), "stages": [chain.signature(s) for s in specs]}
-    chain.resume = resolve_resume(train_args, plan, [s.name for s in specs])
+    chain.resume = resolve_resume(train_args, plan, [s.name for s in specs], search_folder if search else None)
     chain.datas = [task.load_data(spec.data_args) for spec in specs]
     check_rehearsal(chain.datas, staged_args.rehearsal_samples)
     _barrier(train_args)  # every process has checked the folder before the main process writes into it

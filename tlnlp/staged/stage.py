@@ -41,6 +41,8 @@ class StageJob:
         section: ``section(pending_record) -> markdown`` of the card's "Staged transfer" section.
         callbacks: Extra Trainer callbacks.
         settings: What decides the result, stored in the record (checked on resume).
+        sections: More card sections (e.g. the hyperparameter search's).
+        results: More results for ``all_results.json`` and the record (e.g. ``hp_search_*``).
     """
 
     spec: StageSpec
@@ -54,6 +56,8 @@ class StageJob:
     section: Callable[[StageRecord], str] | None = None
     callbacks: list[Any] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 def _record(job: StageJob, head: str, metrics: dict[str, Any], seconds: float) -> StageRecord:
@@ -111,11 +115,12 @@ def train_stage(job: StageJob, task: Any) -> StageRecord:
     train_result = trainer.train(resume_from_checkpoint=job.resume_from)
     pending = _record(job, head, {}, time.perf_counter() - start)
     sections = {SECTION_TITLE: job.section(pending)} if job.section is not None else {}
+    sections.update(job.sections)
     metrics = finish(RunContext(
         output_dir=args.output_dir, recipe="classification", task=task, data=job.data,
         base_model=str(job.model_args.model_name_or_path),
         config_objects=(job.model_args, spec.data_args, spec.method_args, args),
-        trained=TrainedRun(trainer, train_result, tokenized, prepared), sections=sections))
+        trained=TrainedRun(trainer, train_result, tokenized, prepared), sections=sections, results=job.results))
     record = _record(job, head, metrics, time.perf_counter() - start)
     if trainer.is_world_process_zero():
         write_json(Path(args.output_dir) / RECORD_FILE, record.to_dict())
