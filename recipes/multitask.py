@@ -21,6 +21,11 @@ Batches hold rows of one task; ``--sampling`` picks the task of each batch: ``pr
 as it got here) and flags negative transfer per task. ``--resume_from_checkpoint last`` continues an interrupted run.
 Every flag overrides the YAML file; every ``transformers.TrainingArguments`` flag works unchanged.
 
+``--hp_search optuna`` searches first: each trial builds the multi-task model, its sampler and Trainer as the run
+does, and is scored on the mean over the tasks of their validation metric (``eval_accuracy``, or the metric
+``--metric_for_best_model`` names, e.g. ``<task>_accuracy``); the run then trains with the best values, and
+``hp_search/best_config.yaml`` reruns the best trial. Rerunning the same command after an interruption continues it.
+
 Writes into ``--output_dir``: ``tasks/<task>/`` per task (a plain transformers classifier folder with its results,
 predictions and card: ``tlnlp.load_pipeline(output_dir, task="<task>")``), ``multitask_results.json`` (every task's
 validation and test metrics, shares of batches, the baseline comparison), ``all_results.json`` (``eval_<task>_*``,
@@ -33,16 +38,11 @@ from tlnlp.config import ModelArgs, TrainingArgs, parse_args
 from tlnlp.errors import user_errors
 from tlnlp.methods import MethodArgs
 from tlnlp.multitask import MultiTaskArgs, format_summary, run_multitask
-from tlnlp.search import HpSearchArgs, refuse_search
+from tlnlp.search import SEARCH_FOLDER, HpSearchArgs, check_search, search_hook
 from tlnlp.training import refuse_evaluation_only, setup_logging
 
 #: The argument dataclasses this recipe parses (its flags and YAML keys), in ``main``'s order.
 ARGUMENTS = (ModelArgs, MethodArgs, MultiTaskArgs, TrainingArgs, HpSearchArgs)
-#: Why ``--hp_search`` is refused here, and the search that does the same job.
-NO_SEARCH = ("its trials would need the multi-task model, sampler and per-task validation, which the search's "
-             "trials do not build",
-             "drop --hp_search; search each task's settings with `tlnlp train classification --hp_search optuna` "
-             "on that task, then train the tasks together with the values found.")
 #: Defaults this recipe changes (a flag or YAML key still overrides them).
 DEFAULTS: dict[str, object] = {}
 
@@ -50,10 +50,11 @@ DEFAULTS: dict[str, object] = {}
 def main(model_args: ModelArgs, method_args: MethodArgs, mt_args: MultiTaskArgs,
          train_args: TrainingArgs, hp_args: HpSearchArgs | None = None) -> dict[str, float]:
     """Train (or resume) the multi-task model; returns ``train_*``, ``eval_<task>_*``, ``test_<task>_*``, means."""
-    refuse_search(hp_args, "multitask", *NO_SEARCH)
     setup_logging(train_args)
     refuse_evaluation_only(train_args, 'multitask')  # this recipe always trains
-    result = run_multitask(model_args, method_args, mt_args, train_args)
+    check_search(hp_args, train_args)  # with --hp_search: one process, the back end installed, before any work
+    search = search_hook(hp_args, "multitask", (model_args, method_args, mt_args, train_args))
+    result = run_multitask(model_args, method_args, mt_args, train_args, search=search, search_folder=SEARCH_FOLDER)
     if train_args.process_index == 0:
         print(format_summary(result))
         print(f"Every task's model folder, multitask_results.json and the card in {train_args.output_dir}")

@@ -56,12 +56,8 @@ def _run(name, flags):
     return recipe, recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
 
 
-def _check_search(recipe, out, metrics, seen, objective, *, settings=None, card=None):
-    """The search's outputs, its best config against its best trial, and what it scored; the parsed best config.
-
-    ``settings(parsed)`` gives the objects that hold the run's settings (default: the parsed ones); ``card``: the
-    card that reports the search (default: the run's).
-    """
+def _check_outputs(out, objective):
+    """The study finished 2 trials; the trials table and the plot exist."""
     search = out / "hp_search"
     with sqlite3.connect(search / "study.db") as con:
         states = [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")]
@@ -70,9 +66,24 @@ def _check_search(recipe, out, metrics, seen, objective, *, settings=None, card=
     assert lines[0].startswith(f"trial,state,{objective},") and len(lines) == 3
     assert (search / "trials.md").read_text().startswith(f"| trial | state | {objective} |")
     assert (search / "search.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _check_search(recipe, out, metrics, seen, objective, *, settings=None, card=None):
+    """The search's outputs, its best config against its best trial, and what it scored; the parsed best config.
+
+    ``settings(parsed)`` gives the objects that hold the run's settings (default: the parsed ones); ``card``: the
+    card that reports the search (default: the run's).
+    """
+    _check_outputs(out, objective)
     assert seen["splits"] == [["train", "validation"]]  # the search Trainer never holds the test split
     during = [prefix for searching, prefix in seen["scored"] if searching]
     assert len(during) == 2 and set(during) == {"eval"}  # one validation score per trial, no prediction
+    return _check_best_config(recipe, out, metrics, objective, settings=settings, card=card)
+
+
+def _check_best_config(recipe, out, metrics, objective, *, settings=None, card=None):
+    """best_config.yaml parses with the recipe and holds the best trial's values; the card reports the search."""
+    search = out / "hp_search"
     best = int(metrics["hp_search_best_trial"])
     assert metrics["hp_search_trials"] == 2 and metrics[f"hp_search_best_{objective}"] is not None
     chosen = json.loads((search / f"trial-{best}" / "trial.json").read_text())["values"]
@@ -237,10 +248,52 @@ def test_staged_refuses_a_search_with_rehearsal_before_any_work(tmp_path, tiny_b
     assert not out.exists()
 
 
+MULTITASK = ["dataset=bundled:movie_sentiment,train_samples_per_class=8", "dataset=bundled:trec6,max_train_samples=32"]
+#: A method option too: each trial applies LoRA to its own multi-task model with the trial's rank.
+MULTITASK_SPACE = ("learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
+                   "lora_r: {type: categorical, choices: [4, 8]}\n")
+
+
+def test_multitask_searches_the_multitask_model_on_the_mean_of_its_tasks_validation(tmp_path, tiny_bert_dir, seen,
+                                                                                    monkeypatch):
+    from tests.recipes.test_multitask import _args
+
+    built, real = [], search_runner._search_trainer
+
+    def spy(setup, space, folder):  # what the search's Trainer holds
+        trainer = real(setup, space, folder)
+        built.append((type(trainer).__name__, trainer.train_dataset.sizes,
+                      {name: len(rows) for name, rows in trainer.eval_dataset.items()}))
+        return trainer
+
+    monkeypatch.setattr(search_runner, "_search_trainer", spy)
+    out = tmp_path / "multitask"
+    recipe, metrics = _run("multitask", _args(tiny_bert_dir, out, "--max_steps", "4", "--method", "lora",
+                                              *_space(tmp_path, MULTITASK_SPACE), tasks=MULTITASK))
+    _check_outputs(out, "eval_accuracy")
+    parsed = _check_best_config(recipe, out, metrics, "eval_accuracy")
+    assert parsed[2].tasks == MULTITASK and parsed[1].method == "lora"
+    # the search's Trainer: the multi-task one, on the tasks' training rows and validation rows, never their test rows
+    assert built == [("SearchMultiTaskTrainer", [16, 32], {"movie_sentiment": 32, "trec6": 32})]
+    assert seen["splits"] == [] and not [p for searching, p in seen["scored"] if searching and p.startswith("test")]
+    during = {p for searching, p in seen["scored"] if searching}
+    assert during == {"eval", "eval_movie_sentiment", "eval_trec6"}  # every task's validation, and their means
+    # the objective is the mean over the tasks, and the final run (built as the trials were) scores the best trial's
+    best = int(metrics["hp_search_best_trial"])
+    history = json.loads((out / "hp_search" / f"trial-{best}" / "trial.json").read_text())["log_history"]
+    last = [entry for entry in history if "eval_accuracy" in entry][-1]
+    tasks = [[e[key] for e in history if key in e][-1] for key in ("eval_movie_sentiment_accuracy",
+                                                                   "eval_trec6_accuracy")]
+    assert last["eval_accuracy"] == pytest.approx(sum(tasks) / 2)
+    assert last["eval_accuracy"] == pytest.approx(metrics["hp_search_best_eval_accuracy"])
+    assert metrics["eval_accuracy"] == pytest.approx(last["eval_accuracy"])
+    assert metrics["eval_loss"] == pytest.approx(last["eval_loss"], rel=1e-4)
+    assert "test_accuracy" in metrics  # the test splits are scored by the final model only
+
+
 #: Recipes whose search would not be sound, and the flags they need to parse.
 REFUSING = {"domain_adaptation": ["--dataset_name", "bundled:amazon_sentiment", "--target_dataset",
-                                  "bundled:movie_sentiment"],
-            "multitask": ["--tasks", "dataset=bundled:movie_sentiment", "dataset=bundled:amazon_sentiment"]}
+                                  "bundled:movie_sentiment"]}
 
 
 @pytest.mark.parametrize("name", sorted(REFUSING))

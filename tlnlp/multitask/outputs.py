@@ -9,6 +9,7 @@ Layout of the run's ``output_dir``::
     all_results.json, train_results.json, eval_results.json, test_results.json   eval_<task>_*, test_<task>_*, means
     trainer_state.json, training_curves.png, run_config.yaml, environment.json, README.md (the run's card)
     checkpoint-*/            the Trainer's checkpoints of the multi-task model (resume)
+    hp_search/               with --hp_search: the study, trials table, plot and best_config.yaml
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import copy
 import dataclasses
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class TrainedTasks:
         prepared: The prepared multi-task model (:class:`~tlnlp.methods.MethodResult`).
         base_model: The model the run started from.
         config_objects: The parsed argument objects (written to ``run_config.yaml``).
+        sections: More sections of the run's card (e.g. the hyperparameter search's).
+        results: More numbers of the run (e.g. the search's ``hp_search_*``).
     """
 
     task: Any
@@ -63,6 +66,8 @@ class TrainedTasks:
     prepared: MethodResult
     base_model: str
     config_objects: tuple[Any, ...]
+    sections: dict[str, str] = field(default_factory=dict)
+    results: dict[str, float] = field(default_factory=dict)
 
     @property
     def out(self) -> Path:
@@ -138,7 +143,7 @@ def _card(run: TrainedTasks, result: MultiTaskResult, metrics: dict[str, float])
         command=reproduce_command() + "\n# or, from this folder's settings:\n" + rerun_command("multitask"),
         tags=["multi-task"], trainable_parameters={"trainable": result.train_metrics.get(
             "train_trainable_parameters"), "total": result.train_metrics.get("train_total_parameters")},
-        extra_sections={SECTION_TITLE: multitask_section(result)}))
+        extra_sections={SECTION_TITLE: multitask_section(result), **run.sections}))
     write_text_atomic(run.out / "README.md", str(card))
 
 

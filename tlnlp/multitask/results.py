@@ -93,6 +93,7 @@ class MultiTaskResult:
         baseline: With ``--baseline single_task``: one comparison per task (:func:`compare_with_single_task`).
         seconds: Wall time of the run (baseline runs included).
         version: tlnlp's version.
+        search_results: With a hyperparameter search: its ``hp_search_*`` numbers.
     """
 
     output_dir: str
@@ -107,6 +108,7 @@ class MultiTaskResult:
     baseline: list[dict[str, Any]] | None = None
     seconds: float = 0.0
     version: str = ""
+    search_results: dict[str, float] = field(default_factory=dict)
 
     def task(self, name: str) -> TaskRecord:
         """The record of task ``name``."""
@@ -120,9 +122,9 @@ class MultiTaskResult:
 
         ``train_*``, ``eval_<task>_*`` / ``test_<task>_*``, their means over the tasks (``eval_accuracy``...),
         ``target_*`` (the target task's) and, with the baseline, ``single_task_<task>_accuracy`` and
-        ``transfer_gain_<task>`` (multi-task minus single-task accuracy).
+        ``transfer_gain_<task>`` (multi-task minus single-task accuracy); ``hp_search_*`` after a search.
         """
-        flat: dict[str, float] = dict(self.train_metrics)
+        flat: dict[str, float] = {**self.train_metrics, **self.search_results}
         for record in self.tasks:
             for key, value in record.metrics.items():
                 prefix, _, rest = key.partition("_")

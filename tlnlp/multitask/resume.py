@@ -36,15 +36,33 @@ def plan_differences(old: Mapping[str, Any], new: Mapping[str, Any], where: str 
     return found
 
 
-def resolve_resume(train_args: Any, plan: Mapping[str, Any]) -> str | None:
+def _search_to_continue(out: Path, search_folder: str | None) -> bool:
+    """Whether ``out`` holds a run interrupted during its search: its plan, the search's folder and nothing else."""
+    if search_folder is None or not (out / search_folder).is_dir() or not (out / PLAN_FILE).is_file():
+        return False
+    return all(p.name in (PLAN_FILE, search_folder) or p.name.startswith(".") for p in out.iterdir())
+
+
+def _check_same_plan(saved: Path, plan: Mapping[str, Any], what: str, out: Path) -> None:
+    differ = plan_differences(json.loads(saved.read_text(encoding="utf-8")), plan)
+    if differ:
+        raise OutputDirError(f"{what}: the run in output_dir={str(out)!r} started with "
+                             f"other settings ({', '.join(differ)} differ). Resume with the settings it started "
+                             "with, or start the new run in another --output_dir.")
+
+
+def resolve_resume(train_args: Any, plan: Mapping[str, Any], search_folder: str | None = None) -> str | None:
     """Check the run's ``output_dir`` and resolve ``--resume_from_checkpoint``; writes nothing.
 
-    Without it, a non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set. With ``last`` (or a
-    checkpoint folder) the folder must hold a multi-task run that started with the same tasks and settings.
+    Without it, a non-empty ``output_dir`` is refused unless ``--overwrite_output_dir`` is set, or the run searches
+    (``search_folder``) and the folder holds only the same run's interrupted search, which then continues. With
+    ``last`` (or a checkpoint folder) the folder must hold a multi-task run that started with the same tasks and
+    settings.
 
     Args:
         train_args: The run's ``TrainingArgs``.
         plan: The run's tasks and settings, compared with the saved ones when resuming.
+        search_folder: The search's folder inside ``output_dir``, when the run searches first.
 
     Returns:
         The checkpoint to resume from, or None.
@@ -55,6 +73,13 @@ def resolve_resume(train_args: Any, plan: Mapping[str, Any]) -> str | None:
     """
     resume = getattr(train_args, "resume_from_checkpoint", None)
     out = Path(train_args.output_dir)
+    if resume is None and not train_args.overwrite_output_dir and _search_to_continue(out, search_folder):
+        _check_same_plan(out / PLAN_FILE, plan, "continuing the interrupted --hp_search", out)
+        train_args.overwrite_output_dir = True  # only for the folder check: the search's files stay
+        try:
+            return prepare_output_dir(train_args)
+        finally:
+            train_args.overwrite_output_dir = False
     if resume is None:
         return prepare_output_dir(train_args)
     saved = out / PLAN_FILE
@@ -62,11 +87,7 @@ def resolve_resume(train_args: Any, plan: Mapping[str, Any]) -> str | None:
         raise OutputDirError(f"--resume_from_checkpoint {resume}: output_dir={str(out)!r} holds no multi-task run "
                              f"({PLAN_FILE} is missing). Give the output_dir of the interrupted run, or start "
                              "without --resume_from_checkpoint.")
-    differ = plan_differences(json.loads(saved.read_text(encoding="utf-8")), plan)
-    if differ:
-        raise OutputDirError(f"--resume_from_checkpoint {resume}: the run in output_dir={str(out)!r} started with "
-                             f"other settings ({', '.join(differ)} differ). Resume with the settings it started "
-                             "with, or start the new run in another --output_dir.")
+    _check_same_plan(saved, plan, f"--resume_from_checkpoint {resume}", out)
     return prepare_output_dir(train_args)
 
 

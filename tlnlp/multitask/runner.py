@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,12 @@ from tlnlp.multitask.results import RESULTS_FILE, MultiTaskResult, TaskRecord, c
 from tlnlp.multitask.resume import resolve_resume, write_plan
 from tlnlp.multitask.sampler import task_steps
 from tlnlp.multitask.spec import TaskSpec, TaskSpecError, build_task_specs
-from tlnlp.multitask.trainer import SamplingSettings, build_multitask_trainer
+from tlnlp.multitask.trainer import (
+    MultiTaskTrainer,
+    SamplingSettings,
+    build_multitask_trainer,
+    multitask_trainer_kwargs,
+)
 from tlnlp.tasks import TASKS
 
 __all__ = ["BASELINE_DIR", "run_multitask"]
@@ -55,6 +60,7 @@ class _Job:
     train_args: TrainingArgs
     resume_from: str | None = None
     callbacks: list[Any] = field(default_factory=list)
+    search: Callable[[Mapping[str, Any]], Any] | None = None
 
     @property
     def config_objects(self) -> tuple[Any, ...]:
@@ -88,25 +94,69 @@ def _records(job: _Job, trainer: Any) -> list[TaskRecord]:
             for spec, data in zip(job.specs, job.datas, strict=True)]
 
 
+def _model(job: _Job) -> tuple[Any, Any]:
+    """The multi-task model as the run starts it (seeded: a search's trials and the final run start alike)."""
+    set_seed(job.train_args.seed)
+    return build_multitask_model(job.model_args, job.datas, [s.name for s in job.specs], job.train_args.seed)
+
+
+def _trainer_parts(job: _Job, task: Any) -> dict[str, Any]:
+    """The Trainer's keyword arguments besides the model, splits and arguments: sampling, metrics, callbacks."""
+    return {"sampling": SamplingSettings(job.mt_args.sampling, job.mt_args.temperature, job.train_args.seed),
+            "task_metrics": {s.name: task.compute_metrics(d, s.data_args) for s, d in zip(job.specs, job.datas,
+                                                                                          strict=True)},
+            "callbacks": job.callbacks}
+
+
+def _search(job: _Job, task: Any, tokenizer: Any, splits: dict[str, Any]) -> Any:
+    """The search's outcome: trials of the multi-task model, sampler and Trainer, scored on every task's validation.
+
+    The best values are set on ``job``'s arguments. The Trainer's evaluation gives each task's metrics and their
+    means over the tasks (``eval_accuracy``...), which the search optimises (or the metric --metric_for_best_model
+    names, e.g. one task's ``<task>_accuracy``).
+    """
+    missing = [s.name for s in job.specs if s.name not in splits["validation"]]
+    if missing:
+        raise TaskSpecError(f"--hp_search scores each trial on every task's validation split; task(s) {missing} have "
+                            "none. Fix: give those tasks a validation_file (or a dataset with a validation split), "
+                            "or drop --hp_search.")
+    parts = _trainer_parts(job, task)
+
+    def build_trainer(prepared: Any, datasets: Mapping[str, Any], args: Any, trainer_class: Any) -> Any:
+        return trainer_class(**multitask_trainer_kwargs(prepared, tokenizer, datasets["train"],
+                                                        datasets["validation"], args, **parts))
+
+    return job.search({"task": task, "data": job.datas, "model_args": job.model_args,
+                       "method_args": job.method_args, "train_args": job.train_args, "tokenizer": tokenizer,
+                       "datasets": splits, "load_model": lambda: _model(job)[0],
+                       "prepare_method": prepare_multitask_method, "trainer_class": MultiTaskTrainer,
+                       "build_trainer": build_trainer})
+
+
 def _train(job: _Job) -> tuple[TrainedTasks, list[TaskRecord]]:
-    """Build, train and write every task's folder; returns the trained run and the task records (with metrics)."""
-    task, args = TASKS.get("classification"), job.train_args
-    set_seed(args.seed)
-    model, tokenizer = build_multitask_model(job.model_args, job.datas, [s.name for s in job.specs], args.seed)
-    prepared = prepare_multitask_method(model, job.method_args)
+    """Build, train and write every task's folder; returns the trained run and the task records (with metrics).
+
+    With a search, the trials run once the data are tokenized, and the final model is built afresh (as each
+    trial's) and trained with the best values.
+    """
+    task = TASKS.get("classification")
+    model, tokenizer = _model(job)
     tokenized = _tokenize(job, task, tokenizer)
-    evals = {s.name: MultiTaskDataset([t["validation"]], [s.index]) for s, t in zip(job.specs, tokenized, strict=True)
-             if "validation" in t}
-    trainer = build_multitask_trainer(
-        prepared, tokenizer, MultiTaskDataset([t["train"] for t in tokenized]), evals, args,
-        sampling=SamplingSettings(job.mt_args.sampling, job.mt_args.temperature, args.seed),
-        task_metrics={s.name: task.compute_metrics(d, s.data_args) for s, d in zip(job.specs, job.datas,
-                                                                                   strict=True)},
-        callbacks=job.callbacks)
+    splits = {"train": MultiTaskDataset([t["train"] for t in tokenized]),
+              "validation": {s.name: MultiTaskDataset([t["validation"]], [s.index])
+                             for s, t in zip(job.specs, tokenized, strict=True) if "validation" in t}}
+    searched = _search(job, task, tokenizer, splits) if job.search is not None else None
+    if searched is not None:
+        model, tokenizer = _model(job)
+    prepared = prepare_multitask_method(model, job.method_args)
+    trainer = build_multitask_trainer(prepared, tokenizer, splits["train"], splits["validation"], job.train_args,
+                                      **_trainer_parts(job, task))
     train_result = trainer.train(resume_from_checkpoint=job.resume_from)
     run = TrainedTasks(task=task, specs=job.specs, datas=job.datas, tokenized=tokenized, trainer=trainer,
                        train_result=train_result, prepared=prepared,
-                       base_model=str(job.model_args.model_name_or_path), config_objects=job.config_objects)
+                       base_model=str(job.model_args.model_name_or_path), config_objects=job.config_objects,
+                       sections=dict(searched.sections) if searched else {},
+                       results=dict(searched.results) if searched else {})
     records = _records(job, trainer)
     encoder = model.plain_encoder()
     for record in records:
@@ -132,7 +182,7 @@ def _run_job(job: _Job, start: float) -> tuple[TrainedTasks, MultiTaskResult]:
                              method=str(job.method_args.method), sampling=mt.sampling, temperature=mt.temperature,
                              target_task=mt.target_task or records[0].name, tasks=records,
                              train_metrics=_train_metrics(run), steps=int(run.trainer.state.global_step),
-                             version=__version__)
+                             version=__version__, search_results=run.results)
     result.seconds = time.perf_counter() - start
     if run.trainer.is_world_process_zero():
         write_run_outputs(run, result)
@@ -151,7 +201,7 @@ def _baseline_job(job: _Job, record: TaskRecord) -> _Job:
     mt_args = dataclasses.replace(job.mt_args, tasks=[job.mt_args.tasks[record.index]], target_task=None,
                                   baseline="none")
     return dataclasses.replace(job, specs=[dataclasses.replace(spec, index=0)], datas=[job.datas[record.index]],
-                               mt_args=mt_args, train_args=args, resume_from=None)
+                               mt_args=mt_args, train_args=args, resume_from=None, search=None)
 
 
 def _finished_baseline(folder: Path, steps: int) -> MultiTaskResult | None:
@@ -182,7 +232,8 @@ def _baselines(job: _Job, result: MultiTaskResult) -> list[dict[str, Any]]:
 
 
 def run_multitask(model_args: Any, method_args: Any, mt_args: MultiTaskArgs, train_args: TrainingArgs, *,
-                  callbacks: Sequence[Any] | None = None) -> MultiTaskResult:
+                  callbacks: Sequence[Any] | None = None, search: Callable[[Mapping[str, Any]], Any] | None = None,
+                  search_folder: str = "hp_search") -> MultiTaskResult:
     """Train one encoder with one head per task on batches mixed from every task; write every output.
 
     Every task is checked (keys, values, data, method) before any training, and the ``output_dir`` is guarded like a
@@ -195,6 +246,10 @@ def run_multitask(model_args: Any, method_args: Any, mt_args: MultiTaskArgs, tra
         mt_args: The tasks, sampling, baseline and shared data settings.
         train_args: ``TrainingArgs``; ``per_device_train_batch_size`` rows of one task per batch.
         callbacks: Extra Trainer callbacks.
+        search: A hyperparameter search before training (``tlnlp.search.search_hook``): its trials build the
+            multi-task model, sampler and Trainer as the run does and are scored on every task's validation split;
+            the run then trains with the best values. Rerunning the same command continues an interrupted search.
+        search_folder: The search's folder inside ``output_dir``.
 
     Returns:
         The :class:`MultiTaskResult`: per-task records and metrics (``result.metrics()`` flattens them), the baseline
@@ -211,11 +266,11 @@ def run_multitask(model_args: Any, method_args: Any, mt_args: MultiTaskArgs, tra
         raise TaskSpecError("push_to_hub: a multi-task run holds one model per task; push a task's folder "
                             "(<output_dir>/tasks/<task>) with python -m tlnlp push instead. Fix: drop --push_to_hub.")
     plan = _plan(model_args, method_args, mt_args, train_args, specs)
-    resume_from = resolve_resume(train_args, plan)
+    resume_from = resolve_resume(train_args, plan, search_folder if search is not None else None)
     datas = load_tasks(TASKS.get("classification"), specs)
     write_plan(train_args, plan)
     job = _Job(specs=specs, datas=datas, model_args=model_args, method_args=method_args, mt_args=mt_args,
-               train_args=train_args, resume_from=resume_from, callbacks=list(callbacks or []))
+               train_args=train_args, resume_from=resume_from, callbacks=list(callbacks or []), search=search)
     run, result = _run_job(job, start)
     if mt_args.baseline == "single_task":
         result.baseline = _baselines(job, result)

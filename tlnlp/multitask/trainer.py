@@ -24,7 +24,7 @@ from tlnlp.methods import MethodResult
 from tlnlp.multitask.sampler import MultiTaskSampler
 from tlnlp.training import TlnlpTrainer
 
-__all__ = ["MultiTaskTrainer", "SamplingSettings", "build_multitask_trainer", "task_means"]
+__all__ = ["MultiTaskTrainer", "SamplingSettings", "build_multitask_trainer", "multitask_trainer_kwargs", "task_means"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,30 @@ class MultiTaskTrainer(TlnlpTrainer):
         self.compute_metrics = self.task_metrics[task]
 
 
+def multitask_trainer_kwargs(prepared: MethodResult, tokenizer: Any, train: Any, evals: Mapping[str, Any],
+                             train_args: Any, *, sampling: SamplingSettings,
+                             task_metrics: Mapping[str, Callable[..., dict[str, float]]],
+                             callbacks: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of :class:`MultiTaskTrainer` (or a subclass) for a prepared multi-task model.
+
+    Dynamic padding, the method's callbacks, evaluation turned off when no task has a validation split. The
+    arguments are those of :func:`build_multitask_trainer`, which calls it (a hyperparameter search builds its own
+    Trainer class with the same keyword arguments).
+    """
+    pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
+    all_callbacks = list(callbacks or [])
+    for method in prepared.methods:
+        all_callbacks += method.callbacks(prepared.model, prepared.method_args)
+    if not evals and train_args.eval_strategy != "no":
+        logger.warning("No task has a validation split: evaluation during training is turned off.")
+        train_args.eval_strategy = "no"
+    return {"model": prepared.model, "args": train_args, "train_dataset": train,
+            "data_collator": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple),
+            "eval_dataset": dict(evals) or None, "processing_class": tokenizer,
+            "compute_metrics": next(iter(task_metrics.values())), "callbacks": all_callbacks, "prepared": prepared,
+            "sampling": sampling, "task_metrics": task_metrics}
+
+
 def build_multitask_trainer(prepared: MethodResult, tokenizer: Any, train: Any, evals: Mapping[str, Any],
                             train_args: Any, *, sampling: SamplingSettings,
                             task_metrics: Mapping[str, Callable[..., dict[str, float]]],
@@ -130,19 +154,9 @@ def build_multitask_trainer(prepared: MethodResult, tokenizer: Any, train: Any, 
     Returns:
         The Trainer.
     """
-    pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
-    all_callbacks = list(callbacks or [])
-    for method in prepared.methods:
-        all_callbacks += method.callbacks(prepared.model, prepared.method_args)
-    if not evals and train_args.eval_strategy != "no":
-        logger.warning("No task has a validation split: evaluation during training is turned off.")
-        train_args.eval_strategy = "no"
-    trainer = MultiTaskTrainer(
-        model=prepared.model, args=train_args, train_dataset=train,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple),
-        eval_dataset=dict(evals) or None, processing_class=tokenizer,
-        compute_metrics=next(iter(task_metrics.values())), callbacks=all_callbacks, prepared=prepared,
-        sampling=sampling, task_metrics=task_metrics)
+    trainer = MultiTaskTrainer(**multitask_trainer_kwargs(prepared, tokenizer, train, evals, train_args,
+                                                          sampling=sampling, task_metrics=task_metrics,
+                                                          callbacks=callbacks))
     for method in prepared.methods:
         method.setup_trainer(trainer, prepared.method_args)
     return trainer
