@@ -127,7 +127,9 @@ class ForgettingProbe:
 
     def _load_lm(self) -> Any:
         auto = AutoModelForMaskedLM if self.masked else AutoModelForCausalLM
-        model, info = auto.from_pretrained(self.model_path, output_loading_info=True, use_safetensors=True)
+        with torch.random.fork_rng(devices=[]):  # a missing head starts from the same weights in every process
+            torch.manual_seed(0)
+            model, info = auto.from_pretrained(self.model_path, output_loading_info=True, use_safetensors=True)
         model.to(self.device).eval()
         out = model.get_output_embeddings()
         out.weight = torch.nn.Parameter(out.weight.detach().clone())  # untie: the head stays fixed
@@ -177,7 +179,8 @@ class ForgettingProbe:
         """Hidden states of the frozen backbone at masked positions of the fitting texts, and their targets."""
         base = getattr(model, model.base_model_prefix)
         states, targets = [], []
-        with torch.inference_mode():
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(0)  # the same masks in every process; the caller's random state is left as it was
             for start in range(0, len(self.fit_texts), 64):
                 encoded = [self.tokenizer(t, truncation=True, max_length=self.max_length)
                            for t in self.fit_texts[start:start + 64]]
@@ -199,8 +202,9 @@ class ForgettingProbe:
         if len(children) != 1:
             raise ValueError(f"{type(model).__name__} has no single MLM head module to fit; turn the forgetting "
                              "check off with --check_forgetting false.")
-        collator = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=_HEAD_FIT["mlm_probability"],
-                                                   seed=0)
+        # masks from torch's generator seeded with 0 inside _masked_states (the collator's own ``seed`` refuses to
+        # run in a process that multiprocessing started, as a ladder worker is)
+        collator = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=_HEAD_FIT["mlm_probability"])
         logger.info("Fitting an MLM head on the frozen pretrained backbone (%d texts, %d epochs; cached afterwards)",
                     len(self.fit_texts), _HEAD_FIT["epochs"])
         states, targets = self._masked_states(model, collator)

@@ -84,18 +84,20 @@ def test_cache_get_refuses_a_record_of_other_code(tmp_path):
 
 def _table(out):
     rows = json.loads((out / "compare_table.json").read_text())["rows"]
-    return [(r["strategy"], r["budget"], r["accuracy_mean"], r["f1_macro_mean"], r["n_train"]) for r in rows]
+    return [(r["strategy"], r["budget"], r["accuracy_mean"], r["f1_macro_mean"], r["n_train"], r.get("lm_change_pct"))
+            for r in rows]
 
 
 @pytest.mark.slow
 def test_two_local_workers_give_the_same_table_as_one(tiny_bert_folder, sentiment_csv, tmp_path):
-    flags = {"strategies": ["frozen_backbone", "from_scratch", "zero_shot_embeddings"], "seeds": [0, 1],
-             "cell_threads": 1}
+    flags = {"strategies": ["full", "from_scratch", "zero_shot_embeddings"], "seeds": [0, 1], "cell_threads": 1,
+             "check_forgetting": True, "forgetting_samples": 4}  # workers fit the probe's MLM head too
     one = run_compare(*_args(tiny_bert_folder, tmp_path / "one", sentiment_csv, **flags))
     two = run_compare(*_args(tiny_bert_folder, tmp_path / "two", sentiment_csv, workers=2, **flags))
     assert one.cells_run == two.cells_run == 9
     assert _table(tmp_path / "one") == _table(tmp_path / "two")
     assert {r["device"] for r in two.records} == {"cpu"}
+    assert any(row[-1] for row in _table(tmp_path / "two"))  # the forgetting check ran in the workers
 
 
 @pytest.mark.slow

@@ -41,3 +41,20 @@ def test_general_texts_bundled_dialogue_and_file(tmp_path):
     assert sorted(general_texts(str(path))) == sorted(TEXTS)
     with pytest.raises(ValueError, match="forgetting_text"):
         general_texts("bundled:nothing")
+
+
+def _fitted_before(folder) -> float:
+    from transformers import AutoTokenizer
+
+    return ForgettingProbe(str(folder), AutoTokenizer.from_pretrained(folder), TEXTS, samples=4, max_length=16).before
+
+
+def test_a_fitted_head_is_the_same_in_a_process_multiprocessing_started(tiny_bert_folder):
+    """A ladder worker (--workers, Ray) fits the same MLM head as the main process (same masks, same score)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    here = _fitted_before(tiny_bert_folder)  # a classifier folder: no MLM head, so one is fitted
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        there = pool.submit(_fitted_before, tiny_bert_folder).result()
+    assert there == here
