@@ -22,7 +22,7 @@ from tlnlp.search.runner import (
     search_hook,
     search_in_progress,
 )
-from tlnlp.search.space import HpSearchError, Param, SearchSpace, default_space, load_space
+from tlnlp.search.space import HpSearchError, Param, RecipeOptions, SearchSpace, default_space, load_space
 
 __all__ = [
     "BACKENDS",
@@ -31,6 +31,7 @@ __all__ = [
     "HpSearchArgs",
     "HpSearchError",
     "Param",
+    "RecipeOptions",
     "SearchBackendMissingError",
     "SearchOutcome",
     "SearchSetup",

@@ -68,11 +68,15 @@ def require_backend(backend: str) -> None:
                                         f"Fix: pip install 'tlnlp[{extra}]' (or pip install '{package}').")
 
 
-def base_values(space: SearchSpace, train_args: Any, method_args: Any) -> dict[str, Any]:
-    """The run's own values of the searched settings that lie inside the space (trial 0 runs them)."""
+def base_values(space: SearchSpace, train_args: Any, method_args: Any, options_args: Any = None) -> dict[str, Any]:
+    """The run's own values of the searched settings that lie inside the space (trial 0 runs them).
+
+    ``options_args``: the recipe's own option dataclass, when the space holds some of its fields.
+    """
+    holders = {"training": train_args, "method": method_args, "options": options_args}
     found: dict[str, Any] = {}
     for param in space.params:
-        value = getattr(train_args if param.target == "training" else method_args, param.name, None)
+        value = getattr(holders[param.target], param.name, None)
         if param.kind == "categorical":
             if value in param.choices:
                 found[param.name] = value

@@ -21,7 +21,7 @@ from tlnlp.methods import METHODS
 from tlnlp.search.args import HpSearchArgs
 from tlnlp.search.backends import TrialRecord, base_values, require_backend, run_optuna, run_ray
 from tlnlp.search.outputs import plot_search, write_best_config, write_trials_table
-from tlnlp.search.space import HpSearchError, SearchSpace, load_space
+from tlnlp.search.space import HpSearchError, RecipeOptions, SearchSpace, load_space
 from tlnlp.search.trainer import TrialBuilder, search_trainer_class
 from tlnlp.training import TlnlpTrainer, build_trainer, prepare_output_dir, requested_stages
 
@@ -68,6 +68,9 @@ class SearchSetup:
             keyword arguments.
         search_dir: The search's folder (default ``<train_args.output_dir>/hp_search``), e.g. the chain's folder
             when ``train_args`` is one stage's.
+        options: The recipe's own option dataclass and which of its fields the space may hold; the best values are
+            set on it (see :class:`~tlnlp.search.space.RecipeOptions`).
+        setup_trial: Sets up each trial's Trainer with the trial's options (see :class:`TrialBuilder`).
     """
 
     recipe: str
@@ -90,6 +93,8 @@ class SearchSetup:
     prepare_method: Callable[[Any, Any], Any] | None = None
     build_trainer: Callable[..., Any] | None = None
     search_dir: str | Path | None = None
+    options: RecipeOptions | None = None
+    setup_trial: Callable[[Any, Any, Any], None] | None = None
 
     @property
     def folder(self) -> Path:
@@ -266,7 +271,7 @@ def _search_trainer(setup: SearchSetup, space: SearchSpace, folder: Path) -> Any
         raise HpSearchError("--hp_search scores each trial on the validation split, and this run has none. Fix: "
                             "give --validation_file, or keep --validation_split_percentage above 0.")
     builder = TrialBuilder(space, setup.task, setup.data, setup.model_args, setup.method_args, setup.scorer,
-                           setup.load_model, setup.prepare_method)
+                           setup.load_model, setup.prepare_method, _options_args(setup), setup.setup_trial)
     patience = getattr(setup.method_args, "early_stopping_patience", None)
     args = _search_args(setup.train_args, folder, keeps_checkpoints=bool(patience))
     cls = search_trainer_class(setup.trainer_class)
@@ -292,14 +297,19 @@ def _objective_function(name: str) -> Callable[[dict[str, float]], float]:
     return objective
 
 
+def _options_args(setup: SearchSetup) -> Any:
+    return setup.options.args if setup.options is not None else None
+
+
 def _apply_best(setup: SearchSetup, space: SearchSpace, best: TrialRecord) -> None:
     """Set the best values on the run's arguments (and mark them given, so that run_config.yaml has them)."""
     training, options = space.split(best.values)
     for name, value in training.items():
         current = getattr(setup.train_args, name, None)
         setattr(setup.train_args, name, float(value) if isinstance(current, float) else value)
-    for name, value in options.items():
-        setattr(setup.method_args, name, value)
+    for holder, values in ((setup.method_args, options), (_options_args(setup), space.option_values(best.values))):
+        for name, value in values.items():
+            setattr(holder, name, value)
     own = vars(setup.train_args).get("_tlnlp_explicit")  # a stage's arguments hold their own explicit settings
     explicit = own if own is not None else getattr(setup.config_objects[0], "_tlnlp_explicit", None)
     if isinstance(explicit, dict):
@@ -330,14 +340,15 @@ def run_hp_search(hp_args: HpSearchArgs | None, setup: SearchSetup) -> SearchOut
     """
     if hp_args is None or not hp_args.enabled:
         return SearchOutcome()
-    space = load_space(hp_args.hp_space, type(setup.train_args), setup.method_args)
+    space = load_space(hp_args.hp_space, type(setup.train_args), setup.method_args, setup.options)
     objective, direction = objective_of(setup.train_args, setup.default_metric)
     folder = setup.folder
     logger.info("Search (%s): %d trials over %s, optimising %s (%s).", hp_args.hp_search, hp_args.hp_trials,
                 space.source, objective, direction)
     trainer = _search_trainer(setup, space, folder)
     settings = {"folder": folder, "direction": direction, "objective_name": objective, "trials": hp_args.hp_trials,
-                "seed": setup.train_args.seed, "base": base_values(space, setup.train_args, setup.method_args),
+                "seed": setup.train_args.seed,
+                "base": base_values(space, setup.train_args, setup.method_args, _options_args(setup)),
                 "ray_address": hp_args.ray_address}
     run = run_optuna if hp_args.hp_search == "optuna" else run_ray
     records = run(trainer, space, _objective_function(objective), settings)

@@ -6,8 +6,10 @@ A space file maps each setting to its range::
     num_train_epochs: {type: int, low: 2, high: 8}
     lora_r: {type: categorical, choices: [4, 8, 16]}
 
-A name is a ``TrainingArguments`` flag (set on the Trainer's arguments for each trial) or a method option (the
-method is applied again with it for each trial). Without a file the search uses :func:`default_space`.
+A name is a ``TrainingArguments`` flag (set on the Trainer's arguments for each trial), a method option (the
+method is applied again with it for each trial) or, in a recipe that offers them (:class:`RecipeOptions`), an
+option of the recipe's own dataclass (e.g. domain adaptation's ``domain_loss_weight``: the recipe builds each
+trial's parts with it). Without a file the search uses :func:`default_space`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import yaml
 
 from tlnlp.errors import UserError
 
-__all__ = ["KINDS", "HpSearchError", "Param", "SearchSpace", "build_space", "default_space", "load_space",
-           "space_summary"]
+__all__ = ["KINDS", "HpSearchError", "Param", "RecipeOptions", "SearchSpace", "build_space", "default_space",
+           "load_space", "space_summary"]
 
 #: Kinds of range a setting may have.
 KINDS = ("float", "int", "categorical")
@@ -65,13 +67,33 @@ class HpSearchError(UserError, ValueError):
 
 
 @dataclass(frozen=True)
+class RecipeOptions:
+    """A recipe's own option dataclass, some of whose fields a search may vary (besides the flags and method options).
+
+    Attributes:
+        args: The run's instance (e.g. ``DomainArgs``); the best values are set on it.
+        searchable: The fields a trial may vary; the others (which e.g. pick the data every trial shares) are fixed.
+        ranges: Ranges added to the method's built-in space (``name -> {type, low, high...}``).
+    """
+
+    args: Any
+    searchable: tuple[str, ...]
+    ranges: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def values(self) -> dict[str, Any]:
+        """The run's values of the searchable fields."""
+        return {name: getattr(self.args, name) for name in self.searchable}
+
+
+@dataclass(frozen=True)
 class Param:
     """One searched setting.
 
     Attributes:
         name: The flag, e.g. ``learning_rate`` or ``lora_r``.
         kind: ``float``, ``int`` or ``categorical``.
-        target: ``training`` (a TrainingArguments flag) or ``method`` (a method option).
+        target: ``training`` (a TrainingArguments flag), ``method`` (a method option) or ``options`` (an option of
+            the recipe's own dataclass, see :class:`RecipeOptions`).
         low: Lower bound (float, int).
         high: Upper bound, included (float, int).
         log: Sample on a log scale (float, int).
@@ -138,10 +160,15 @@ class SearchSpace:
         return {p.name: p.suggest(trial) for p in self.params}
 
     def split(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``values`` as (TrainingArguments values, method option values)."""
+        """``values`` as (TrainingArguments values, method option values); the recipe's options are in neither."""
         target = {p.name: p.target for p in self.params}
         training = {k: v for k, v in values.items() if target.get(k) == "training"}
         return training, {k: v for k, v in values.items() if target.get(k) == "method"}
+
+    def option_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values in ``values`` of the recipe's own options (see :class:`RecipeOptions`)."""
+        target = {p.name: p.target for p in self.params}
+        return {k: v for k, v in values.items() if target.get(k) == "options"}
 
     def training_space(self, trial: Any) -> dict[str, Any]:
         """The TrainingArguments values of a trial (what ``Trainer.hyperparameter_search`` sets on its arguments)."""
@@ -214,13 +241,26 @@ def _param(where: str, name: str, spec: Any, target: str, default: Any) -> Param
     return Param(name, kind, target, **_checked_range(where, name, spec, kind))
 
 
-def _targets(training_type: type, method_args: Any) -> dict[str, tuple[str, Any]]:
+def _targets(training_type: type, method_args: Any, options: RecipeOptions | None) -> dict[str, tuple[str, Any]]:
     found = {name: ("training", default) for name, default in _defaults(training_type).items()}
     found.update({name: ("method", default) for name, default in _defaults(type(method_args)).items()})
+    if options is not None:
+        found.update({name: ("options", value) for name, value in options.values().items() if name not in found})
     return {name: value for name, value in found.items() if name not in FIXED}
 
 
-def build_space(ranges: Mapping[Any, Any], where: str, training_type: type, method_args: Any) -> SearchSpace:
+def _check_fixed(where: str, name: str, options: RecipeOptions | None) -> None:
+    if name in FIXED:
+        raise _fail(where, name, "this setting is fixed for a search (it names the run, its output, its stages or "
+                                 "the objective)", "set it as a flag, not in the space")
+    if options is not None and name in _defaults(type(options.args)) and name not in options.searchable:
+        raise _fail(where, name, "this option of the recipe is fixed for a search (every trial shares what it "
+                                 f"sets); the recipe's searchable options are {', '.join(options.searchable)}",
+                    "set it as a flag, not in the space")
+
+
+def build_space(ranges: Mapping[Any, Any], where: str, training_type: type, method_args: Any,
+                options: RecipeOptions | None = None) -> SearchSpace:
     """A :class:`SearchSpace` from ``name -> range`` mappings, each name checked against the run's flags.
 
     Args:
@@ -228,6 +268,7 @@ def build_space(ranges: Mapping[Any, Any], where: str, training_type: type, meth
         where: What the ranges came from, for messages (a file path, or the built-in space).
         training_type: The run's ``TrainingArguments`` class.
         method_args: The run's ``MethodArgs`` (its class has every method option).
+        options: The recipe's own searchable options, if it has any.
 
     Returns:
         The space.
@@ -235,16 +276,14 @@ def build_space(ranges: Mapping[Any, Any], where: str, training_type: type, meth
     Raises:
         HpSearchError: An unknown or fixed name (close matches suggested), or a malformed range.
     """
-    targets = _targets(training_type, method_args)
+    targets = _targets(training_type, method_args, options)
     params = []
     for name, spec in ranges.items():
-        if name in FIXED:
-            raise _fail(where, str(name), "this setting is fixed for a search (it names the run, its output, its "
-                                          "stages or the objective)", "set it as a flag, not in the space")
+        _check_fixed(where, str(name), options)
         if name not in targets:
             close = difflib.get_close_matches(str(name), list(targets), n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(map(repr, close))}?" if close else "no flag has a similar name"
-            raise _fail(where, str(name), f"not a TrainingArguments flag or a method option ({hint})",
+            raise _fail(where, str(name), f"not a TrainingArguments flag or an option of the method or recipe ({hint})",
                         "name a flag of the recipe (see --help)")
         target, default = targets[name]
         params.append(_param(where, str(name), spec, target, default))
@@ -253,8 +292,10 @@ def build_space(ranges: Mapping[Any, Any], where: str, training_type: type, meth
     return SearchSpace(tuple(params), where)
 
 
-def default_space(training_type: type, method_args: Any) -> SearchSpace:
+def default_space(training_type: type, method_args: Any, options: RecipeOptions | None = None) -> SearchSpace:
     """The built-in space of ``method_args.method``: learning rate, epochs, weight decay, warm-up, method options.
+
+    A recipe's own options add their ranges (``options.ranges``).
 
     Raises:
         HpSearchError: The method has no built-in space (give ``--hp_space``).
@@ -263,18 +304,21 @@ def default_space(training_type: type, method_args: Any) -> SearchSpace:
     if method not in METHOD_SPACES:
         raise HpSearchError(f"method={method!r} has no built-in search space. Fix: give --hp_space FILE.yaml "
                             f"(built-in spaces: {', '.join(sorted(METHOD_SPACES))}).")
-    ranges = {**_COMMON, **METHOD_SPACES[method]}
-    return build_space(ranges, f"built-in space of method {method!r}", training_type, method_args)
+    ranges = {**_COMMON, **METHOD_SPACES[method], **(options.ranges if options is not None else {})}
+    return build_space(ranges, f"built-in space of method {method!r}", training_type, method_args, options)
 
 
-def load_space(path: str | Path | None, training_type: type, method_args: Any) -> SearchSpace:
+def load_space(path: str | Path | None, training_type: type, method_args: Any,
+               options: RecipeOptions | None = None) -> SearchSpace:
     """The space of ``--hp_space`` (a YAML file), or the method's built-in one when ``path`` is None.
+
+    ``options``: the recipe's own searchable options, if it has any (see :class:`RecipeOptions`).
 
     Raises:
         HpSearchError: Unreadable YAML, not a mapping, or a bad entry (see :func:`build_space`).
     """
     if path is None:
-        return default_space(training_type, method_args)
+        return default_space(training_type, method_args, options)
     where = f"--hp_space {path}"
     try:
         ranges = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -284,7 +328,7 @@ def load_space(path: str | Path | None, training_type: type, method_args: Any) -
     if not isinstance(ranges, Mapping):
         raise HpSearchError(f"{where} must map each setting to its range, got {type(ranges).__name__}. Fix: write "
                             "e.g. `learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}`.")
-    return build_space(ranges, where, training_type, method_args)
+    return build_space(ranges, where, training_type, method_args, options)
 
 
 def space_summary(space: SearchSpace, names: Sequence[str] | None = None) -> list[str]:

@@ -44,6 +44,10 @@ class TrialBuilder:
             the recipe loads it (a language model with its objective, an entailment classifier's two labels).
         prepare_method: ``prepare_method(model, method_args)`` applies the method when
             :func:`tlnlp.methods.apply_method` is not how the recipe does it (the multi-task model).
+        options: The recipe's own option dataclass (e.g. ``DomainArgs``) when the space holds some of its fields.
+        setup_trial: ``setup_trial(trainer, prepared, options)``, called once a trial's model is built (before the
+            Trainer seeds its training): sets up what the recipe's Trainer holds besides the model, with the trial's
+            options (the domain-adversarial Trainer's domain classifier).
     """
 
     space: SearchSpace
@@ -54,6 +58,19 @@ class TrialBuilder:
     scorer: Callable[..., Any] | None = None
     load_model: Callable[[], Any] | None = None
     prepare_method: Callable[[Any, Any], MethodResult] | None = None
+    options: Any = None
+    setup_trial: Callable[[Any, MethodResult, Any], None] | None = None
+
+    def options_for(self, trial: Any) -> Any:
+        """The recipe's options with the trial's values (checked as the flags would be); None without options."""
+        values = self.space.option_values(self.space.sample(trial))
+        if not values:
+            return self.options
+        try:
+            return dataclasses.replace(self.options, **values)
+        except ValueError as err:
+            raise HpSearchError(f"{self.space.source}: the trial's options {values} are not valid: {err} Fix: narrow "
+                                "the range in the search space.") from None
 
     def method_args_for(self, trial: Any) -> Any:
         """The run's ``MethodArgs`` with the trial's method options (checked as the flags would be)."""
@@ -107,6 +124,8 @@ class _SearchTrainerMixin:
         if not self._search_ready:  # Trainer.__init__: the model the search was built with
             return self.prepared.model
         prepared = self.trial_builder.build(trial)
+        if self.trial_builder.setup_trial is not None:
+            self.trial_builder.setup_trial(self, prepared, self.trial_builder.options_for(trial))
         for callback in self._method_callbacks:
             self.remove_callback(type(callback))
         self._method_callbacks = _method_callbacks(prepared)
