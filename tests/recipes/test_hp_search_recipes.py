@@ -291,17 +291,101 @@ def test_multitask_searches_the_multitask_model_on_the_mean_of_its_tasks_validat
     assert "test_accuracy" in metrics  # the test splits are scored by the final model only
 
 
-#: Recipes whose search would not be sound, and the flags they need to parse.
-REFUSING = {"domain_adaptation": ["--dataset_name", "bundled:amazon_sentiment", "--target_dataset",
-                                  "bundled:movie_sentiment"]}
+#: A DomainArgs option too: each trial builds its own domain classifier with the trial's λ_max.
+DOMAIN_SPACE = ("learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
+                "domain_loss_weight: {type: float, low: 0.0, high: 1.0}\n")
 
 
-@pytest.mark.parametrize("name", sorted(REFUSING))
-def test_recipes_that_cannot_search_soundly_refuse_it_in_one_line(name, tmp_path):
-    recipe = load_recipe(name)
-    parsed = parse_args(*recipe.ARGUMENTS, args=[*REFUSING[name], "--output_dir", str(tmp_path / "x"),
-                                                 "--hp_search", "optuna"], defaults=recipe.DEFAULTS)
-    with pytest.raises(HpSearchError, match=rf"^--hp_search optuna is not available in the {name} recipe: .*Fix: ") \
-            as err:
-        recipe.main(*parsed)
-    assert "\n" not in str(err.value) and not (tmp_path / "x").exists()
+def _domain_flags(tiny_bert_dir, out, tmp_path, *extra, **kwargs):
+    from tests.recipes.test_domain_adaptation import _args
+
+    return _args(tiny_bert_dir, out, "--max_steps", "4", "--a_distance_samples", "0", *_space(tmp_path, DOMAIN_SPACE),
+                 *extra, **kwargs)
+
+
+def _last(history, key):
+    return [entry for entry in history if key in entry][-1][key]
+
+
+def test_domain_adaptation_searches_dann_on_the_targets_labelled_validation_split(tmp_path, tiny_bert_dir, seen,
+                                                                                 monkeypatch):
+    from tlnlp.domain import dann_lambda
+
+    built, real = [], search_runner._search_trainer
+
+    def spy(setup, space, folder):  # what the search's Trainer holds
+        trainer = real(setup, space, folder)
+        built.append((type(trainer).__name__, len(trainer.train_dataset), len(trainer.eval_dataset),
+                      len(trainer.target_eval_dataset)))
+        return trainer
+
+    monkeypatch.setattr(search_runner, "_search_trainer", spy)
+    out = tmp_path / "dann"
+    recipe, metrics = _run("domain_adaptation", _domain_flags(tiny_bert_dir, out, tmp_path))
+    _check_outputs(out, "eval_target_accuracy")
+    parsed = _check_best_config(recipe, out, metrics, "eval_target_accuracy")  # domain_loss_weight included
+    # the trials: DANN's Trainer on the source rows paired with target texts, scored on both validation splits only
+    assert built == [("SearchDomainAdversarialTrainer", 96, 32, 32)]
+    assert seen["splits"] == []  # the recipe's own Trainer builder, never handed a test split
+    assert [p for searching, p in seen["scored"] if searching] == ["eval", "eval_target"] * 2
+    # each trial trained with its own λ_max (λ of its last logged step: 3 of 4 steps done)
+    search = out / "hp_search"
+    trials = [json.loads((search / f"trial-{n}" / "trial.json").read_text()) for n in (0, 1)]
+    for trial in trials:
+        weight = trial["values"]["domain_loss_weight"]
+        assert _last(trial["log_history"], "dann_lambda") == pytest.approx(round(dann_lambda(0.75, weight, 10.0), 4))
+    assert trials[0]["values"] == {"learning_rate": pytest.approx(1e-3), "domain_loss_weight": 1.0}  # the flags'
+    # the objective is the target's validation score; the final run, built as the trials were, scores the best one's
+    best = trials[int(metrics["hp_search_best_trial"])]
+    assert _last(best["log_history"], "eval_target_accuracy") == pytest.approx(
+        metrics["hp_search_best_eval_target_accuracy"])
+    assert metrics["eval_target_accuracy"] == pytest.approx(metrics["hp_search_best_eval_target_accuracy"])
+    assert metrics["eval_target_loss"] == pytest.approx(_last(best["log_history"], "eval_target_loss"), rel=1e-4)
+    assert "target_test_accuracy" in metrics and "test_accuracy" in metrics  # the test splits: the final model's
+    domain_args = parsed[3]
+    assert domain_args.target_dataset == "bundled:movie_sentiment"
+    assert domain_args.domain_loss_weight == pytest.approx(best["values"]["domain_loss_weight"])
+    again = recipe.main(*parsed)  # best_config.yaml reruns the best trial with the recipe
+    assert again["eval_target_loss"] == pytest.approx(_last(best["log_history"], "eval_target_loss"), rel=1e-4)
+    assert again["eval_target_accuracy"] == pytest.approx(metrics["hp_search_best_eval_target_accuracy"])
+
+
+@pytest.mark.parametrize("target", ["text_file", "other_labels", "source_metric"])
+def test_domain_adaptation_refuses_a_search_it_cannot_score_on_target_labels(target, tmp_path, tiny_bert_dir):
+    texts = tmp_path / "reviews.txt"
+    texts.write_text("\n".join(f"a review of film number {i}" for i in range(40)), encoding="utf-8")
+    given = {"text_file": ("--target_text_file", str(texts)),
+             "other_labels": ("--target_dataset", "bundled:trec6"),
+             "source_metric": ("--target_dataset", "bundled:movie_sentiment")}[target]
+    extra = ("--metric_for_best_model", "accuracy") if target == "source_metric" else ()
+    out = tmp_path / "x"
+    with pytest.raises(HpSearchError, match=r"^--hp_search optuna is not available in the domain_adaptation recipe: "
+                                            r".*Fix: .*") as err:
+        _run("domain_adaptation", _domain_flags(tiny_bert_dir, out, tmp_path, *extra, target=given))
+    message = str(err.value)
+    assert "\n" not in message and not out.exists()
+    if target == "source_metric":
+        assert "metric_for_best_model='accuracy' scores the source's validation split" in message
+        assert "Fix: name a metric of the target's validation split, e.g. --metric_for_best_model target_accuracy" \
+            in message
+    else:
+        assert "has no labelled validation split to score trials on" in message
+        assert message.endswith("Fix: give a --target_dataset with a labelled validation split whose labels the "
+                                "source has (e.g. bundled:movie_sentiment), or drop --hp_search")
+
+
+def test_a_domain_space_refuses_options_that_pick_the_shared_rows(tmp_path):
+    from tlnlp.config import TrainingArgs
+    from tlnlp.domain import SEARCH_RANGES, SEARCHABLE, DomainArgs
+    from tlnlp.methods import MethodArgs
+    from tlnlp.search import RecipeOptions, load_space
+
+    options = RecipeOptions(DomainArgs(target_dataset="bundled:movie_sentiment"), SEARCHABLE, SEARCH_RANGES)
+    space = load_space(None, TrainingArgs, MethodArgs(), options)  # built in: the method's, plus λ_max
+    assert "domain_loss_weight" in space.names and "learning_rate" in space.names
+    path = tmp_path / "space.yaml"
+    path.write_text("target_max_samples: {type: int, low: 8, high: 64}\n", encoding="utf-8")
+    with pytest.raises(HpSearchError, match=r"target_max_samples: this option of the recipe is fixed for a search "
+                                            r".*Fix: set it as a flag"):
+        load_space(str(path), TrainingArgs, MethodArgs(), options)
+    assert "domain_loss_weight" not in load_space(None, TrainingArgs, MethodArgs()).names  # other recipes: unchanged

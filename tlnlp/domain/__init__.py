@@ -8,7 +8,8 @@ module             what it holds
 ``batches``        target texts tokenised and paired with source rows; the collator that mixes them in every batch
 ``trainer``        :class:`DomainAdversarialTrainer`: the loss, the domain classifier's optimizer, logs, checkpoints
 ``distance``       the proxy A-distance (scikit-learn) and the representations it is measured on
-``target``         loading the target: training texts, held-out texts, and a labelled target's test split
+``target``         loading the target: training texts, held-out texts, a labelled target's test and validation splits
+``search``         :class:`DomainSearch`: a hyperparameter search scored on the target's labelled validation split
 ``report``         the results file, the card's "Domain adaptation" section and the printed summary
 ``runner``         :func:`run_domain_adaptation`
 =================  ==================================================================================================
@@ -37,8 +38,9 @@ from tlnlp.domain.runner import (
     DomainAdaptationResult,
     run_domain_adaptation,
 )
+from tlnlp.domain.search import SEARCH_METRIC, SEARCH_RANGES, SEARCHABLE, DomainSearch, search_refusal
 from tlnlp.domain.target import TargetData, check_source, load_target
-from tlnlp.domain.trainer import HEAD_FILE, LOG_KEYS, CheckpointError, DomainAdversarialTrainer
+from tlnlp.domain.trainer import HEAD_FILE, LOG_KEYS, TARGET_EVAL_PREFIX, CheckpointError, DomainAdversarialTrainer
 
 __all__ = [
     "DOMAIN_LR_MULTIPLIER",
@@ -48,9 +50,13 @@ __all__ = [
     "MIN_A_DISTANCE_ROWS",
     "PAIR_COLUMNS",
     "RESULTS_FILE",
+    "SEARCHABLE",
+    "SEARCH_METRIC",
+    "SEARCH_RANGES",
     "SECTION_TITLE",
     "SOURCE",
     "TARGET",
+    "TARGET_EVAL_PREFIX",
     "TARGET_PREDICTIONS",
     "TARGET_PREFIX",
     "ADistance",
@@ -63,6 +69,7 @@ __all__ = [
     "DomainClassifier",
     "DomainMixCollator",
     "DomainReport",
+    "DomainSearch",
     "GradientReversal",
     "HeadInput",
     "TargetData",
@@ -78,5 +85,6 @@ __all__ = [
     "pair_with_target",
     "proxy_a_distance",
     "run_domain_adaptation",
+    "search_refusal",
     "tokenize_texts",
 ]

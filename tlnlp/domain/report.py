@@ -34,6 +34,8 @@ class DomainReport:
         before: The proxy A-distance before training, or None (skipped).
         after: The proxy A-distance after training, or None.
         seconds: Wall time from the start to the end of the measurements.
+        target_validation: ``eval_target_*`` metrics (a target with a labelled validation split), else empty.
+        searched: Whether a hyperparameter search chose the settings by the target validation score.
     """
 
     source: str
@@ -45,10 +47,12 @@ class DomainReport:
     before: ADistance | None = None
     after: ADistance | None = None
     seconds: float = 0.0
+    target_validation: dict[str, float] = field(default_factory=dict)
+    searched: bool = False
 
     def numbers(self) -> dict[str, float]:
         """The flat numbers a run returns and writes into ``all_results.json``."""
-        found: dict[str, float] = dict(self.target_test)
+        found: dict[str, float] = {**self.target_validation, **self.target_test}
         if self.before is not None and self.after is not None:
             found.update({"a_distance_before": self.before.value, "a_distance_after": self.after.value})
         found["dann_final_lambda"] = float(self.settings.get("final_lambda", 0.0))
@@ -63,7 +67,9 @@ class DomainReport:
         return {"source": {"name": self.source, "train_rows": self.source_rows},
                 "target": self.target.describe(), "adversary": dict(self.settings), "a_distance": distance,
                 "source_test": _strip(self.source_test, "source_test_"),
-                "target_test": _strip(self.target_test, "target_test_") or None, "seconds": round(self.seconds, 1)}
+                "target_test": _strip(self.target_test, "target_test_") or None,
+                "target_validation": _strip(self.target_validation, "eval_target_") or None,
+                "seconds": round(self.seconds, 1)}
 
 
 def _value(metrics: dict[str, float], key: str) -> str:
@@ -74,10 +80,13 @@ def _value(metrics: dict[str, float], key: str) -> str:
 
 
 def _metrics_table(report: DomainReport) -> str:
-    rows = ["| | source test | target test |", "|---|---|---|"]
+    validation = bool(report.target_validation)
+    rows = ["| | source test | target test |" + (" target validation |" if validation else ""),
+            "|---|---|---|" + ("---|" if validation else "")]
     for key, label in _SHOWN:
+        extra = f" {_value(report.target_validation, 'eval_target_' + key)} |" if validation else ""
         rows.append(f"| {label} | {_value(report.source_test, 'source_test_' + key)} | "
-                    f"{_value(report.target_test, 'target_test_' + key)} |")
+                    f"{_value(report.target_test, 'target_test_' + key)} |{extra}")
     return "\n".join(rows)
 
 
@@ -97,6 +106,11 @@ def domain_section(report: DomainReport) -> str:
     baseline = s["max_lambda"] == 0
     labels = (f"its labels were used only to score its test split ({len(target.test)} rows)"
               if target.test is not None else f"no target test metrics: {target.note}")
+    if report.target_validation:
+        rows = int(report.target_validation.get("eval_target_samples", 0))
+        labels = labels.replace("its test split", f"its test split and its validation split ({rows} rows)")
+        if report.searched:
+            labels += "; the hyperparameter search chose the settings by the validation split's score"
     kind = ("Source-only baseline (λ_max = 0): the setting of DANN with the adversary switched off" if baseline
             else "Unsupervised domain adaptation with DANN (Ganin et al. 2016)")
     return "\n\n".join([

@@ -1,13 +1,15 @@
-"""The unlabelled target: its training texts, held-out texts (A-distance) and, when it has labels, its test split.
+"""The unlabelled target: training texts, held-out texts (A-distance) and, when it has labels, its scored splits.
 
 * ``--target_dataset bundled:<corpus>`` or a Hub dataset: the texts of its training split (labels ignored); its
   validation split (or ``--validation_split_percentage`` of its texts) is held out for the A-distance. When it
-  has labels that the source has too, its test split is scored (its labels are used for nothing else).
+  has labels that the source has too, its test split is scored, and so is its validation split when it has one
+  (``--max_eval_samples`` rows of it, as of the source's; its labels reach no training step: a hyperparameter
+  search alone chooses settings by the validation score).
 * ``--target_text_file``: a ``.txt`` file (one text per line) or a table file (``--target_text_column``);
   ``--validation_split_percentage`` of its texts is held out.
 
-Target texts that are also in the target's test split are dropped from the training texts, so the test rows stay
-unseen.
+Target texts that are also in the target's labelled test or validation split are dropped from the training texts,
+so the scored rows stay unseen.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TargetData:
         test: The labelled test split (``text``, ``label`` as source class ids), or None.
         labels: The target's own label names, when it has labels.
         note: Why the target has no test metrics, when it has none.
+        validation: The labelled validation split (as ``test``), or None.
+        validation_note: Why the target has no labelled validation split, when it has none.
         fingerprint: sha256 of the training and held-out texts.
         dropped: Training texts dropped because the test split holds them too.
     """
@@ -54,12 +58,15 @@ class TargetData:
     note: str = ""
     fingerprint: str = ""
     dropped: int = 0
+    validation: datasets.Dataset | None = None
+    validation_note: str = ""
 
     def describe(self) -> dict[str, Any]:
         """Name, fingerprint and row counts, for the results file."""
         return {"name": self.name, "fingerprint": self.fingerprint, "unlabelled_texts": len(self.texts),
                 "held_out_texts": len(self.held_out), "test_rows": len(self.test) if self.test is not None else 0,
                 "labels": self.labels, "test_metrics_note": self.note or None,
+                "validation_rows": len(self.validation) if self.validation is not None else 0,
                 "dropped_test_overlap": self.dropped}
 
 
@@ -96,30 +103,48 @@ def _texts(args: DomainArgs, data_args: DataArgs) -> Any:
         raise _rename_flags(err, args.target_name) from None
 
 
-def _test_split(args: DomainArgs, data_args: DataArgs, source_labels: list[str]) -> tuple[Any, list[str] | None, str]:
-    """(test rows in source class ids, the target's labels, note): the target's labelled test split, if usable."""
+@dataclass
+class _Labelled:
+    """A target's labelled splits in source class ids (None where unusable), its label names, why not."""
+
+    test: datasets.Dataset | None = None
+    validation: datasets.Dataset | None = None
+    labels: list[str] | None = None
+    note: str = ""
+    validation_note: str = ""
+
+
+def _mapped(split: Any, index: dict[int, int]) -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"text": list(split["text"]), "label": [index[i] for i in split["label"]]})
+
+
+def _labelled_splits(args: DomainArgs, data_args: DataArgs, source_labels: list[str]) -> _Labelled:
+    """The target's labelled test and validation splits, if usable (labels mapped onto the source's by name)."""
     if args.target_dataset is None:
-        return None, None, "the target is a text file (no labels)"
+        return _Labelled(note=(note := "the target is a text file (no labels)"), validation_note=note)
     label_args = DataArgs(dataset_name=args.target_dataset, dataset_config_name=args.target_dataset_config_name,
                           text_column=args.target_text_column, max_predict_samples=args.target_max_predict_samples,
-                          split_seed=data_args.split_seed)
+                          max_eval_samples=data_args.max_eval_samples, split_seed=data_args.split_seed)
     try:
         data = load_classification_data(label_args)
     except DataError as err:
         logger.info("Target %s has no usable labels, so no target test metrics: %s", args.target_name, err)
-        return None, None, f"its labels could not be read ({err})"
+        return _Labelled(note=(note := f"its labels could not be read ({err})"), validation_note=note)
     labels = list(data.labels)
-    if data.multi_label or "test" not in data.splits:
-        return None, labels, "it is multi-label or has no test split"
     unknown = [name for name in labels if name not in source_labels]
-    if unknown:
-        logger.warning("Target %s has labels the source lacks (%s): no target test metrics.", args.target_name,
-                       ", ".join(unknown))
-        return None, labels, f"its labels {unknown} are not among the source's {source_labels}"
-    index = {name: source_labels.index(name) for name in labels}
-    test = data.splits["test"]
-    mapped = [index[labels[i]] for i in test["label"]]
-    return datasets.Dataset.from_dict({"text": list(test["text"]), "label": mapped}), labels, ""
+    if data.multi_label or unknown:
+        if unknown:
+            logger.warning("Target %s has labels the source lacks (%s): no target test metrics.", args.target_name,
+                           ", ".join(unknown))
+        note = ("it is multi-label" if data.multi_label else
+                f"its labels {unknown} are not among the source's {source_labels}")
+        return _Labelled(labels=labels, note=note, validation_note=note)
+    index = {i: source_labels.index(name) for i, name in enumerate(labels)}
+    found = {split: _mapped(data.splits[split], index) if split in data.splits else None
+             for split in ("test", "validation")}
+    return _Labelled(found["test"], found["validation"], labels,
+                     "" if found["test"] is not None else "it is multi-label or has no test split",
+                     "" if found["validation"] is not None else "it has no validation split")
 
 
 def load_target(args: DomainArgs, data_args: DataArgs, source_labels: list[str]) -> TargetData:
@@ -137,23 +162,27 @@ def load_target(args: DomainArgs, data_args: DataArgs, source_labels: list[str])
         DataError: An unreadable or empty target, a missing text column, too few held-out texts.
     """
     texts = _texts(args, data_args)
-    test, labels, note = _test_split(args, data_args, list(source_labels))
+    scored = _labelled_splits(args, data_args, list(source_labels))
+    test = scored.test
     train, held_out = list(texts.train), list(texts.validation)
-    dropped = 0
-    if test is not None:
-        seen = set(test["text"])
-        train, held_out = [t for t in train if t not in seen], [t for t in held_out if t not in seen]
-        dropped = len(texts.train) - len(train)
+    seen = set(test["text"]) if test is not None else set()
+    held_out = [t for t in held_out if t not in seen]  # the validation rows stay: the A-distance never trains
+    if scored.validation is not None:
+        seen |= set(scored.validation["text"])
+    train = [t for t in train if t not in seen]
+    dropped = len(texts.train) - len(train)
     if not train:
         raise DataError(f"Target {args.target_name}: no unlabelled training texts left ({len(texts.train)} read, "
-                        f"{dropped} also in its test split). Fix: give a target with more texts.")
+                        f"{dropped} also in its labelled test or validation split). Fix: give a target with more "
+                        "texts.")
     needed = MIN_A_DISTANCE_ROWS if args.a_distance_samples else 0
     if len(held_out) < needed:
         raise DataError(f"Target {args.target_name}: {len(held_out)} held-out texts, too few for the A-distance "
                         f"(a_distance_samples={args.a_distance_samples}). Fix: raise --validation_split_percentage, "
                         "give more target texts, or set --a_distance_samples 0.")
-    found = TargetData(name=texts.name, texts=train, held_out=held_out, test=test, labels=labels, note=note,
-                       fingerprint=texts.fingerprint, dropped=dropped)
+    found = TargetData(name=texts.name, texts=train, held_out=held_out, test=test, labels=scored.labels,
+                       note=scored.note, fingerprint=texts.fingerprint, dropped=dropped, validation=scored.validation,
+                       validation_note=scored.validation_note)
     logger.info("Target %s: %d unlabelled training texts, %d held out, %s", found.name, len(train), len(held_out),
-                f"{len(test)} labelled test rows" if test is not None else f"no test metrics ({note})")
+                f"{len(test)} labelled test rows" if test is not None else f"no test metrics ({scored.note})")
     return found

@@ -24,7 +24,7 @@ from tlnlp.domain.batches import PAIR_COLUMNS
 from tlnlp.errors import UserError
 from tlnlp.training import TlnlpTrainer
 
-__all__ = ["HEAD_FILE", "LOG_KEYS", "CheckpointError", "DomainAdversarialTrainer"]
+__all__ = ["HEAD_FILE", "LOG_KEYS", "TARGET_EVAL_PREFIX", "CheckpointError", "DomainAdversarialTrainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 HEAD_FILE = "domain_classifier.safetensors"
 #: Keys added to every training log, averaged over the steps since the last log (and the processes).
 LOG_KEYS = ("classification_loss", "domain_loss", "domain_accuracy", "dann_lambda")
+#: Prefix of the labelled target validation split's metrics (``eval_target_accuracy``...).
+TARGET_EVAL_PREFIX = "eval_target"
 
 
 class CheckpointError(UserError, FileNotFoundError):
@@ -56,22 +58,45 @@ class DomainAdversarialTrainer(TlnlpTrainer):
     """A :class:`~tlnlp.training.TlnlpTrainer` whose training loss is DANN's (see :func:`dann_loss`).
 
     Training batches come from :class:`~tlnlp.domain.DomainMixCollator` (they carry ``domain_labels``);
-    evaluation batches do not, and are scored as in any classification run.
+    evaluation batches do not, and are scored as in any classification run. Each evaluation of the Trainer's own
+    validation split also scores the target's labelled validation split, when there is one, as
+    ``eval_target_*``, without touching the random state (training goes on as it would without it).
 
     Args:
         *args: The Trainer's arguments.
         adversary: The domain classifier, the captured representation and the λ schedule.
+        target_eval_dataset: The target's labelled validation rows (tokenized), or None.
         **kwargs: The Trainer's keyword arguments.
     """
 
-    def __init__(self, *args: Any, adversary: Adversary, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, adversary: Adversary, target_eval_dataset: Any = None, **kwargs: Any) -> None:
         self.adversary = adversary
+        self.target_eval_dataset = target_eval_dataset
         self._sums: torch.Tensor | None = None
         self._lambda = 0.0
+        self._clear = _ClearDomainGradients(adversary.head)
         super().__init__(*args, **kwargs)
         self.adversary.head.to(self.args.device)
-        self.add_callback(_ClearDomainGradients(self.adversary.head))
+        self.add_callback(self._clear)
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
+
+    def use_adversary(self, adversary: Adversary) -> None:
+        """Train with another adversary from now on (a search trial's, on the trial's model)."""
+        self.adversary.representation.remove()
+        self.adversary, self._sums, self._lambda = adversary, None, 0.0
+        adversary.head.to(self.args.device)
+        self._clear.head = adversary.head
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The validation split's metrics, and the target validation split's (``eval_target_*``) when there is one."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is not None or metric_key_prefix != "eval" or self.target_eval_dataset is None:
+            return metrics
+        devices = [torch.cuda.current_device()] if self.args.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # a data loader draws a seed: leave training's draws alone
+            found = super().evaluate(self.target_eval_dataset, ignore_keys, TARGET_EVAL_PREFIX)
+        return {**metrics, **found}
 
     def _set_signature_columns_if_needed(self) -> None:
         """The model's inputs plus the target row's columns of a paired row (the collator takes them apart)."""

@@ -50,6 +50,29 @@ def test_a_labelled_bundled_target_gives_texts_held_out_texts_and_a_mapped_test_
     assert set(target.test["label"]) == {0, 1}
 
 
+def test_a_labelled_target_has_a_mapped_validation_split_that_training_never_sees():
+    data_args = DataArgs(dataset_name="bundled:amazon_sentiment", max_eval_samples=24)
+    target = load_target(_args(target_dataset="bundled:movie_sentiment", target_max_samples=50), data_args,
+                         SOURCE_LABELS)
+    assert len(target.validation) == 24 and set(target.validation["label"]) <= {0, 1}  # --max_eval_samples rows
+    assert target.validation_note == "" and target.describe()["validation_rows"] == 24
+    assert not set(target.texts) & set(target.validation["text"])
+    flipped = load_target(_args(target_dataset="bundled:movie_sentiment", target_max_samples=50), data_args,
+                          ["positive", "negative"])
+    assert [1 - y for y in target.validation["label"]] == flipped.validation["label"]
+
+
+def test_targets_without_labels_the_source_has_have_no_validation_split_and_say_why(tmp_path):
+    other = load_target(_args(target_dataset="bundled:trec6", target_max_samples=40),
+                        DataArgs(dataset_name="bundled:amazon_sentiment"), SOURCE_LABELS)
+    assert other.validation is None and "not among the source's" in other.validation_note
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(f"review number {i}" for i in range(40)), encoding="utf-8")
+    text = load_target(_args(target_text_file=str(path)), DataArgs(dataset_name="bundled:amazon_sentiment"),
+                       SOURCE_LABELS)
+    assert text.validation is None and "text file" in text.validation_note
+
+
 def test_a_target_with_other_labels_is_unlabelled_for_scoring():
     target = load_target(_args(target_dataset="bundled:trec6", target_max_samples=40),
                          DataArgs(dataset_name="bundled:amazon_sentiment"), SOURCE_LABELS)
