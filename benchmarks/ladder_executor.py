@@ -9,10 +9,11 @@ two fresh output folders (no cell is shared):
 
 With 1 worker a cell runs on all the cores; with 2 workers on half of them, so a matrix product can add its terms in
 another order and a score can move in the last digits. The benchmark reports whether the two tables are equal, and
-the largest difference of any accuracy. A third pass with ``--cell_threads`` set equal in both arms is what the
-test suite checks for exact equality (``tests/unit/compare/test_executors.py``).
+the largest difference of any accuracy. ``--cell_threads 1`` gives every cell one thread in both arms (the 1-worker
+arm then leaves cores idle): the same arithmetic, so the same table to the last digit, and the wall time of
+spreading cells over the cores.
 
-    .venv/bin/python benchmarks/ladder_executor.py [--workers 2] [--output_dir runs/bench_executor]
+    .venv/bin/python benchmarks/ladder_executor.py [--workers 2] [--cell_threads 1] [--output_dir runs/bench_executor]
 
 The last line printed is one JSON object.
 """
@@ -53,10 +54,11 @@ def _machine() -> dict[str, Any]:
             "cpu": model, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
-def _ladder(out: Path, workers: int) -> tuple[list[dict[str, Any]], float]:
+def _ladder(out: Path, workers: int, threads: int | None) -> tuple[list[dict[str, Any]], float]:
     shutil.rmtree(out, ignore_errors=True)
     args = parse_args(ModelArgs, DataArgs, CompareArgs, args=[
-        "--config", str(CONFIG), "--output_dir", str(out), "--workers", str(workers)])
+        "--config", str(CONFIG), "--output_dir", str(out), "--workers", str(workers),
+        *(["--cell_threads", str(threads)] if threads else [])])
     start = time.perf_counter()
     result = run_compare(*args)
     seconds = time.perf_counter() - start
@@ -68,13 +70,14 @@ def _ladder(out: Path, workers: int) -> tuple[list[dict[str, Any]], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cell_threads", type=int, default=None)
     parser.add_argument("--output_dir", default="runs/bench_executor")
     options = parser.parse_args()
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()
     out = Path(options.output_dir)
-    one, one_s = _ladder(out / "workers-1", 1)
-    many, many_s = _ladder(out / f"workers-{options.workers}", options.workers)
+    one, one_s = _ladder(out / "workers-1", 1, options.cell_threads)
+    many, many_s = _ladder(out / f"workers-{options.workers}", options.workers, options.cell_threads)
     pairs = list(zip(one, many, strict=True))
     gap = max(abs(a["accuracy"] - b["accuracy"]) for a, b in pairs)
     print(f"{'strategy':<36} {'k':>4} {'acc (1 worker)':>15} {f'acc ({options.workers} workers)':>16}")
@@ -82,7 +85,8 @@ def main() -> None:
         print(f"{a['strategy']:<36} {a['budget']!s:>4} {a['accuracy']:>15.4f} {b['accuracy']:>16.4f}")
     print(f"1 worker {one_s:.1f} s, {options.workers} workers {many_s:.1f} s: {one_s / many_s:.2f}x")
     print(json.dumps({"benchmark": "ladder_executor", "config": CONFIG.name, "machine": _machine(),
-                      "workers": options.workers, "wall_s_1_worker": round(one_s, 1),
+                      "workers": options.workers, "cell_threads": options.cell_threads,
+                      "wall_s_1_worker": round(one_s, 1),
                       f"wall_s_{options.workers}_workers": round(many_s, 1), "speedup": round(one_s / many_s, 3),
                       "same_table": one == many, "max_accuracy_difference": gap, "rows_1_worker": one,
                       f"rows_{options.workers}_workers": many}))

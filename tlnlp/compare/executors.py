@@ -20,10 +20,12 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import datasets
 import torch
+import transformers
 
 from tlnlp.compare.strategies import CellContext, get_strategy
 from tlnlp.errors import UserError
@@ -59,17 +61,22 @@ class ContextSpec:
         model_args: The run's ``ModelArgs``.
         data_args: The run's ``DataArgs``.
         args: The run's ``CompareArgs``.
+        progress_bars: Whether the datasets and transformers progress bars show (off in a worker when off here).
     """
 
     build: Callable[[ModelArgs, DataArgs, CompareArgs], CellContext]
     model_args: ModelArgs
     data_args: DataArgs
     args: CompareArgs
+    progress_bars: bool = field(default_factory=datasets.utils.is_progress_bar_enabled)
 
     def context(self) -> CellContext:
         """The context, built on the first call in this process and kept for its later cells."""
         key = repr((self.model_args, self.data_args, self.args))
         if _WORKER.get("key") != key:
+            if not self.progress_bars:  # as in the main process, whose one bar counts the cells
+                datasets.disable_progress_bars()
+                transformers.utils.logging.disable_progress_bar()
             _WORKER.update(key=key, ctx=self.build(self.model_args, self.data_args, self.args))
         return _WORKER["ctx"]
 
