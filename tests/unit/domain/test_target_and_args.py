@@ -67,7 +67,7 @@ def test_targets_without_labels_the_source_has_have_no_validation_split_and_say_
                         DataArgs(dataset_name="bundled:amazon_sentiment"), SOURCE_LABELS)
     assert other.validation is None and "not among the source's" in other.validation_note
     path = tmp_path / "reviews.txt"
-    path.write_text("\n".join(f"review number {i}" for i in range(40)), encoding="utf-8")
+    path.write_text("\n".join(f"review number {i}" for i in range(120)), encoding="utf-8")
     text = load_target(_args(target_text_file=str(path)), DataArgs(dataset_name="bundled:amazon_sentiment"),
                        SOURCE_LABELS)
     assert text.validation is None and "text file" in text.validation_note
