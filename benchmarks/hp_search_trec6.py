@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
+from benchmarks.machine import machine_info  # noqa: E402
 from tlnlp.config import parse_args  # noqa: E402
 
 CONFIG = ROOT / "recipes" / "configs" / "classification" / "trec6_minilm.yaml"
@@ -47,17 +45,6 @@ def _recipe() -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    return {"cpus": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__}
 
 
 def _run(recipe: Any, out: Path, per_class: int, *extra: str) -> tuple[dict[str, float], float]:
@@ -102,7 +89,7 @@ def main() -> None:
             "at_least_as_good": searched["hp_search_best_eval_accuracy"] >= shipped["eval_accuracy"],
             "shipped_test_accuracy": shipped.get("test_accuracy"),
             "search_test_accuracy": searched.get("test_accuracy"),
-            "shipped_wall_s": round(shipped_s, 1), "search_wall_s": round(search_s, 1), "machine": _machine(),
+            "shipped_wall_s": round(shipped_s, 1), "search_wall_s": round(search_s, 1), "machine": machine_info(),
         }
     print(json.dumps(result))
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -34,24 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import datasets  # noqa: E402
-import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from benchmarks.machine import machine_info  # noqa: E402
 from tlnlp.compare import CompareArgs, run_compare  # noqa: E402
 from tlnlp.config import DataArgs, ModelArgs, parse_args  # noqa: E402
 
 CONFIG = ROOT / "recipes" / "configs" / "compare" / "movie_minilm_quick.yaml"
-
-
-def _machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    return {"cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "cpu": model, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def _ladder(out: Path, workers: int, threads: int | None) -> tuple[list[dict[str, Any]], float]:
@@ -84,7 +71,7 @@ def main() -> None:
     for a, b in pairs:
         print(f"{a['strategy']:<36} {a['budget']!s:>4} {a['accuracy']:>15.4f} {b['accuracy']:>16.4f}")
     print(f"1 worker {one_s:.1f} s, {options.workers} workers {many_s:.1f} s: {one_s / many_s:.2f}x")
-    print(json.dumps({"benchmark": "ladder_executor", "config": CONFIG.name, "machine": _machine(),
+    print(json.dumps({"benchmark": "ladder_executor", "config": CONFIG.name, "machine": machine_info(),
                       "workers": options.workers, "cell_threads": options.cell_threads,
                       "wall_s_1_worker": round(one_s, 1),
                       f"wall_s_{options.workers}_workers": round(many_s, 1), "speedup": round(one_s / many_s, 3),

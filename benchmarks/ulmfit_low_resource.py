@@ -26,8 +26,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -41,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 import datasets  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import PrinterCallback, set_seed  # noqa: E402
 
+from benchmarks.machine import machine_info  # noqa: E402
 from tlnlp.config import DataArgs, ModelArgs, TrainingArgs, parse_args  # noqa: E402
 from tlnlp.data.splits import sample_per_class, seeded_subset  # noqa: E402
 from tlnlp.methods import MethodArgs, apply_method  # noqa: E402
@@ -59,17 +57,6 @@ CELLS: dict[str, list[str]] = {
 }
 QUIET = ["--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
          "--per_device_eval_batch_size", "128", "--dataloader_num_workers", "0"]
-
-
-def _machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    return {"cpus": os.cpu_count(), "cpu": model, "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__}
 
 
 def _splits(data: Any, per_class: int, seed: int, holdout: int | None) -> Any:
@@ -178,7 +165,7 @@ def _report(opts: argparse.Namespace, cells: dict[str, list[str]], results: dict
                       "labels_per_class": opts.per_class, "epochs": epochs,
                       "learning_rate": opts.learning_rate, "batch_size": opts.batch_size, "seeds": opts.seeds,
                       "scored_on": "holdout" if opts.holdout else "test", "sizes": sizes, "quick": opts.quick,
-                      "machine": _machine(), "cells": summary, "ulmfit_minus_full": gap,
+                      "machine": machine_info(), "cells": summary, "ulmfit_minus_full": gap,
                       "target_met": None if gap is None else gap >= -0.02}))
 
 
