@@ -350,6 +350,28 @@ def test_domain_adaptation_searches_dann_on_the_targets_labelled_validation_spli
     assert again["eval_target_accuracy"] == pytest.approx(metrics["hp_search_best_eval_target_accuracy"])
 
 
+def test_domain_adaptation_continues_an_interrupted_search(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.config.run_folder import release_output_dir
+
+    out = tmp_path / "dann"
+    flags, recipe, real = _domain_flags(tiny_bert_dir, out, tmp_path), load_recipe("domain_adaptation"), \
+        search_runner.run_optuna
+
+    def one_trial_then_killed(trainer, space, objective, settings):
+        real(trainer, space, objective, {**settings, "trials": 1})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_runner, "run_optuna", one_trial_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
+    release_output_dir(out)  # as the killed process would
+    monkeypatch.setattr(search_runner, "run_optuna", real)
+    metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
+    with sqlite3.connect(out / "hp_search" / "study.db") as con:
+        assert [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")] == ["COMPLETE", "COMPLETE"]
+    assert metrics["hp_search_trials"] == 2 and (out / "model.safetensors").is_file()
+
+
 @pytest.mark.parametrize("target", ["text_file", "other_labels", "source_metric"])
 def test_domain_adaptation_refuses_a_search_it_cannot_score_on_target_labels(target, tmp_path, tiny_bert_dir):
     texts = tmp_path / "reviews.txt"
