@@ -27,7 +27,8 @@ class DomainArgs:
     target_dataset: str | None = field(
         default=None, metadata={"help": "Unlabelled target: a bundled corpus (bundled:movie_sentiment) or a Hub "
                                         "dataset. Its training texts are the unlabelled target rows; its labels, "
-                                        "if it has any, never reach training: they only score its test split."})
+                                        "if it has any, never reach training: they score its test split, and its "
+                                        "validation split as eval_target_* (the objective of --hp_search)."})
     target_dataset_config_name: str | None = field(
         default=None, metadata={"help": "Hub configuration of --target_dataset."})
     target_text_file: str | None = field(
