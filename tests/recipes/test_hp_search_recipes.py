@@ -139,14 +139,12 @@ def test_ulmfit_searches_the_classifier_stage_from_its_adapted_model(tmp_path, t
     assert "lm_perplexity_after" in metrics and "test_accuracy" in metrics
 
 
-def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path, tiny_bert_dir, monkeypatch):
+def _killed_after_one_trial_then_rerun(name, flags, out, monkeypatch, kept=None):
+    """Run a recipe's search, kill it after its first trial, rerun the same command; its metrics, and the mtime of
+    ``kept`` (a file of an earlier stage) read between the two runs (None without ``kept``)."""
     from tlnlp.config.run_folder import release_output_dir
 
-    out = tmp_path / "ulmfit"
-    flags = recipe_args(tiny_bert_dir, out, "--lm_max_steps", "2", "--perplexity_max_texts", "4",
-                        "--max_train_samples", "32", "--max_steps", "2",
-                        *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"))
-    recipe, real = load_recipe("ulmfit"), search_runner.run_optuna
+    recipe, real = load_recipe(name), search_runner.run_optuna
 
     def one_trial_then_killed(trainer, space, objective, settings):
         real(trainer, space, objective, {**settings, "trials": 1})
@@ -157,9 +155,21 @@ def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path
         recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
     release_output_dir(out)  # as the killed process would
     monkeypatch.setattr(search_runner, "run_optuna", real)
-    stamp = (out / "lm_adaptation" / "model.safetensors").stat().st_mtime_ns
+    stamp = kept.stat().st_mtime_ns if kept is not None else None
     metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
-    assert (out / "lm_adaptation" / "model.safetensors").stat().st_mtime_ns == stamp  # stage 1 not redone
+    with sqlite3.connect(out / "hp_search" / "study.db") as con:
+        assert [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")] == ["COMPLETE", "COMPLETE"]
+    return metrics, stamp
+
+
+def test_ulmfit_continues_an_interrupted_search_without_redoing_stage_1(tmp_path, tiny_bert_dir, monkeypatch):
+    out = tmp_path / "ulmfit"
+    flags = recipe_args(tiny_bert_dir, out, "--lm_max_steps", "2", "--perplexity_max_texts", "4",
+                        "--max_train_samples", "32", "--max_steps", "2",
+                        *_space(tmp_path, "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"))
+    kept = out / "lm_adaptation" / "model.safetensors"
+    metrics, stamp = _killed_after_one_trial_then_rerun("ulmfit", flags, out, monkeypatch, kept)
+    assert kept.stat().st_mtime_ns == stamp  # stage 1 not redone
     assert metrics["hp_search_trials"] == 2 and (out / "model.safetensors").is_file()
 
 
@@ -216,25 +226,11 @@ def test_staged_searches_its_last_stage_and_the_best_config_reruns_the_best_tria
 
 def test_staged_continues_an_interrupted_search_without_training_the_earlier_stages(tmp_path, tiny_bert_dir,
                                                                                    monkeypatch):
-    from tlnlp.config.run_folder import release_output_dir
-
     out = tmp_path / "staged"
-    flags, recipe, real = _staged_flags(tiny_bert_dir, out, tmp_path), load_recipe("staged"), search_runner.run_optuna
-
-    def one_trial_then_killed(trainer, space, objective, settings):
-        real(trainer, space, objective, {**settings, "trials": 1})
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(search_runner, "run_optuna", one_trial_then_killed)
-    with pytest.raises(KeyboardInterrupt):
-        recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
-    release_output_dir(out)  # as the killed process would
-    monkeypatch.setattr(search_runner, "run_optuna", real)
-    stamp = (out / "stage1_trec6" / "model.safetensors").stat().st_mtime_ns
-    metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
-    assert (out / "stage1_trec6" / "model.safetensors").stat().st_mtime_ns == stamp  # stage 1 not trained again
-    with sqlite3.connect(out / "hp_search" / "study.db") as con:
-        assert [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")] == ["COMPLETE", "COMPLETE"]
+    kept = out / "stage1_trec6" / "model.safetensors"
+    metrics, stamp = _killed_after_one_trial_then_rerun("staged", _staged_flags(tiny_bert_dir, out, tmp_path), out,
+                                                        monkeypatch, kept)
+    assert kept.stat().st_mtime_ns == stamp  # stage 1 not trained again
     assert metrics["hp_search_trials"] == 2 and (out / "stage2_movie_sentiment" / "model.safetensors").is_file()
 
 
@@ -351,24 +347,9 @@ def test_domain_adaptation_searches_dann_on_the_targets_labelled_validation_spli
 
 
 def test_domain_adaptation_continues_an_interrupted_search(tmp_path, tiny_bert_dir, monkeypatch):
-    from tlnlp.config.run_folder import release_output_dir
-
     out = tmp_path / "dann"
-    flags, recipe, real = _domain_flags(tiny_bert_dir, out, tmp_path), load_recipe("domain_adaptation"), \
-        search_runner.run_optuna
-
-    def one_trial_then_killed(trainer, space, objective, settings):
-        real(trainer, space, objective, {**settings, "trials": 1})
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(search_runner, "run_optuna", one_trial_then_killed)
-    with pytest.raises(KeyboardInterrupt):
-        recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))
-    release_output_dir(out)  # as the killed process would
-    monkeypatch.setattr(search_runner, "run_optuna", real)
-    metrics = recipe.main(*parse_args(*recipe.ARGUMENTS, args=flags, defaults=recipe.DEFAULTS))  # the same command
-    with sqlite3.connect(out / "hp_search" / "study.db") as con:
-        assert [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")] == ["COMPLETE", "COMPLETE"]
+    metrics, _ = _killed_after_one_trial_then_rerun("domain_adaptation", _domain_flags(tiny_bert_dir, out, tmp_path),
+                                                    out, monkeypatch)
     assert metrics["hp_search_trials"] == 2 and (out / "model.safetensors").is_file()
 
 
