@@ -292,6 +292,16 @@ DOMAIN_SPACE = ("learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: tr
                 "domain_loss_weight: {type: float, low: 0.0, high: 1.0}\n")
 
 
+def test_multitask_continues_an_interrupted_search(tmp_path, tiny_bert_dir, monkeypatch):
+    from tests.recipes.test_multitask import _args
+
+    out = tmp_path / "multitask"
+    flags = _args(tiny_bert_dir, out, "--max_steps", "2", "--method", "lora", *_space(tmp_path, MULTITASK_SPACE),
+                  tasks=MULTITASK)
+    metrics, _ = _killed_after_one_trial_then_rerun("multitask", flags, out, monkeypatch)
+    assert metrics["hp_search_trials"] == 2 and "eval_accuracy" in metrics
+
+
 def _domain_flags(tiny_bert_dir, out, tmp_path, *extra, **kwargs):
     from tests.recipes.test_domain_adaptation import _args
 
