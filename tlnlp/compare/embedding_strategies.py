@@ -8,7 +8,7 @@ cell's rows (``--head_init zero_shot --head_prior_strength auto``).
 With in-budget selection (:mod:`tlnlp.compare.selection`) the ladder makes the head's choices itself, by k-fold
 cross-validation on the cell's rows: the inverse L2 strength C of the logistic head, or the pull towards the
 prototypes. Feature extraction encodes a budget's rows once (shared by both of its strategies); SetFit (``cv``)
-trains one body per fold on that fold's rows; fine-tuning over sentence embeddings (``cv``) chooses its learning
+trains one body per fold and body length (1, 2 or 4 epochs over its pairs) on that fold's rows; fine-tuning over sentence embeddings (``cv``) chooses its learning
 rate and epochs as the Trainer strategies do.
 """
 
@@ -124,7 +124,8 @@ def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
     Kept on the context, so the strategies of a budget and seed (either head) train each fold's body once.
     """
     train, held = positions
-    key = ("setfit_fold", cell.budget, cell.seed, args.setfit_max_steps, inputs.max_length, tuple(held.tolist()))
+    key = ("setfit_fold", cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, inputs.max_length,
+           tuple(held.tolist()))
     if key not in ctx.loaded:
         set_seed(cell.seed)
         encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
@@ -155,6 +156,13 @@ def _trained_fold(ctx: CellContext, cell: Cell, method: str, inputs: FitInputs, 
     return np.log(np.clip(probabilities, 1e-12, None))
 
 
+def _body_args(args: Any, params: dict[str, Any]) -> Any:
+    """The method's flags with a grid point's SetFit body epochs (``setfit_num_epochs``), if it has them."""
+    if "setfit_num_epochs" not in params:
+        return args
+    return dataclasses.replace(args, setfit_num_epochs=int(params["setfit_num_epochs"]))
+
+
 def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
     """In-budget selection of the cell's choice on its k-shot rows alone (``inputs``); the selection record."""
     setting = cell.config["selection"]
@@ -170,7 +178,8 @@ def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: Fit
             return _trained_fold(ctx, cell, method, inputs, args, params, (train, held))
     elif method == "setfit":
         def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            return _head_logits(_setfit_fold(ctx, cell, inputs, args, (train, held)), y[train], params, cell.seed)
+            body = _setfit_fold(ctx, cell, inputs, _body_args(args, params), (train, held))
+            return _head_logits(body, y[train], params, cell.seed)
     else:
         features, prior = _embedded(ctx, cell, method, encoder, inputs)
 
@@ -192,7 +201,8 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
         start = time.perf_counter()
         selection = _choose(ctx, cell, method, encoder, inputs, args) if cell.config.get("selection") else None
         selection_seconds = time.perf_counter() - start
-        body = _setfit_body(ctx, cell, encoder, inputs, args) if method == "setfit" else None
+        body_args = _body_args(args, selection["chosen"] if selection else {})
+        body = _setfit_body(ctx, cell, encoder, inputs, body_args) if method == "setfit" else None
         start = time.perf_counter()
         outcome = _fit(ctx, cell, method, encoder, inputs, args, selection["chosen"] if selection else None)
         train_seconds = time.perf_counter() - start + (body["seconds"] if body else 0.0)
@@ -211,7 +221,8 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
     if "head_prior_strength" in head_info:
         record["head_prior_strength"] = head_info["head_prior_strength"]
     if body is not None:
-        record.update(body_steps=body["body_steps"], body_time_s=body["seconds"])
+        record.update(body_steps=body["body_steps"], body_time_s=body["seconds"],
+                      body_epochs=body_args.setfit_num_epochs)
     if inputs.training is not None:
         record.update(epochs=inputs.training.num_train_epochs, learning_rate=inputs.training.learning_rate,
                       train_loss=outcome.metrics.get("train_loss"))
@@ -227,7 +238,7 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
     one after another: the last trained body is kept (its weights, steps and seconds), so each body trains once.
     The reusing cell reports the body's training time as its own.
     """
-    key = (cell.budget, cell.seed, args.setfit_max_steps, ctx.data_args.max_seq_length)
+    key = (cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, ctx.data_args.max_seq_length)
     kept = ctx.loaded.get("setfit_body")
     if kept is not None and kept["key"] == key:
         encoder.load_state_dict(kept["state"])

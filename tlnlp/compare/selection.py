@@ -16,8 +16,9 @@ the score of every grid point and the folds, and goes into the cell's record, th
 - ``heads`` (the default): the choices that train no encoder: the head of feature extraction over frozen
   embeddings (encoded once per budget and seed) and its pull towards the zero-shot prototypes; zero-shot
   strategies are scored on the budget's rows (they train on none of them, so this is an honest in-budget score);
-- ``cv``: every strategy family below, including the Trainer's learning rate and epochs and SetFit's head on
-  bodies trained per fold; each trained cell then costs about ``folds x 3.5`` extra trainings.
+- ``cv``: every strategy family below, including the Trainer's learning rate and epochs, and SetFit's body
+  epochs and head on bodies trained per fold; each trained cell then costs about ``folds x 3.5`` extra trainings
+  (SetFit: ``folds x 7`` epochs of its body).
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ SELECTION_VERSION = 1
 
 _STRENGTHS = tuple({"head_prior_strength": s} for s in (1.0, 0.0, 0.01, 0.1, 10.0, 100.0, 1000.0))
 _C_GRID = tuple({"C": c} for c in (1.0, 10.0, 100.0, 0.1))
+#: SetFit's body epochs over its pairs (1: the library's default). Longer bodies cost a body per value and fold.
+_BODY_EPOCHS = (1, 2, 4)
+
+
+def _with_body_epochs(heads: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """Every head point on bodies of every length: the default body first, each body's head points in order."""
+    return tuple({"setfit_num_epochs": epochs, **head} for epochs in _BODY_EPOCHS for head in heads)
+
 
 #: Per strategy family: the grid (its first point is the default), the ``--selection`` modes that turn it on and
 #: the repeats of the k-fold split (repeats are cheap only where no encoder trains per fold).
@@ -52,9 +61,10 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
     "head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _C_GRID},
     # feature_extraction_zero_shot_head: the pull towards the prototypes (0: none; 1 the default)
     "anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _STRENGTHS},
-    # setfit / setfit_zero_shot_head: the same head grids on bodies trained on each fold's rows
-    "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _C_GRID},
-    "setfit_anchored_head": {"modes": ("cv",), "repeats": 1, "grid": _STRENGTHS},
+    # setfit / setfit_zero_shot_head: the same head grids on bodies trained on each fold's rows for 1, 2 or 4
+    # epochs over the pairs (the heads of one body cost nothing more: every body length is tried with each)
+    "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_C_GRID)},
+    "setfit_anchored_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_STRENGTHS)},
 }
 
 

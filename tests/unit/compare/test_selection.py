@@ -67,6 +67,9 @@ def test_selection_settings_follow_the_mode(tmp_path):
     assert all(settings("cv", family) for family in SEARCH_SPACES)
     assert settings("cv", None) == {}
     assert SEARCH_SPACES["trained"]["grid"][0] == {"learning_rate_scale": 1.0, "epochs_scale": 1.0}  # the default
+    setfit = SEARCH_SPACES["setfit_head"]["grid"]
+    assert setfit[0] == {"setfit_num_epochs": 1, "C": 1.0}  # the library's body, scikit-learn's head
+    assert len(setfit) == 3 * len(SEARCH_SPACES["head"]["grid"])  # every head on each body length
     with pytest.raises(ValueError, match="selection='all' is not valid; choose one of: none, heads, cv"):
         CompareArgs(output_dir=str(tmp_path), selection="all")
     with pytest.raises(ValueError, match="selection_folds=1 must be at least 2"):

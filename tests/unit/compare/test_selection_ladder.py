@@ -105,9 +105,13 @@ def test_cv_mode_selects_setfit_heads_on_fold_bodies_and_sentence_fine_tuning_ra
     result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names,
                                       budgets=["2"], selection="cv", setfit_max_steps=2,
                                       learning_rates=["sentence_fine_tuning=1e-3"]))
-    assert sorted(bodies) == [2, 2, 4]  # one body per fold (2 rows each), shared by both heads, then the full one
+    # one body per fold (2 rows each) and body length (1, 2, 4 epochs), shared by both heads, then the full one
+    assert sorted(bodies) == [2] * 6 + [4]
     records = {r["strategy"]: r for r in result.records}
-    assert records["setfit"]["selection"]["family"] == "setfit_head" and "C" in records["setfit"]["selection"]["chosen"]
+    chosen = records["setfit"]["selection"]["chosen"]
+    assert records["setfit"]["selection"]["family"] == "setfit_head" and "C" in chosen
+    assert records["setfit"]["body_epochs"] == chosen["setfit_num_epochs"] in {1, 2, 4}
+    assert {p["params"]["setfit_num_epochs"] for p in records["setfit"]["selection"]["grid"]} == {1, 2, 4}
     anchored = records["setfit_zero_shot_head"]
     assert anchored["head_prior_strength"] == anchored["selection"]["chosen"]["head_prior_strength"]
     tuned = records["sentence_fine_tuning"]
