@@ -8,8 +8,8 @@ cell's rows (``--head_init zero_shot --head_prior_strength auto``).
 With in-budget selection (:mod:`tlnlp.compare.selection`) the ladder makes the head's choices itself, by k-fold
 cross-validation on the cell's rows: the inverse L2 strength C of the logistic head, or the pull towards the
 prototypes. Feature extraction encodes a budget's rows once (shared by both of its strategies); SetFit (``cv``)
-trains one body per fold and body length (1, 2 or 4 epochs over its pairs) on that fold's rows; fine-tuning over sentence embeddings (``cv``) chooses its learning
-rate and epochs as the Trainer strategies do.
+trains one body per fold and body length (1, 2 or 4 epochs over its pairs) on that fold's rows; fine-tuning over
+sentence embeddings (``cv``) chooses its learning rate and epochs as the Trainer strategies do.
 """
 
 from __future__ import annotations
