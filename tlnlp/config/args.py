@@ -24,7 +24,9 @@ def _check_positive(field_name: str, value: float | int | None, allow_none: bool
     if value is None and allow_none:
         return
     if value is None or value <= 0:
-        raise ValueError(f"{field_name}={value!r} must be a positive number.")
+        unset = ", or leave it out for the default" if allow_none else ""
+        raise ValueError(f"{field_name}={value!r} must be a positive number. Fix: give --{field_name} a value above "
+                         f"0{unset}.")
 
 
 @dataclass
@@ -123,9 +125,11 @@ class DataArgs:
         for name in ("validation_split_percentage", "test_split_percentage"):
             value = getattr(self, name)
             if not 0 <= value < 50:
-                raise ValueError(f"{name}={value!r} must be a percentage in [0, 50).")
+                raise ValueError(f"{name}={value!r} must be a percentage in [0, 50). Fix: give --{name} a value "
+                                 "from 0 up to 49 (e.g. 10).")
         if not 0 < self.multi_label_threshold < 1:
-            raise ValueError(f"multi_label_threshold={self.multi_label_threshold!r} must be in (0, 1).")
+            raise ValueError(f"multi_label_threshold={self.multi_label_threshold!r} must be in (0, 1). Fix: give "
+                             "--multi_label_threshold a probability strictly between 0 and 1 (e.g. 0.5).")
         self._check_long_text()
 
     def _check_long_text(self) -> None:

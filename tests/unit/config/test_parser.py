@@ -87,6 +87,19 @@ def test_invalid_value_names_field(tmp_path):
         parse_args(*TYPES, args=["--output_dir", "o"])
 
 
+@pytest.mark.parametrize(("flag", "value", "fix"), [
+    ("max_train_samples", "-5", "Fix: give --max_train_samples a value above 0, or leave it out for the default"),
+    ("train_samples_per_class", "0", "Fix: give --train_samples_per_class a value above 0"),
+    ("validation_split_percentage", "60", "Fix: give --validation_split_percentage a value from 0 up to 49"),
+    ("multi_label_threshold", "1.5", "Fix: give --multi_label_threshold a probability strictly between 0 and 1"),
+])
+def test_bad_data_sizes_name_the_flag_the_value_and_the_fix(flag, value, fix):
+    with pytest.raises(ConfigError) as raised:
+        parse_args(*TYPES, args=["--dataset_name", "x", "--output_dir", "o", f"--{flag}", value])
+    message = str(raised.value)
+    assert f"{flag}=" in message and value in message and fix in message
+
+
 def test_run_config_round_trips_and_never_holds_a_token(tmp_path):
     cfg = _yaml(tmp_path, dataset_name="bundled:trec6", output_dir=str(tmp_path / "o"), learning_rate=2e-5)
     parsed = parse_args(*TYPES, args=["--config", cfg, "--token", "hf_SECRET123", "--hub_token", "hf_SECRET456",
