@@ -154,6 +154,14 @@ class DataArgs:
         self.text_column, self.text_pair_column = names
 
 
+def _tracker_list(report_to: None | str | list[str]) -> None | str | list[str]:
+    """``report_to`` with comma-separated names split (``"tensorboard,mlflow"`` or a list holding such strings)."""
+    items = [report_to] if isinstance(report_to, str) else report_to
+    if items is None or not any("," in str(item) for item in items):
+        return report_to
+    return [name.strip() for item in items for name in str(item).split(",") if name.strip()]
+
+
 @dataclass
 class TrainingArgs(TrainingArguments):
     """``transformers.TrainingArguments`` unchanged, plus the output-folder safety flag of the HF example scripts.
@@ -175,8 +183,15 @@ class TrainingArgs(TrainingArguments):
                           "Weights stay fp32."},
     )
 
+    report_to: None | str | list[str] = field(  # TrainingArguments' field, taking several names on the CLI
+        default="none",
+        metadata={"nargs": "+",
+                  "help": "Trackers to report to, one or more (tlnlp's default: tensorboard): --report_to tensorboard "
+                          "mlflow, or tensorboard,mlflow; all for every installed one, none for no tracker."})
+
     def __post_init__(self) -> None:
         self._resolve_bf16()
+        self.report_to = _tracker_list(self.report_to)
         super().__post_init__()
         if self.push_to_hub:  # refuse before any work, not after training (HubTokenError is a ValueError)
             require_token(self.hub_token)

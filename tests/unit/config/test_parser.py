@@ -127,3 +127,11 @@ def test_several_processes_without_cuda_turn_on_use_cpu(tmp_path, monkeypatch):
     assert _environment_defaults()["use_cpu"] is True
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert "use_cpu" not in _environment_defaults()
+
+
+@pytest.mark.parametrize("given", [["tensorboard", "mlflow"], ["tensorboard,mlflow"]])
+def test_report_to_takes_several_trackers_on_the_command_line(given):
+    (train,) = parse_args(TrainingArgs, args=["--output_dir", "o", "--report_to", *given])
+    assert train.report_to == ["tensorboard", "mlflow"]
+    (train,) = parse_args(TrainingArgs, args=["--output_dir", "o", "--report_to", "none"])
+    assert train.report_to == []
