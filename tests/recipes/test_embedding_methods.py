@@ -160,3 +160,45 @@ def test_sentence_fine_tuning_trains_encoder_and_anchored_head_and_resumes(tmp_p
     resumed = _run(tiny_bert_dir, killed, *flags, "--resume_from_checkpoint", "last")
     assert len(calls) == 5 and resumed["train_steps"] == 4  # 2, the one that died, then steps 3 and 4
     assert resumed["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_setfit_chooses_its_body_epochs_on_the_labelled_rows(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.methods import METHODS
+    from tlnlp.methods.setfit.epochs import CHOICE_FILE
+
+    setfit = METHODS.get("setfit")
+    real, bodies = type(setfit).train_body, []
+
+    def counting(self, encoder, inputs, args):
+        bodies.append((len(inputs.texts), args.setfit_num_epochs))
+        return real(self, encoder, inputs, args)
+
+    monkeypatch.setattr(type(setfit), "train_body", counting)
+    out = tmp_path / "setfit"
+    metrics = _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_epochs_choices", "2", "1",
+                   "--setfit_batch_size", "8", "--train_samples_per_class", "6")
+    search = json.loads((out / "head_fit.json").read_text())["body"]["epochs_search"]
+    assert search["choices"] == [1, 2] and search["folds"] == 3 and set(search["cv_accuracy"]) == {"1", "2"}
+    # 3 folds of 8 of the 12 labelled rows per choice, then the run's body on all 12 with the chosen epochs
+    assert sorted(bodies[:-1]) == [(8, 1)] * 3 + [(8, 2)] * 3 and bodies[-1] == (12, search["chosen"])
+    assert metrics["train_body_epochs"] == search["chosen"]
+    assert json.loads((out / CHOICE_FILE).read_text())["chosen"] == search["chosen"]
+    card = (out / "README.md").read_text()
+    assert "## SetFit body" in card and "3-fold cross-validation on the labelled training rows only" in card
+
+    # a resumed run reads the choice it made instead of training the fold bodies again
+    import numpy as np
+
+    from tlnlp.methods.heads import FitInputs
+    from tlnlp.methods.setfit.epochs import choose_body_epochs
+
+    key = json.loads((out / CHOICE_FILE).read_text())["key"]
+    labels = np.repeat(np.arange(len(key["labels"])), key["labels"])
+    again = FitInputs(texts=["unused"] * len(labels), labels=labels, label_names=["negative", "positive"],
+                      seed=key["seed"], output_dir=out)
+
+    def no_training(*_):
+        raise AssertionError("trained a fold body again")
+
+    assert choose_body_epochs(None, again, MethodArgs(method="setfit", setfit_epochs_choices=[1, 2]),
+                              no_training)[0] == search["chosen"]

@@ -102,6 +102,9 @@ def test_bad_setfit_flags_name_the_flag():
         MethodArgs(method="setfit", setfit_sampling_strategy="pairs")
     with pytest.raises(ValueError, match="setfit_max_steps=0"):
         MethodArgs(method="setfit", setfit_max_steps=0)
+    with pytest.raises(ValueError, match=r"setfit_epochs_choices=\[1, 0\] must be positive whole numbers, e.g. "
+                                         "--setfit_epochs_choices 1 2 4"):
+        MethodArgs(method="setfit", setfit_epochs_choices=[1, 0])
 
 
 @pytest.mark.parametrize("strategy", ["oversampling", "undersampling", "unique"])

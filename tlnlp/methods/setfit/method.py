@@ -9,7 +9,9 @@ The result saves as safetensors (the library pickles its scikit-learn head; tlnl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import logging
 import math
 import time
@@ -20,6 +22,7 @@ import numpy as np
 
 from tlnlp.methods.base import register_method
 from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
+from tlnlp.methods.setfit.epochs import choose_body_epochs
 from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
 
 __all__ = ["SetFit"]
@@ -89,6 +92,18 @@ def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
             "resumed_from": Path(resume).name if resume else None}
 
 
+def body_section(body: dict[str, Any]) -> str:
+    """The card's lines on the contrastive body training: steps, pairs, epochs and how the epochs were chosen."""
+    lines = [f"- Contrastive training: {body.get('body_steps')} steps over {body.get('body_pairs')} sentence pairs, "
+             f"{body.get('epochs', 1)} epoch(s)."]
+    search = body.get("epochs_search")
+    if search and search.get("folds"):
+        scores = ", ".join(f"{e}: {a:.3f}" for e, a in search["cv_accuracy"].items())
+        lines.append(f"- Epochs chosen among {search['choices']} by {search['folds']}-fold cross-validation on the "
+                     f"labelled training rows only (out-of-fold accuracy {scores}).")
+    return "\n".join(lines)
+
+
 @register_method
 class SetFit(EmbeddingMethod):
     """``--method setfit``: SetFit (Tunstall et al. 2022) with the ``setfit`` library, and a safetensors head."""
@@ -110,17 +125,28 @@ class SetFit(EmbeddingMethod):
     def fit(self, encoder: Any, inputs: FitInputs, args: Any) -> FitOutcome:
         """Train the body contrastively (the library), then fit the head on its embeddings."""
         start = time.perf_counter()
+        search = None
+        if args.setfit_epochs_choices:
+            chosen, search = choose_body_epochs(encoder, inputs, args, self.train_body)
+            args = dataclasses.replace(args, setfit_num_epochs=chosen)
         body = self.train_body(encoder, inputs, args)
         body_seconds = time.perf_counter() - start
         outcome = self.fit_head_on(encoder, inputs, args)
         outcome.metrics["train_runtime"] = time.perf_counter() - start
         outcome.metrics["train_body_runtime"] = body_seconds
         outcome.metrics["train_body_steps"] = body["body_steps"]
-        outcome.info["body"] = body
+        outcome.metrics["train_body_epochs"] = args.setfit_num_epochs
+        outcome.info["body"] = {**body, "epochs": args.setfit_num_epochs}
+        if search is not None:
+            outcome.info["body"]["epochs_search"] = search
         return outcome
 
     def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> Any:
         """The SetFit description and head section, tagged for the setfit library."""
         parts = super().card_parts(args, out, task, params)
         parts.tags += ["setfit"]
+        path = Path(out) / "head_fit.json"
+        body = json.loads(path.read_text(encoding="utf-8")).get("body", {}) if path.is_file() else {}
+        if body:
+            parts.sections["SetFit body"] = body_section(body)
         return parts

@@ -24,6 +24,11 @@ class SetFitOptions:
         metadata={"help": "If set, the pre-1.0 pair sampling: this many positive and negative pairs per labelled "
                           "row (20 in the SetFit paper), instead of --setfit_sampling_strategy."})
     setfit_num_epochs: int = field(default=1, metadata={"help": "Epochs over the sentence pairs (the library's 1)."})
+    setfit_epochs_choices: list[int] | None = field(
+        default=None,
+        metadata={"help": "Choose the body's epochs among these (e.g. 1 2 4) by 3-fold cross-validation on the "
+                          "labelled training rows (a body per fold and choice; no validation or test label is read), "
+                          "instead of --setfit_num_epochs. Costs folds x the sum of the choices in body epochs."})
     setfit_max_steps: int = field(
         default=-1, metadata={"help": "Cap the contrastive training at this many steps (-1: every pair for "
                                       "--setfit_num_epochs); a shorter uncapped training is left as it is. A cap "
@@ -49,6 +54,10 @@ def check_setfit_options(options: SetFitOptions) -> None:
         value = getattr(options, name)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    choices = options.setfit_epochs_choices
+    if choices is not None and (not choices or not all(isinstance(c, int) and c >= 1 for c in choices)):
+        raise ValueError(f"setfit_epochs_choices={choices!r} must be positive whole numbers, e.g. "
+                         "--setfit_epochs_choices 1 2 4, or unset.")
     iterations = options.setfit_num_iterations
     if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
         raise ValueError(f"setfit_num_iterations={iterations!r} must be a positive whole number, or unset.")
