@@ -18,8 +18,8 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
         [--seeds 0 1 2] [--strategies ...] [--setfit_max_steps N] [--selection none|heads|cv]
         [--selection_folds K] [--output_dir runs/few_label]
 
-``--selection cv`` makes every strategy's choices (learning rate and epochs, the head's C or prior strength, on
-SetFit bodies trained per fold) by k-fold cross-validation on each cell's own k-shot rows, and the ladder
+``--selection cv`` makes every strategy's choices (learning rate and epochs; the head's C or prior strength; SetFit's
+body epochs, 1, 2 or 4, on bodies trained per fold) by k-fold cross-validation on each cell's own k-shot rows, and the ladder
 recommends a strategy per budget from those scores alone, with its regret against the test-best
 (:mod:`tlnlp.compare.selection`); ``heads`` (the ladder's default) does so only where no encoder trains.
 
