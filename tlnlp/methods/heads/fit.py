@@ -21,7 +21,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from tlnlp.methods.heads.options import STRENGTH_GRID, HeadOptions, prior_strength
 
-__all__ = ["FittedHead", "choose_prior_strength", "fit_head"]
+__all__ = ["FittedHead", "choose_prior_strength", "fit_head", "logit_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +110,16 @@ def _linear(x: np.ndarray, y: np.ndarray, start: np.ndarray, options: HeadOption
     return layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
 
 
+def logit_scores(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean log-loss of ``rows x labels`` logits against label ids ``y``."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float((logits.argmax(axis=1) == y).mean()), float(-log_probs[np.arange(len(y)), y].mean())
+
+
 def _scores(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[float, float]:
     """Accuracy and mean log-loss of a head on rows."""
-    logits = x.astype(np.float64) @ weight.T + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return float((logits.argmax(axis=1) == y).mean()), float(-log_probs[np.arange(len(y)), y].mean())
+    return logit_scores(x.astype(np.float64) @ weight.T + bias, y)
 
 
 def choose_prior_strength(x: np.ndarray, y: np.ndarray, prior: np.ndarray, seed: int = 0,

@@ -139,9 +139,13 @@ class EmbeddingMethod(Method):
         parts = super().card_parts(args, out, task, params)
         path = Path(out) / "head_fit.json"
         if path.is_file():
-            parts.sections["Head"] = head_section(json.loads(path.read_text(encoding="utf-8")))
+            parts.sections.update(self.fit_sections(json.loads(path.read_text(encoding="utf-8"))))
         parts.tags += ["sentence-transformers"]
         return parts
+
+    def fit_sections(self, info: dict[str, Any]) -> dict[str, str]:
+        """The card's sections on the fit, from its record (``head_fit.json``): the head's."""
+        return {"Head": head_section(info)}
 
     def reload(self, folder: Path) -> tuple[Any, Any] | None:
         """A saved sentence classifier (``classifier_head.json``), else None."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from tlnlp.methods.heads.fit import fit_head
+from tlnlp.methods.heads.fit import fit_head, logit_scores
 from tlnlp.methods.heads.options import HeadOptions
 from tlnlp.models.sentence_classifier import encode_normalized
 
@@ -57,13 +57,6 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
     return np.concatenate(logits), np.concatenate(gold)
 
 
-def _score(logits: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean log-loss of out-of-fold logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float((logits.argmax(axis=1) == gold).mean()), float(-log_probs[np.arange(len(gold)), gold].mean())
-
-
 def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
                        train_body: Callable[[Any, Any, Any], Any]) -> tuple[int, dict[str, Any]]:
     """The body's epochs among ``args.setfit_epochs_choices``, chosen on ``inputs``' rows; and the search's record.
@@ -95,7 +88,8 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
         return int(args.setfit_num_epochs), {"key": key, "chosen": int(args.setfit_num_epochs), "folds": 0,
                                              "reason": "a class has a single labelled row"}
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=inputs.seed).split(np.zeros(len(y)), y))
-    table = {epochs: _score(*_fold_scores(encoder, inputs, args, epochs, splits, train_body)) for epochs in choices}
+    table = {epochs: logit_scores(*_fold_scores(encoder, inputs, args, epochs, splits, train_body))
+             for epochs in choices}
     chosen = max(choices, key=lambda e: (table[e][0], -table[e][1], -e))
     logger.info("SetFit: body epochs %s by %d-fold cross-validation on the labelled rows (accuracy %s)", chosen,
                 folds, ", ".join(f"{e}: {table[e][0]:.3f}" for e in choices))

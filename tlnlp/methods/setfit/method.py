@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import math
 import time
@@ -145,8 +144,9 @@ class SetFit(EmbeddingMethod):
         """The SetFit description and head section, tagged for the setfit library."""
         parts = super().card_parts(args, out, task, params)
         parts.tags += ["setfit"]
-        path = Path(out) / "head_fit.json"
-        body = json.loads(path.read_text(encoding="utf-8")).get("body", {}) if path.is_file() else {}
-        if body:
-            parts.sections["SetFit body"] = body_section(body)
         return parts
+
+    def fit_sections(self, info: dict[str, Any]) -> dict[str, str]:
+        """The head's section, and the body training's."""
+        body = info.get("body")
+        return super().fit_sections(info) | ({"SetFit body": body_section(body)} if body else {})
