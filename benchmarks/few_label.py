@@ -19,8 +19,8 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
         [--selection_folds K] [--output_dir runs/few_label]
 
 ``--selection cv`` makes every strategy's choices (learning rate and epochs; the head's C or prior strength; SetFit's
-body epochs, 1, 2 or 4, on bodies trained per fold) by k-fold cross-validation on each cell's own k-shot rows, and the ladder
-recommends a strategy per budget from those scores alone, with its regret against the test-best
+body epochs, 1, 2 or 4, on bodies trained per fold) by k-fold cross-validation on each cell's own k-shot rows, and the
+ladder recommends a strategy per budget from those scores alone, with its regret against the test-best
 (:mod:`tlnlp.compare.selection`); ``heads`` (the ladder's default) does so only where no encoder trains.
 
 SetFit's pairs grow with the square of the rows (TREC-6 at 32/class: about 30,000 pairs, 1,900 steps);
@@ -113,8 +113,10 @@ def _ladder(name: str, opts: argparse.Namespace, out: Path) -> dict[str, Any]:
 def _speed(rows: int, full_steps: int) -> dict[str, Any]:
     """Feature extraction (encode + head) on ``rows`` movie sentences beside one epoch of full fine-tuning on them.
 
-    The epoch's time is measured over ``full_steps`` optimisation steps (batch 16, after 5 warm-up steps) and scaled
-    to ``rows / 16`` steps.
+    The epoch's time is measured over ``full_steps`` optimisation steps (batch 16, after 5 warm-up steps; 0: the
+    whole epoch, since length-grouped batches make a short window unrepresentative) and scaled to ``rows / 16``
+    steps. Both run at the precision ``--bf16 auto`` picks for this machine (feature extraction
+    encodes under bf16 autocast where the Trainer trains under it); feature extraction is also timed in fp32.
     """
     import numpy as np
     import torch
@@ -125,6 +127,7 @@ def _speed(rows: int, full_steps: int) -> dict[str, Any]:
     from tlnlp.methods.heads import FitInputs
     from tlnlp.models import load_classifier
     from tlnlp.models.sentence import load_sentence_encoder
+    from tlnlp.models.sentence_classifier import encode_normalized
     from tlnlp.tasks import TASKS
     from tlnlp.tasks.classification.tokenize import tokenize_classification
     from tlnlp.training import build_trainer
@@ -133,18 +136,23 @@ def _speed(rows: int, full_steps: int) -> dict[str, Any]:
     data = task.load_data(DataArgs(dataset_name="bundled:movie_sentiment", max_train_samples=rows, max_seq_length=64))
     train = data.splits["train"]
     model_args = ModelArgs(model_name_or_path="bundled:minilm")
-    encoder = load_sentence_encoder(model_args, device="cpu").encoder
-    start = time.perf_counter()
-    FeatureExtraction().fit(encoder, FitInputs(texts=list(train["text"]), labels=np.asarray(train["label"]),
-                                               label_names=data.labels, max_length=64, show_progress=False),
-                            MethodArgs(method="feature_extraction"))
-    fe_seconds = time.perf_counter() - start
-    model, tokenizer = load_classifier(model_args, labels=data.labels)
-    tokenized = tokenize_classification(data, tokenizer, 64)
     (args,) = parse_args(TrainingArgs, args=[], defaults={
-        "output_dir": "runs/few_label/speed_tmp", "overwrite_output_dir": True, "max_steps": full_steps + 5,
+        "output_dir": "runs/few_label/speed_tmp", "overwrite_output_dir": True,
+        "max_steps": (full_steps or -(-rows // 16)) + 5,
         "per_device_train_batch_size": 16, "save_strategy": "no", "logging_strategy": "no", "report_to": "none",
         "eval_strategy": "no", "disable_tqdm": True, "use_cpu": True})
+    encoder = load_sentence_encoder(model_args, device="cpu").encoder
+    fe_seconds: dict[str, float] = {}
+    for bf16 in (False, True):  # warm-up: the first batches of each precision pay one-off costs
+        encode_normalized(encoder, list(train["text"])[:256], max_length=64, bf16=bf16)
+    for bf16 in sorted({False, bool(args.bf16)}):  # fp32 (the baseline), then the Trainer's precision
+        start = time.perf_counter()
+        FeatureExtraction().fit(encoder, FitInputs(texts=list(train["text"]), labels=np.asarray(train["label"]),
+                                                   label_names=data.labels, max_length=64, show_progress=False,
+                                                   bf16=bf16), MethodArgs(method="feature_extraction"))
+        fe_seconds["bf16" if bf16 else "fp32"] = round(time.perf_counter() - start, 1)
+    model, tokenizer = load_classifier(model_args, labels=data.labels)
+    tokenized = tokenize_classification(data, tokenizer, 64)
     trainer = build_trainer(apply_method(model, MethodArgs(method="full")), tokenizer, tokenized, args)
     times: list[float] = []
 
@@ -156,9 +164,11 @@ def _speed(rows: int, full_steps: int) -> dict[str, Any]:
     trainer.train()
     per_step = (times[-1] - times[4]) / (len(times) - 5)
     epoch_seconds = per_step * (len(train) / 16)
-    return {"rows": len(train), "feature_extraction_s": round(fe_seconds, 1),
-            "full_epoch_s": round(epoch_seconds, 1), "full_s_per_step": round(per_step, 3),
-            "ratio": round(fe_seconds / epoch_seconds, 3), "threads": torch.get_num_threads()}
+    precision = "bf16" if args.bf16 else "fp32"
+    return {"rows": len(train), "precision": precision, "feature_extraction_s": fe_seconds[precision],
+            "feature_extraction_fp32_s": fe_seconds["fp32"], "full_epoch_s": round(epoch_seconds, 1),
+            "full_s_per_step": round(per_step, 3), "ratio": round(fe_seconds[precision] / epoch_seconds, 3),
+            "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -174,7 +184,8 @@ def main() -> None:
     parser.add_argument("--selection_folds", type=int, default=5)
     parser.add_argument("--speed_rows", type=int, default=8000,
                         help="Rows of the feature-extraction speed check (0: skip it).")
-    parser.add_argument("--speed_full_steps", type=int, default=60)
+    parser.add_argument("--speed_full_steps", type=int, default=0,
+                        help="Steps of full fine-tuning timed for the speed check (0: a whole epoch).")
     opts = parser.parse_args()
 
     import datasets
@@ -190,9 +201,10 @@ def main() -> None:
     out = Path(opts.output_dir)
     speed = _speed(opts.speed_rows, opts.speed_full_steps) if opts.speed_rows else None
     if speed:
-        print(f"\nFeature extraction on {speed['rows']} sentences: {speed['feature_extraction_s']} s; one epoch of "
-              f"full fine-tuning: {speed['full_epoch_s']} s ({speed['full_s_per_step']} s/step); "
-              f"ratio {speed['ratio']}")
+        print(f"\nFeature extraction on {speed['rows']} sentences ({speed['precision']}): "
+              f"{speed['feature_extraction_s']} s (fp32: {speed['feature_extraction_fp32_s']} s); one epoch of "
+              f"full fine-tuning ({speed['precision']}): {speed['full_epoch_s']} s ({speed['full_s_per_step']} "
+              f"s/step); ratio {speed['ratio']}")
     results = [_ladder(name, opts, out) for name in opts.datasets]
     import torch
 

@@ -40,6 +40,7 @@ def test_feature_extraction_writes_a_safetensors_classifier_and_every_output(fe_
     assert json.loads((out / "all_results.json").read_text())["head_prior_strength"] == \
         fit["head"]["head_prior_strength"]
     assert "mean pooling" in fit["pooling"] and "no sentence-transformers config" in fit["pooling"]
+    assert fit["encode_precision"] == "fp32"  # the suite pins --bf16 auto to fp32
 
 
 def test_feature_extraction_card_says_how_the_head_was_fitted(fe_run):
@@ -48,6 +49,14 @@ def test_feature_extraction_card_says_how_the_head_was_fitted(fe_run):
     assert "library_name: sentence-transformers" in card
     assert "## Head" in card and "cross-validation" in card and "labelled training rows only" in card
     assert "mean pooling" in card and "lora_r" not in card  # only the method's own settings
+
+
+def test_feature_extraction_encodes_under_bf16_when_the_run_trains_in_it(tmp_path, tiny_bert_dir, fe_run):
+    out = tmp_path / "bf16"
+    metrics = _run(tiny_bert_dir, out, "--method", "feature_extraction", "--head_init", "zero_shot", "--bf16", "true")
+    assert json.loads((out / "head_fit.json").read_text())["encode_precision"] == "bf16"
+    assert "bf16 autocast" in (out / "README.md").read_text()
+    assert abs(metrics["test_accuracy"] - fe_run[1]["test_accuracy"]) <= 0.1  # rounding, not another model
 
 
 def test_feature_extraction_run_loads_as_a_pipeline_with_real_labels(fe_run):

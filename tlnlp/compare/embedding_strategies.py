@@ -7,7 +7,8 @@ cell's rows (``--head_init zero_shot --head_prior_strength auto``).
 
 With in-budget selection (:mod:`tlnlp.compare.selection`) the ladder makes the head's choices itself, by k-fold
 cross-validation on the cell's rows: the inverse L2 strength C of the logistic head, or the pull towards the
-prototypes. Feature extraction encodes a budget's rows once (shared by both of its strategies); SetFit (``cv``)
+prototypes. Encoding follows ``--bf16 auto`` (bf16 autocast where the device multiplies bf16 fast; part of the
+cell's key). Feature extraction encodes a budget's rows once (shared by both of its strategies); SetFit (``cv``)
 trains one body per fold and body length (1, 2 or 4 epochs over its pairs) on that fold's rows; fine-tuning over
 sentence embeddings (``cv``) chooses its learning rate and epochs as the Trainer strategies do.
 """
@@ -27,10 +28,11 @@ from tlnlp.compare.budgets import budget_train_set
 from tlnlp.compare.measure import PeakMemory
 from tlnlp.compare.selection import cv_splits, select, selection_settings
 from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, cell_training_args, test_metrics
+from tlnlp.config.precision import choose_bf16
 from tlnlp.methods import METHODS, method_args_class
 from tlnlp.methods.heads import FitInputs, FitOutcome, HeadOptions, fit_head
 from tlnlp.models.sentence import load_sentence_encoder
-from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification, encode_normalized
+from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification
 from tlnlp.runs import check_embedding_data
 from tlnlp.zeroshot import label_prior
 
@@ -77,7 +79,8 @@ def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInp
         options, start = _head_options(chosen, prior)
         head = fit_head(features, inputs.labels, len(inputs.label_names), options, start, inputs.seed)
         classifier = SentenceTransformerForSequenceClassification(
-            encoder, head.weight, head.bias, inputs.label_names, head="logistic", max_length=inputs.max_length)
+            encoder, head.weight, head.bias, inputs.label_names, head="logistic", max_length=inputs.max_length,
+            bf16=inputs.bf16)
         info = {"head": "logistic", "head_init": "zero_shot" if "head_prior_strength" in chosen else "random",
                 **chosen}
         return FitOutcome(classifier, {"train_samples": len(inputs.texts)}, {"head": info})
@@ -89,8 +92,8 @@ def _embedded(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: F
 
     A frozen encoder's embeddings of a budget's rows are computed once per run and shared by its strategies.
     """
-    embed = lambda texts: encode_normalized(encoder, texts, max_length=inputs.max_length)  # noqa: E731
-    key = ("frozen_rows", cell.budget, cell.seed, inputs.max_length)
+    embed = lambda texts: inputs.embed(encoder, texts)  # noqa: E731
+    key = ("frozen_rows", cell.budget, cell.seed, inputs.max_length, inputs.bf16)
     if method != "feature_extraction":  # a trained body: its own embeddings
         features = np.asarray(embed(inputs.texts), dtype=np.float64)
     else:
@@ -133,7 +136,7 @@ def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
             METHODS.get("setfit").train_body(encoder, dataclasses.replace(
                 inputs, texts=[inputs.texts[i] for i in train], labels=inputs.labels[train], prior=None,
                 output_dir=tmp), args)
-        embed = lambda texts: np.asarray(encode_normalized(encoder, texts, max_length=inputs.max_length))  # noqa: E731
+        embed = lambda texts: inputs.embed(encoder, texts)  # noqa: E731
         prior = label_prior(ctx.args.zero_shot_spec, ctx.data.name, ctx.data.labels).weights(embed)
         ctx.loaded[key] = (embed([inputs.texts[i] for i in train]), embed([inputs.texts[i] for i in held]), prior)
     x_train, x_held, prior = ctx.loaded[key]
@@ -197,7 +200,8 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
     with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp, PeakMemory(ctx.device) as memory:
         inputs = FitInputs(texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64),
                            label_names=list(ctx.data.labels), prior=prior, seed=cell.seed, output_dir=tmp,
-                           max_length=ctx.data_args.max_seq_length, show_progress=False)
+                           max_length=ctx.data_args.max_seq_length, show_progress=False,
+                           bf16=bool(cell.config.get("encode_bf16", False)))
         start = time.perf_counter()
         selection = _choose(ctx, cell, method, encoder, inputs, args) if cell.config.get("selection") else None
         selection_seconds = time.perf_counter() - start
@@ -254,7 +258,7 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
 def _settings(name: str, method: str, head_init: str) -> Callable[[CellContext, int | str], dict[str, Any]]:
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"method": method, "head_init": head_init, "max_seq_length": ctx.data_args.max_seq_length,
-                 "version": _VERSION}
+                 "encode_bf16": choose_bf16(use_cpu=ctx.device == "cpu").bf16, "version": _VERSION}
         if method == "setfit":
             found["setfit_max_steps"] = int(getattr(ctx.args, "setfit_max_steps", -1))
         if head_init == "zero_shot":

@@ -33,13 +33,17 @@ def is_sentence_classifier(folder: str | Path) -> bool:
 
 
 def encode_normalized(encoder: SentenceTransformer, texts: Sequence[str], *, batch_size: int = 32,
-                      max_length: int | None = None, show_progress: bool = False) -> np.ndarray:
-    """Unit-length sentence embeddings ``(len(texts), dim)`` as float32; texts cut to ``max_length`` tokens."""
+                      max_length: int | None = None, show_progress: bool = False, bf16: bool = False) -> np.ndarray:
+    """Unit-length sentence embeddings ``(len(texts), dim)`` as float32; texts cut to ``max_length`` tokens.
+
+    ``bf16`` encodes under bf16 autocast (what ``--bf16`` turns on for training): the matmuls run in bf16, the
+    weights stay fp32, and the embeddings come back as float32.
+    """
     own = encoder.max_seq_length
     if max_length is not None:
         encoder.max_seq_length = min(max_length, own) if own else max_length
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(encoder.device.type, dtype=torch.bfloat16, enabled=bf16):
             vectors = encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=show_progress)
     finally:
@@ -57,10 +61,12 @@ class SentenceTransformerForSequenceClassification(torch.nn.Module):
         labels: Label names, in id order.
         head: ``"logistic"`` or ``"linear"`` (how the head was trained; both are linear at inference).
         max_length: Texts are cut to this many tokens (None: the encoder's own maximum).
+        bf16: Encode under bf16 autocast (set from the run's ``--bf16``; not saved: a loaded classifier encodes in
+            fp32 until told otherwise).
     """
 
     def __init__(self, encoder: SentenceTransformer, weight: Any, bias: Any, labels: Sequence[str], *,
-                 head: str = "logistic", max_length: int | None = None) -> None:
+                 head: str = "logistic", max_length: int | None = None, bf16: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.weight = torch.nn.Parameter(torch.as_tensor(np.asarray(weight), dtype=torch.float32), requires_grad=False)
@@ -68,6 +74,7 @@ class SentenceTransformerForSequenceClassification(torch.nn.Module):
         self.labels = list(labels)
         self.head = head
         self.max_length = max_length
+        self.bf16 = bf16
         if self.weight.shape[0] != len(self.labels) or self.bias.shape != (len(self.labels),):
             raise ValueError(f"The head has {self.weight.shape[0]} rows and {tuple(self.bias.shape)} biases for "
                              f"{len(self.labels)} labels; they must match.")
@@ -95,7 +102,7 @@ class SentenceTransformerForSequenceClassification(torch.nn.Module):
     def embed(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-length sentence embeddings of ``texts`` (what the head reads)."""
         return encode_normalized(self.encoder, texts, batch_size=batch_size, max_length=self.max_length,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress, bf16=self.bf16)
 
     def logits_of(self, embeddings: np.ndarray) -> np.ndarray:
         """Head logits ``(rows, labels)`` of embeddings from :meth:`embed`."""

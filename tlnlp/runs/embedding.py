@@ -92,12 +92,12 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
         texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64), label_names=list(data.labels),
         prior=run.prior, seed=int(run.train_args.seed), output_dir=run.train_args.output_dir,
         max_length=run.data_args.max_seq_length, resume_from=run.resume_from,
-        show_progress=not run.train_args.disable_tqdm, training=run.train_args)
-    logger.info("%s: %d training texts, encoder %s (%s)", method.name, len(inputs.texts),
-                run.model_args.model_name_or_path, loaded.pooling)
+        show_progress=not run.train_args.disable_tqdm, training=run.train_args, bf16=bool(run.train_args.bf16))
+    logger.info("%s: %d training texts, encoder %s (%s), encoding in %s", method.name, len(inputs.texts),
+                run.model_args.model_name_or_path, loaded.pooling, "bf16 autocast" if inputs.bf16 else "fp32")
     ensure_claimed(run.train_args.output_dir)  # locked and marked unfinished before the fit's checkpoints land
     outcome = method.fit(loaded.encoder, inputs, run.method_args)
-    outcome.info["pooling"] = loaded.pooling
+    outcome.info.update(pooling=loaded.pooling, encode_precision="bf16" if inputs.bf16 else "fp32")
     out = Path(run.train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "head_fit.json", outcome.info)
@@ -111,9 +111,11 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
         config_objects=(run.model_args, run.data_args, run.method_args, run.train_args),
         fitted=FittedRun(outcome.classifier, outcome.metrics, method, run.method_args, run.train_args),
         results=results,
-        sections={"Sentence embeddings": _pooling_section(loaded.pooling, run.data_args.max_seq_length)}))
+        sections={"Sentence embeddings": _pooling_section(loaded.pooling, run.data_args.max_seq_length, inputs.bf16)}))
 
 
-def _pooling_section(pooling: str, max_length: int | None) -> str:
+def _pooling_section(pooling: str, max_length: int | None, bf16: bool = False) -> str:
     cut = f" Texts were cut to {max_length} tokens (--max_seq_length)." if max_length else ""
-    return f"Texts become vectors by {pooling}.{cut}"
+    precision = (" This run encoded under bf16 autocast (--bf16; weights kept in fp32): a saved model loaded again "
+                 "encodes in fp32, whose embeddings differ from these only in rounding.") if bf16 else ""
+    return f"Texts become vectors by {pooling}.{cut}{precision}"

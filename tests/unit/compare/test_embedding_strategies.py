@@ -61,3 +61,31 @@ def test_sentence_fine_tuning_cells_train_with_the_ladders_rate_and_epochs(tiny_
         assert record["trainable_parameters"] == record["total_parameters"]
     anchored = [r for r in result.records if r["strategy"] == names[1]]
     assert len(anchored) == 2 and all(r["head_prior_strength"] >= 0 for r in anchored)
+
+
+def test_embedding_cells_encode_at_the_precision_bf16_auto_picks_and_key_on_it(tiny_bert_folder, sentiment_csv,
+                                                                                tmp_path, monkeypatch):
+    import tlnlp.methods.heads.method as heads_method
+    import tlnlp.models.sentence_classifier as classifier_module
+    from tlnlp.config.precision import BF16_ENV
+
+    seen = []
+
+    def spying(real):
+        def encode(*args, bf16=False, **kwargs):
+            seen.append(bf16)
+            return real(*args, bf16=bf16, **kwargs)
+        return encode
+
+    for module in (heads_method, classifier_module):
+        monkeypatch.setattr(module, "encode_normalized", spying(module.encode_normalized))
+    out = tmp_path / "ladder"
+    runs = []
+    for precision in ("bf16", "fp32", "bf16"):
+        monkeypatch.setenv(BF16_ENV, precision)
+        seen.clear()
+        run_compare(*ladder_args(tiny_bert_folder, out, sentiment_csv, strategies=["feature_extraction"]))
+        runs.append(set(seen))
+    # rows, prototypes and test split all at the run's precision; the fp32 run did not reuse the bf16 cells, and
+    # the bf16 cells were kept beside the fp32 ones (the third run encodes nothing)
+    assert runs == [{True}, {False}, set()]

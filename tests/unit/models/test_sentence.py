@@ -79,3 +79,33 @@ def test_zero_shot_embeddings_are_unchanged_for_minilm():
     mean = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
     np.testing.assert_allclose(got, mean / np.linalg.norm(mean, axis=1, keepdims=True), atol=1e-5)
     assert encoder.max_seq_length == 256  # the call's max_length did not stick
+
+
+def _linear_output_dtypes(encoder, run):
+    """The dtypes the encoder's linear layers produced while ``run()`` encoded."""
+    seen = set()
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+             for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        result = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen, result
+
+
+def test_bf16_encoding_runs_the_matmuls_in_bf16_and_returns_unit_float32_rows(plain_dir):
+    from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification, encode_normalized
+
+    encoder = load_sentence_encoder(ModelArgs(model_name_or_path=str(plain_dir)), device="cpu").encoder
+    fp32_dtypes, fp32 = _linear_output_dtypes(encoder, lambda: encode_normalized(encoder, TEXTS))
+    bf16_dtypes, bf16 = _linear_output_dtypes(encoder, lambda: encode_normalized(encoder, TEXTS, bf16=True))
+    assert fp32_dtypes == {torch.float32} and bf16_dtypes == {torch.bfloat16}
+    assert bf16.dtype == np.float32 and np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert (fp32 * bf16).sum(axis=1).min() > 0.99  # the same directions, up to bf16 rounding
+    assert next(encoder.parameters()).dtype == torch.float32  # weights untouched
+
+    classifier = SentenceTransformerForSequenceClassification(encoder, np.zeros((2, fp32.shape[1])), np.zeros(2),
+                                                              ["a", "b"], bf16=True)
+    dtypes, _ = _linear_output_dtypes(encoder, lambda: classifier.predict_proba(TEXTS))
+    assert dtypes == {torch.bfloat16}

@@ -46,6 +46,7 @@ class FitInputs:
         show_progress: Show progress bars.
         training: The run's ``TrainingArguments``, for a method that trains with the Trainer (rate, epochs,
             batch size, checkpoints); None for the others.
+        bf16: Encode under bf16 autocast (the run's ``--bf16``, once resolved).
     """
 
     texts: list[str]
@@ -58,6 +59,12 @@ class FitInputs:
     resume_from: str | None = None
     show_progress: bool = True
     training: Any = None
+    bf16: bool = False
+
+    def embed(self, encoder: Any, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Unit-length float32 embeddings of ``texts`` under ``encoder``, at this fit's length and precision."""
+        return encode_normalized(encoder, texts, max_length=self.max_length, show_progress=show_progress,
+                                 bf16=self.bf16)
 
 
 @dataclass
@@ -114,15 +121,15 @@ class EmbeddingMethod(Method):
         """Encode the training rows once with ``encoder`` (frozen) and fit the head ``args`` describe."""
         start = time.perf_counter()
         encoder.eval()
-        features = encode_normalized(encoder, inputs.texts, max_length=inputs.max_length,
-                                     show_progress=inputs.show_progress)
+        features = inputs.embed(encoder, inputs.texts, show_progress=inputs.show_progress)
         prior = None
         if inputs.prior is not None:
-            prior = inputs.prior.weights(lambda texts: encode_normalized(encoder, texts, max_length=inputs.max_length))
+            prior = inputs.prior.weights(lambda texts: inputs.embed(encoder, texts))
         with torch.enable_grad():
             head = fit_head(features, inputs.labels, len(inputs.label_names), args, prior, inputs.seed)
         classifier = SentenceTransformerForSequenceClassification(
-            encoder, head.weight, head.bias, inputs.label_names, head=args.head, max_length=inputs.max_length)
+            encoder, head.weight, head.bias, inputs.label_names, head=args.head, max_length=inputs.max_length,
+            bf16=inputs.bf16)
         info = {"head": head.info}
         if inputs.prior is not None:
             info["prior_source"] = inputs.prior.source

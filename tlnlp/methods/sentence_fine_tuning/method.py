@@ -24,7 +24,7 @@ from tlnlp.methods.heads.fit import choose_prior_strength
 from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
 from tlnlp.methods.heads.options import HeadOptions, check_head_options, prior_strength
 from tlnlp.methods.sentence_fine_tuning.model import EncoderWithHead, tokenize_rows
-from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification, encode_normalized
+from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification
 
 __all__ = ["SentenceFineTuning"]
 
@@ -37,11 +37,10 @@ def _anchor(encoder: Any, inputs: FitInputs, args: Any) -> tuple[np.ndarray | No
                             "trained_with_encoder": True}
     if inputs.prior is None:
         return None, None, info
-    embed = lambda texts: encode_normalized(encoder, texts, max_length=inputs.max_length)  # noqa: E731
-    prior = inputs.prior.weights(embed)
+    prior = inputs.prior.weights(lambda texts: inputs.embed(encoder, texts))
     strength = prior_strength(args.head_prior_strength)
     if strength is None:
-        features = encode_normalized(encoder, inputs.texts, max_length=inputs.max_length)
+        features = inputs.embed(encoder, inputs.texts)
         strength, info["prior_strength_search"] = choose_prior_strength(
             features.astype(np.float64), np.asarray(inputs.labels, dtype=np.int64), prior, inputs.seed)
     info["head_prior_strength"] = strength
@@ -105,7 +104,7 @@ class SentenceFineTuning(EmbeddingMethod):
         model.eval()
         classifier = SentenceTransformerForSequenceClassification(
             encoder, model.head.weight.detach().cpu().numpy(), model.head.bias.detach().cpu().numpy(),
-            inputs.label_names, head="linear", max_length=inputs.max_length)
+            inputs.label_names, head="linear", max_length=inputs.max_length, bf16=inputs.bf16)
         metrics = {"train_runtime": time.perf_counter() - start, "train_samples": len(inputs.texts),
                    "train_loss": float(result.training_loss), "train_steps": int(result.global_step)}
         found = {"head": info} | ({"prior_source": inputs.prior.source} if inputs.prior is not None else {})

@@ -25,7 +25,6 @@ from sklearn.model_selection import StratifiedKFold
 
 from tlnlp.methods.heads.fit import fit_head, logit_scores
 from tlnlp.methods.heads.options import HeadOptions
-from tlnlp.models.sentence_classifier import encode_normalized
 
 __all__ = ["CHOICE_FILE", "choose_body_epochs"]
 
@@ -48,8 +47,7 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
             fold = dataclasses.replace(inputs, texts=[inputs.texts[i] for i in train], labels=y[train], prior=None,
                                        output_dir=Path(tmp), resume_from=None, show_progress=False)
             train_body(body, fold, dataclasses.replace(args, setfit_num_epochs=epochs))
-        x_train, x_held = (np.asarray(encode_normalized(body, [inputs.texts[i] for i in rows],
-                                                         max_length=inputs.max_length), dtype=np.float64)
+        x_train, x_held = (np.asarray(inputs.embed(body, [inputs.texts[i] for i in rows]), dtype=np.float64)
                            for rows in (train, held))
         head = fit_head(x_train, y[train], len(inputs.label_names), HeadOptions(), None, inputs.seed)
         logits.append(x_held @ head.weight.T + head.bias)
