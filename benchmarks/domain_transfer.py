@@ -15,7 +15,7 @@ the same target rows:
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/domain_transfer.py [--sources amazon_sentiment ...]
         [--control trec6] [--budgets 8 32] [--seeds 0 1 2] [--families staged staged_rehearsal source_only]
-        [--source_samples 2000] [--output_dir runs/domain_transfer]
+        [--source_samples 2000] [--source_epochs 1] [--source_patience 0] [--output_dir runs/domain_transfer]
 
 Every finished cell (and every source model) is cached under the output folder: a killed run resumes. The last
 line printed is one JSON object: per strategy and budget the target accuracy (mean and std over seeds), the
@@ -91,6 +91,12 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", default=["8", "32"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--source_samples", type=int, default=2000)
+    parser.add_argument("--source_epochs", type=float, default=1.0,
+                        help="Epochs of full fine-tuning on each source (CompareArgs.transfer_source_epochs; "
+                             "with --source_patience, the most it trains).")
+    parser.add_argument("--source_patience", type=int, default=0,
+                        help="Early stopping on the source's own validation rows (0: off; "
+                             "CompareArgs.transfer_source_early_stopping_patience).")
     opts = parser.parse_args()
 
     import datasets
@@ -107,7 +113,8 @@ def main() -> None:
     strategies = _strategies(opts)
     args = CompareArgs(output_dir=opts.output_dir, strategies=strategies, budgets=opts.budgets, seeds=opts.seeds,
                        num_train_epochs=3, min_train_steps=60, batch_size=16, check_forgetting=False,
-                       transfer_source_samples=opts.source_samples, overwrite_output_dir=True)
+                       transfer_source_samples=opts.source_samples, transfer_source_epochs=opts.source_epochs,
+                       transfer_source_early_stopping_patience=opts.source_patience, overwrite_output_dir=True)
     data_args = DataArgs(dataset_name="bundled:movie_sentiment", max_seq_length=64, max_predict_samples=500)
     result = run_compare(ModelArgs(model_name_or_path="bundled:minilm"), data_args, args)
     print(f"\n{result.markdown}")
@@ -115,10 +122,15 @@ def main() -> None:
     rows = [{k: row[k] for k in keep if k in row} for row in result.rows]
     for row in rows:
         row.update(_retention(result.records, row["strategy"], row["budget"]))
+        best = [r["source_best_epoch"] for r in result.records if "source_best_epoch" in r
+                and r.get("strategy") == row["strategy"] and r.get("budget") == row["budget"]]
+        if best:  # --source_patience: the epoch each seed's source stage kept
+            row["source_best_epochs"] = best
     _negative(rows)
     print(json.dumps({"benchmark": "domain_transfer", "model": "bundled:minilm", "target": "bundled:movie_sentiment",
                       "test_rows": 500, "sources": opts.sources, "control": opts.control, "budgets": opts.budgets,
-                      "seeds": opts.seeds, "source_samples": opts.source_samples, "rows": rows,
+                      "seeds": opts.seeds, "source_samples": opts.source_samples,
+                      "source_epochs": opts.source_epochs, "source_patience": opts.source_patience, "rows": rows,
                       "machine": {"cpu": platform.processor() or platform.machine(),
                                   "threads": torch.get_num_threads()},
                       "wall_s": round(time.perf_counter() - start, 1)}))

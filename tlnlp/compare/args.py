@@ -107,6 +107,12 @@ class CompareArgs:
         default=1.0, metadata={"help": "staged:<source> strategies: epochs of full fine-tuning on the source."})
     transfer_source_learning_rate: float = field(
         default=5e-5, metadata={"help": "staged:<source> strategies: learning rate on the source."})
+    transfer_source_early_stopping_patience: int = field(
+        default=0, metadata={"help": "staged:<source> and source_only:<source>: 0 trains every source epoch; N "
+                                     "scores the source's validation split after each epoch (10% of its training "
+                                     "rows when it has none), stops after N epochs without a better accuracy and "
+                                     "keeps the best epoch (transfer_source_epochs is then the most it trains). "
+                                     "Source labels only: no target row is read."})
     transfer_rehearsal_samples: int = field(
         default=64, metadata={"help": "staged_rehearsal:<source> strategies: source training rows mixed into the "
                                       "k-shot rows (same labels needed)."})
@@ -189,6 +195,10 @@ class CompareArgs:
                      "ensemble_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be positive.")
+        if (patience := self.transfer_source_early_stopping_patience) < 0:
+            raise ValueError(f"transfer_source_early_stopping_patience={patience!r} must be 0 (train every source "
+                             "epoch) or positive (epochs without a better source validation accuracy before "
+                             "stopping).")
         if self.prompt_test_samples is not None and self.prompt_test_samples <= 0:
             raise ValueError(f"prompt_test_samples={self.prompt_test_samples!r} must be positive (or unset).")
         if not 0 <= self.warmup_ratio < 1:

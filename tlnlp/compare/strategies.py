@@ -174,13 +174,14 @@ def test_metrics(gold: Any, scores: np.ndarray, num_labels: int) -> dict[str, fl
 
 
 def cell_training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str, learning_rate: float,
-                       epochs: float | None = None) -> TrainingArgs:
+                       epochs: float | None = None, overrides: dict[str, Any] | None = None) -> TrainingArgs:
     """The ``TrainingArgs`` of a trained cell, parsed like a recipe's.
 
     :func:`tlnlp.config.parse_args` gives tlnlp's training defaults (:data:`tlnlp.config.TLNLP_TRAINING_DEFAULTS`,
     e.g. length-grouped batches) and checks the values; the cell's settings from the compare config override them.
     A cell trains, then scores the test split once: no evaluation during training, checkpoints, logs or reports.
-    ``epochs`` (default: ``CompareArgs.epochs_for(n_train)``) is set by in-budget selection.
+    ``epochs`` (default: ``CompareArgs.epochs_for(n_train)``) is set by in-budget selection; ``overrides`` replaces
+    any other setting (e.g. evaluation during a source stage).
     """
     args = ctx.args
     settings = {
@@ -190,7 +191,7 @@ def cell_training_args(ctx: CellContext, cell: Cell, n_train: int, out_dir: str,
         "warmup_steps": args.warmup_ratio, "weight_decay": args.weight_decay,
         "eval_strategy": "no", "save_strategy": "no", "logging_strategy": "no", "report_to": "none",
         "disable_tqdm": True, "use_cpu": ctx.device == "cpu", "dataloader_pin_memory": False,
-    }
+    } | (overrides or {})
     (train_args,) = parse_args(TrainingArgs, args=[], defaults=settings)
     return train_args
 

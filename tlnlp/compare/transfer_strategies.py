@@ -9,7 +9,9 @@ the source's test rows after the target training (``source_test_accuracy_after``
 ``source_test_accuracy``: what the source task kept). ``staged_rehearsal:<source>`` mixes
 ``--transfer_rehearsal_samples`` seeded source training rows into the k-shot rows. ``source_only:<source>`` scores the
 source-trained model on the target with no target label at all (same labels needed). The source model of a seed
-is trained once and kept under the cell cache (``sources/<key>``), so every budget reuses it.
+is trained once and kept under the cell cache (``sources/<key>``), so every budget reuses it. With
+``--transfer_source_early_stopping_patience N`` the source stage's length is chosen on the source's own validation
+rows (early stopping, best epoch kept; ``source_best_epoch`` in the record): a choice from source labels alone.
 
 A source name without ``:`` or ``/`` is a bundled corpus (``staged:amazon_sentiment`` is
 ``bundled:amazon_sentiment``); anything else is read as ``--dataset_name`` reads it.
@@ -27,7 +29,7 @@ from typing import Any
 
 import datasets
 from filelock import FileLock
-from transformers import PrinterCallback, set_seed
+from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from tlnlp.compare.cells import Cell, cell_key
 from tlnlp.compare.code_keys import module_code
@@ -46,6 +48,7 @@ from tlnlp.methods import apply_method, method_args_class
 from tlnlp.models import load_classifier
 from tlnlp.staged.heads import load_stage_model
 from tlnlp.tasks import load_task_data
+from tlnlp.tasks.classification.metrics import make_compute_metrics
 from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import build_trainer
 
@@ -56,6 +59,9 @@ FAMILIES = ("staged", "staged_rehearsal", "source_only")
 #: Source test rows scored for the retention check (seeded, the same rows before and after).
 _RETENTION_ROWS = 500
 _DONE = "source_done.json"
+#: Training settings of a source stage with early stopping: score the validation rows each epoch, keep the best.
+_EARLY_STOPPING = {"eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True,
+                   "metric_for_best_model": "accuracy", "greater_is_better": True, "save_total_limit": 1}
 
 
 def source_dataset(text: str) -> str:
@@ -67,6 +73,7 @@ def _source_settings(ctx: CellContext, source: str) -> dict[str, Any]:
     args = ctx.args
     return {"source": source_dataset(source), "source_samples": args.transfer_source_samples,
             "source_epochs": args.transfer_source_epochs, "source_learning_rate": args.transfer_source_learning_rate,
+            "source_early_stopping_patience": args.transfer_source_early_stopping_patience,
             "max_seq_length": ctx.data_args.max_seq_length}
 
 
@@ -86,10 +93,21 @@ def _read_source(ctx: CellContext, source: str, seed: int) -> Any:
                          f"{data.name} is not. Choose another source dataset.")
     train = data.splits["train"].shuffle(seed=seed)
     splits = {"train": train.select(range(min(len(train), ctx.args.transfer_source_samples)))}
+    if ctx.args.transfer_source_early_stopping_patience:
+        splits["train"], splits["validation"] = _source_validation(data, splits["train"], seed)
     if "test" in data.splits:
         test = data.splits["test"].shuffle(seed=0)
         splits["test"] = test.select(range(min(len(test), _RETENTION_ROWS)))
     return dataclasses.replace(data, splits=datasets.DatasetDict(splits))
+
+
+def _source_validation(data: Any, train: Any, seed: int) -> tuple[Any, Any]:
+    """The source's rows for early stopping: up to 500 of its validation split, else 10% of ``train`` held out."""
+    if "validation" in data.splits:
+        validation = data.splits["validation"].shuffle(seed=0)
+        return train, validation.select(range(min(len(validation), _RETENTION_ROWS)))
+    parts = train.train_test_split(test_size=0.1, seed=seed)
+    return parts["train"], parts["test"]
 
 
 def _as_target_labels(ctx: CellContext, data: Any, source: str) -> Any:
@@ -132,15 +150,20 @@ def _train_source(ctx: CellContext, source: str, settings: dict[str, Any], folde
     model, tokenizer = load_classifier(ctx.model_args, labels=data.labels)
     prepared = apply_method(model, method_args_class()(method="full"))
     tokenized = tokenize_classification(data, tokenizer, ctx.data_args.max_seq_length)
+    patience = ctx.args.transfer_source_early_stopping_patience
     with tempfile.TemporaryDirectory(prefix="source-", dir=cache) as tmp:
         train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
-                                        str(Path(tmp) / "run"),
-                                        ctx.args.transfer_source_learning_rate)
+                                        str(Path(tmp) / "run"), ctx.args.transfer_source_learning_rate,
+                                        overrides=_EARLY_STOPPING if patience else None)
         train_args.num_train_epochs = ctx.args.transfer_source_epochs
-        trainer = build_trainer(prepared, tokenizer, tokenized, train_args)
+        trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
+                                compute_metrics=make_compute_metrics(data.num_labels) if patience else None,
+                                callbacks=[EarlyStoppingCallback(patience)] if patience else None)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
         done = {**settings, "labels": list(data.labels), "rows": len(data.splits["train"])}
+        if patience:
+            done["source_validation"] = _validation_record(trainer)
         if "test" in tokenized:
             output = trainer.predict(tokenized["test"])
             done["source_test_accuracy"] = test_metrics(data.splits["test"]["label"], output.predictions,
@@ -153,10 +176,22 @@ def _train_source(ctx: CellContext, source: str, settings: dict[str, Any], folde
         staging.rename(folder)
 
 
+def _validation_record(trainer: Any) -> dict[str, Any]:
+    """The source's validation accuracy per epoch, the epoch kept (the best; the first of ties) and epochs trained."""
+    curve = [[round(float(log["epoch"]), 3), float(log["eval_accuracy"])]
+             for log in trainer.state.log_history if "eval_accuracy" in log]
+    best = max(curve, key=lambda point: point[1])
+    return {"accuracy_by_epoch": curve, "best_epoch": best[0], "best_accuracy": best[1],
+            "epochs_trained": round(float(trainer.state.epoch or 0.0), 3)}
+
+
 def _source_record(folder: Path) -> dict[str, Any]:
     done = json.loads((folder / _DONE).read_text(encoding="utf-8"))
-    return {"source": done["source"], "source_rows": done["rows"],
-            "source_test_accuracy": done.get("source_test_accuracy")}
+    record = {"source": done["source"], "source_rows": done["rows"],
+              "source_test_accuracy": done.get("source_test_accuracy")}
+    if "source_validation" in done:
+        record["source_best_epoch"] = done["source_validation"]["best_epoch"]
+    return record
 
 
 def _retention(ctx: CellContext, source: Any, tokenizer: Any) -> Callable[[Any], dict[str, Any]]:

@@ -25,6 +25,8 @@ def test_names_parse_into_families_with_a_source_and_a_rate(tmp_path):
         CompareArgs(output_dir=str(tmp_path), strategies=["stagd:amazon_sentiment"])
     with pytest.raises(ValueError, match="transfer_source_samples"):
         CompareArgs(output_dir=str(tmp_path), strategies=["staged:trec6"], transfer_source_samples=0)
+    with pytest.raises(ValueError, match="transfer_source_early_stopping_patience=-1 must be 0"):
+        CompareArgs(output_dir=str(tmp_path), strategies=["staged:trec6"], transfer_source_early_stopping_patience=-1)
 
 
 def test_staged_cells_start_from_a_source_model_trained_once_per_seed(tiny_bert_folder, sentiment_csv, tmp_path):
@@ -59,6 +61,36 @@ def test_staged_cells_start_from_a_source_model_trained_once_per_seed(tiny_bert_
     assert all(0 <= r["source_test_accuracy_after"] <= 1 for r in same)
     rehearsed = [r for r in result.records if r["strategy"] == "staged_rehearsal:amazon_sentiment"]
     assert [r["n_train"] for r in rehearsed] == [4 + 5, 8 + 5] and all(r["rehearsal_rows"] == 5 for r in rehearsed)
+
+
+def test_source_stage_can_stop_early_on_the_sources_own_validation_rows(tiny_bert_folder, sentiment_csv, tmp_path,
+                                                                        monkeypatch):
+    from tlnlp.compare import transfer_strategies
+
+    built = []
+    real = transfer_strategies.build_trainer
+
+    def recording(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(transfer_strategies, "build_trainer", recording)
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv,
+                                      strategies=["source_only:amazon_sentiment"], transfer_source_samples=24,
+                                      transfer_source_epochs=5, transfer_source_learning_rate=1e-3,
+                                      transfer_source_early_stopping_patience=1))
+    (source,) = built
+    assert len(source.eval_dataset) == 298  # amazon's own validation split, not a target row
+    assert source.args.load_best_model_at_end and source.args.metric_for_best_model == "accuracy"
+    (folder,) = (tmp_path / "ladder" / "cells" / "sources").iterdir()
+    found = json.loads((folder / "source_done.json").read_text())["source_validation"]
+    curve = found["accuracy_by_epoch"]
+    assert [epoch for epoch, _ in curve] == [float(e) for e in range(1, len(curve) + 1)]
+    assert found["epochs_trained"] == len(curve) and found["best_accuracy"] == max(a for _, a in curve)
+    assert curve[int(found["best_epoch"]) - 1][1] == found["best_accuracy"]
+    assert len(curve) == 5 or len(curve) - found["best_epoch"] == 1  # all epochs, or stopped one after the best
+    (record,) = result.records
+    assert record["source_best_epoch"] == found["best_epoch"]
 
 
 @pytest.mark.parametrize("name", ["source_only:trec6", "staged_rehearsal:trec6"])
