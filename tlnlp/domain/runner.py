@@ -30,7 +30,7 @@ from tlnlp.models.layers import unwrap_model
 from tlnlp.runs import RunContext, TrainedRun, finish
 from tlnlp.tasks import TASKS
 from tlnlp.tasks.classification.predictions import write_predictions
-from tlnlp.training import build_trainer, prepare_output_dir
+from tlnlp.training import build_trainer, pad_multiple, prepare_output_dir
 
 __all__ = ["TARGET_PREDICTIONS", "DomainAdaptationError", "DomainAdaptationResult", "run_domain_adaptation"]
 
@@ -142,7 +142,7 @@ def _paired(run: _Run, train_args: TrainingArgs) -> datasets.Dataset:
 def _trainer_parts(run: _Run, tokenizer: Any, data_args: DataArgs, train_args: TrainingArgs,
                    callbacks: Sequence[Any] | None) -> dict[str, Any]:
     """``build_trainer``'s keyword arguments besides the Trainer class: metrics, the mixing collator, callbacks."""
-    pad = 8 if (train_args.fp16 or train_args.bf16) else None
+    pad = pad_multiple(train_args)
     return {"compute_metrics": run.task.compute_metrics(run.source, data_args), "callbacks": list(callbacks or []),
             "data_collator": DomainMixCollator(tokenizer, pad, train_args.length_column_name)}
 

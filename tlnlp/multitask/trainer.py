@@ -22,7 +22,7 @@ from transformers import DataCollatorWithPadding
 
 from tlnlp.methods import MethodResult
 from tlnlp.multitask.sampler import MultiTaskSampler
-from tlnlp.training import TlnlpTrainer
+from tlnlp.training import TlnlpTrainer, pad_multiple
 
 __all__ = ["MultiTaskTrainer", "SamplingSettings", "build_multitask_trainer", "multitask_trainer_kwargs", "task_means"]
 
@@ -121,7 +121,6 @@ def multitask_trainer_kwargs(prepared: MethodResult, tokenizer: Any, train: Any,
     arguments are those of :func:`build_multitask_trainer`, which calls it (a hyperparameter search builds its own
     Trainer class with the same keyword arguments).
     """
-    pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None
     all_callbacks = list(callbacks or [])
     for method in prepared.methods:
         all_callbacks += method.callbacks(prepared.model, prepared.method_args)
@@ -129,7 +128,7 @@ def multitask_trainer_kwargs(prepared: MethodResult, tokenizer: Any, train: Any,
         logger.warning("No task has a validation split: evaluation during training is turned off.")
         train_args.eval_strategy = "no"
     return {"model": prepared.model, "args": train_args, "train_dataset": train,
-            "data_collator": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple),
+            "data_collator": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple(train_args)),
             "eval_dataset": dict(evals) or None, "processing_class": tokenizer,
             "compute_metrics": next(iter(task_metrics.values())), "callbacks": all_callbacks, "prepared": prepared,
             "sampling": sampling, "task_metrics": task_metrics}

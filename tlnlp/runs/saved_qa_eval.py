@@ -39,7 +39,7 @@ from tlnlp.runs.saved_eval import SavedModelError
 from tlnlp.tasks import TASKS
 from tlnlp.tasks.qa.evaluate import evaluate_qa_run
 from tlnlp.tasks.qa.pipeline import RUN_SETTINGS, QuestionAnsweringPipeline
-from tlnlp.training import TlnlpTrainer
+from tlnlp.training import TlnlpTrainer, pad_multiple
 
 __all__ = ["evaluate_saved_qa", "saved_qa_settings"]
 
@@ -162,11 +162,10 @@ def evaluate_saved_qa(model_args: Any, data: Any, train_args: Any, stages: Any,
     pipe = _loaded_pipeline(model_args.model_name_or_path)
     with train_args.main_process_first(desc="tokenize"):
         windows = task.tokenize(data, pipe.tokenizer, data_args, qa_args=qa_args)
-    pad_multiple = 8 if (train_args.fp16 or train_args.bf16) else None  # as build_trainer pads
     args = copy.copy(train_args)
     args.eval_strategy = IntervalStrategy.NO  # no training, so no evaluation during it
-    trainer = TlnlpTrainer(model=pipe.model, args=args, processing_class=pipe.tokenizer,
-                           data_collator=DataCollatorWithPadding(pipe.tokenizer, pad_to_multiple_of=pad_multiple))
+    collator = DataCollatorWithPadding(pipe.tokenizer, pad_to_multiple_of=pad_multiple(train_args))  # as in training
+    trainer = TlnlpTrainer(model=pipe.model, args=args, processing_class=pipe.tokenizer, data_collator=collator)
     # the final scoring of a training run reads only the Trainer and the windows: nothing is trained or saved
     ctx = RunContext(output_dir=out, recipe="question_answering", task=task, data=data,
                      base_model=str(model_args.model_name_or_path), config_objects=config_objects,

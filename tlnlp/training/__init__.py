@@ -9,8 +9,8 @@ from tlnlp.training.stages import (
     refuse_long_text_chunk,
     requested_stages,
 )
-from tlnlp.training.trainer import OutputDirError, TlnlpTrainer, build_trainer, prepare_output_dir
+from tlnlp.training.trainer import OutputDirError, TlnlpTrainer, build_trainer, pad_multiple, prepare_output_dir
 
-__all__ = ["OutputDirError", "RunStages", "StageError", "TlnlpTrainer", "build_trainer", "prepare_output_dir",
-           "only_requested_splits", "refuse_evaluation_only", "refuse_long_text_chunk", "requested_stages",
-           "setup_logging"]
+__all__ = ["OutputDirError", "RunStages", "StageError", "TlnlpTrainer", "build_trainer", "pad_multiple",
+           "prepare_output_dir", "only_requested_splits", "refuse_evaluation_only", "refuse_long_text_chunk",
+           "requested_stages", "setup_logging"]
