@@ -58,6 +58,8 @@ __all__ = ["FAMILIES", "source_dataset", "train_source_model", "transfer_strateg
 FAMILIES = ("staged", "staged_rehearsal", "source_only")
 #: Source test rows scored for the retention check (seeded, the same rows before and after).
 _RETENTION_ROWS = 500
+#: Source validation rows scored after each epoch when the source stage stops early (seeded, the same every epoch).
+_VALIDATION_ROWS = 500
 _DONE = "source_done.json"
 #: Training settings of a source stage with early stopping: score the validation rows each epoch, keep the best.
 _EARLY_STOPPING = {"eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True,
@@ -105,7 +107,7 @@ def _source_validation(data: Any, train: Any, seed: int) -> tuple[Any, Any]:
     """The source's rows for early stopping: up to 500 of its validation split, else 10% of ``train`` held out."""
     if "validation" in data.splits:
         validation = data.splits["validation"].shuffle(seed=0)
-        return train, validation.select(range(min(len(validation), _RETENTION_ROWS)))
+        return train, validation.select(range(min(len(validation), _VALIDATION_ROWS)))
     parts = train.train_test_split(test_size=0.1, seed=seed)
     return parts["train"], parts["test"]
 
