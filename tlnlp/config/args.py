@@ -183,6 +183,14 @@ class TrainingArgs(TrainingArguments):
                           "Weights stay fp32."},
     )
 
+    cpu_dropout: str = field(
+        default="fast",
+        metadata={"help": "Dropout masks when training on a CPU: fast (default: 16-bit random numbers, four per draw "
+                          "of torch's seeded generator, about a third of torch's cost; keep probability exact to "
+                          "1/65536; the model's dropout modules and its sdpa attention dropout) or torch (torch's "
+                          "own kernel, the random stream of a stock Trainer). GPUs always use torch's kernel."},
+    )
+
     report_to: None | str | list[str] = field(  # TrainingArguments' field, taking several names on the CLI
         default="none",
         metadata={"nargs": "+",
@@ -190,6 +198,7 @@ class TrainingArgs(TrainingArguments):
                           "mlflow, or tensorboard,mlflow; all for every installed one, none for no tracker."})
 
     def __post_init__(self) -> None:
+        _check_choice("cpu_dropout", self.cpu_dropout, ["fast", "torch"])
         self._resolve_bf16()
         self.report_to = _tracker_list(self.report_to)
         super().__post_init__()

@@ -34,6 +34,7 @@ from tlnlp.config.run_folder import (
     unfinished_info,
 )
 from tlnlp.methods import Method, MethodResult, build_optimizer
+from tlnlp.training.cpu_dropout import use_fast_cpu_dropout
 from tlnlp.training.stages import requested_stages
 from tlnlp.training.tracking import check_trackers, prepare_tracking
 
@@ -78,6 +79,18 @@ class TlnlpTrainer(Trainer):
         if training_args is not None:  # the run holds its folder (lock, marker) before the Trainer writes there
             ensure_claimed(training_args.output_dir)
         super().__init__(*args, **kwargs)
+        self._cpu_dropout(self.model)
+
+    def _cpu_dropout(self, model: torch.nn.Module | None) -> None:
+        """Cheap dropout masks for CPU training (:mod:`tlnlp.training.cpu_dropout`) unless ``--cpu_dropout torch``."""
+        if model is not None and self.args.device.type == "cpu" and getattr(self.args, "cpu_dropout", "fast") == "fast":
+            use_fast_cpu_dropout(model)
+
+    def call_model_init(self, trial: Any = None) -> torch.nn.Module:
+        """A search trial's fresh model, with the same dropout kernels as a single run's."""
+        model = super().call_model_init(trial)
+        self._cpu_dropout(model)
+        return model
 
     @property
     def _methods(self) -> tuple[Method, ...]:
