@@ -5,7 +5,7 @@ Same model (bundled MiniLM), same data (bundled movie_sentiment), same hyperpara
 - baseline: every example padded to max_length 128 (``padding="max_length"``, ``default_data_collator``) and
   randomly ordered batches, as ``run_glue.py`` does by default;
 - tlnlp: ``tokenize_classification`` (no padding) + ``build_trainer`` (dynamic padding, length-grouped batches,
-  and on a CPU the cheap dropout masks of ``--cpu_dropout fast``, :mod:`tlnlp.training.cpu_dropout`);
+  and on a CPU the cheap dropout masks of ``--cpu_dropout fast``, :mod:`tlnlp.models.cpu_dropout`);
 - tlnlp_bf16: the same with bf16 autocast, run where this CPU's bf16 matmul beats fp32 (what ``--bf16 auto`` picks).
 
 How close each arm is to the machine: the same run times a plain fp32 matmul of the model's feed-forward shapes

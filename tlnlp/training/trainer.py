@@ -34,7 +34,7 @@ from tlnlp.config.run_folder import (
     unfinished_info,
 )
 from tlnlp.methods import Method, MethodResult, build_optimizer
-from tlnlp.training.cpu_dropout import use_fast_cpu_dropout
+from tlnlp.models.cpu_dropout import fast_cpu_dropout_wanted, use_fast_cpu_dropout
 from tlnlp.training.stages import requested_stages
 from tlnlp.training.tracking import check_trackers, prepare_tracking
 
@@ -82,8 +82,8 @@ class TlnlpTrainer(Trainer):
         self._cpu_dropout(self.model)
 
     def _cpu_dropout(self, model: torch.nn.Module | None) -> None:
-        """Cheap dropout masks for CPU training (:mod:`tlnlp.training.cpu_dropout`) unless ``--cpu_dropout torch``."""
-        if model is not None and self.args.device.type == "cpu" and getattr(self.args, "cpu_dropout", "fast") == "fast":
+        """Cheap dropout masks for CPU training (:mod:`tlnlp.models.cpu_dropout`) unless ``--cpu_dropout torch``."""
+        if model is not None and fast_cpu_dropout_wanted(self.args, self.args.device):
             use_fast_cpu_dropout(model)
 
     def call_model_init(self, trial: Any = None) -> torch.nn.Module:

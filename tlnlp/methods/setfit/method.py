@@ -23,6 +23,7 @@ from tlnlp.methods.base import register_method
 from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
 from tlnlp.methods.setfit.epochs import choose_body_epochs
 from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
+from tlnlp.models.cpu_dropout import fast_cpu_dropout_wanted, use_fast_cpu_dropout
 
 __all__ = ["SetFit"]
 
@@ -79,6 +80,8 @@ def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
 
     out = str(inputs.output_dir) if inputs.output_dir is not None else "setfit_checkpoints"
     model = SetFitModel(model_body=encoder, labels=list(inputs.label_names))
+    if fast_cpu_dropout_wanted(inputs.training, encoder.device):
+        use_fast_cpu_dropout(encoder)  # as every Trainer run of tlnlp on a CPU (--cpu_dropout)
     setfit_args = _training_args(args, inputs, out)
     trainer = Trainer(model=model, args=setfit_args)
     resume = inputs.resume_from

@@ -15,7 +15,8 @@ values) with the cheaper mask. Anything else (evaluation, a GPU tensor, no dropo
 attention, a position bias) goes to transformers' ``sdpa`` unchanged, so predictions are bit-identical and nothing
 saved changes: the attention choice is not written to ``config.json``.
 
-``--cpu_dropout torch`` keeps torch's own kernels (the random stream of a stock ``Trainer``).
+Every Trainer run of tlnlp and SetFit's contrastive body training use it on a CPU; ``--cpu_dropout torch`` keeps
+torch's own kernels (the random stream of a stock ``Trainer``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ATTENTION_NAME", "CPU_DROPOUT_CHOICES", "CpuDropout", "dropout_scale", "use_fast_cpu_dropout"]
+__all__ = ["ATTENTION_NAME", "CPU_DROPOUT_CHOICES", "CpuDropout", "dropout_scale", "fast_cpu_dropout_wanted",
+           "use_fast_cpu_dropout"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,15 @@ def _use_fast_attention(model: nn.Module) -> bool:
         logger.info("Attention dropout stays on torch's kernel: %s", error)
         return False
     return True
+
+
+def fast_cpu_dropout_wanted(train_args: object, device: torch.device | str) -> bool:
+    """Whether training on ``device`` under ``train_args`` uses the cheap masks: a CPU, and not ``--cpu_dropout torch``.
+
+    ``train_args`` may be any ``TrainingArguments`` (or None): without a ``cpu_dropout`` field the default, fast,
+    holds.
+    """
+    return torch.device(device).type == "cpu" and getattr(train_args, "cpu_dropout", "fast") == "fast"
 
 
 def use_fast_cpu_dropout(model: nn.Module) -> int:

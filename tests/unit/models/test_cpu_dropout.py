@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tlnlp.training.cpu_dropout import ATTENTION_NAME, CpuDropout, _attention, dropout_scale, use_fast_cpu_dropout
+from tlnlp.models.cpu_dropout import ATTENTION_NAME, CpuDropout, _attention, dropout_scale, use_fast_cpu_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -142,3 +142,38 @@ def test_the_flag_names_its_choices():
 
     with pytest.raises(ValueError, match="cpu_dropout='quick'.*fast, torch"):
         TrainingArgs(output_dir="unused", cpu_dropout="quick")
+
+
+def _tiny_sentence_encoder(folder, tokenizer):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoModel
+
+    from tests.conftest import tiny_config
+
+    torch.manual_seed(0)
+    AutoModel.from_config(tiny_config("bert")).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    body = Transformer(str(folder), max_seq_length=16)
+    return SentenceTransformer(modules=[body, Pooling(body.get_embedding_dimension(), pooling_mode="mean")],
+                               device="cpu")
+
+
+@pytest.mark.parametrize("choice", ["fast", "torch"])
+def test_setfit_body_training_follows_the_flag(tmp_path, tokenizer, choice):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tlnlp.methods import MethodArgs
+    from tlnlp.methods.heads.method import FitInputs
+    from tlnlp.methods.setfit.method import _train_body
+
+    encoder = _tiny_sentence_encoder(tmp_path / "encoder", tokenizer)
+    inputs = FitInputs(texts=["good", "great", "bad", "awful"], labels=np.array([0, 0, 1, 1]),
+                       label_names=["positive", "negative"], output_dir=tmp_path / "out", show_progress=False,
+                       training=SimpleNamespace(cpu_dropout=choice))
+    body = _train_body(encoder, inputs, MethodArgs(method="setfit", setfit_max_steps=2))
+    assert body["body_steps"] >= 1
+    swapped = any(type(module) is CpuDropout for module in encoder.modules())
+    assert swapped == (choice == "fast")
