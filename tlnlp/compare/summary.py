@@ -8,6 +8,7 @@ far the pick's test score falls below the test-best strategy's. No test score ta
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tlnlp.compare.budgets import budget_sort_key
+from tlnlp.config.run_folder import write_text_atomic
 
 __all__ = ["COLUMNS", "aggregate", "flag_negative_transfer", "format_forgetting", "format_markdown",
            "format_recommendation", "recommend", "write_tables"]
@@ -282,12 +284,14 @@ def write_tables(rows: list[dict[str, Any]], out_dir: str | Path,
     if (extra or {}).get("recommendation"):
         text += f"\nRecommendation (in-budget scores only; regret against the test-best):\n\n" \
                 f"{format_recommendation(extra['recommendation'])}\n"
-    paths["markdown"].write_text(text, encoding="utf-8")
     fields = sorted({key for row in rows for key in row}, key=lambda k: (k not in dict(COLUMNS), k))
-    with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
-    paths["json"].write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2, default=str), encoding="utf-8")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
+    # each file whole or not at all: a reader (or a rerun after a kill) never sees half a table
+    write_text_atomic(paths["markdown"], text)
+    write_text_atomic(paths["csv"], table.getvalue())
+    write_text_atomic(paths["json"], json.dumps({"rows": rows, **(extra or {})}, indent=2, default=str))
     return paths

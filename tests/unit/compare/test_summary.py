@@ -74,3 +74,29 @@ def test_tables_and_plots_written(tmp_path):
     for plot in (plot_learning_curves, plot_cost_accuracy):
         path = plot(rows, tmp_path / f"{plot.__name__}.png")
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_table_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    rows = aggregate(_slots())
+    first = {name: path.read_bytes() for name, path in write_tables(rows, tmp_path, {"metric": "accuracy"}).items()}
+    real_replace = Path.replace
+
+    def interrupted(self, target):
+        if Path(target).name == "compare_table.json":
+            raise KeyboardInterrupt  # killed between writing the new table and putting it in place
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", interrupted)
+    try:
+        write_tables(rows[:1], tmp_path, {"metric": "accuracy"})
+    except KeyboardInterrupt:
+        pass
+    assert (tmp_path / "compare_table.json").read_bytes() == first["json"]  # the old table, whole
+    assert json.loads((tmp_path / "compare_table.json").read_text())["rows"]
+    monkeypatch.setattr(Path, "replace", real_replace)
+    write_tables(rows, tmp_path, {"metric": "accuracy"})
+    assert not list(tmp_path.glob("*.tmp"))
+    assert {name: path.read_bytes() for name, path in write_tables(rows, tmp_path, {"metric": "accuracy"}).items()} \
+        == first
