@@ -11,9 +11,9 @@ That is about 1 ms for the same batch.
 It covers the model's ``nn.Dropout`` modules and, for models whose attention runs through transformers' ``sdpa``
 interface, the dropout on the attention probabilities: torch's SDPA falls back to its plain-math path on the CPU
 whenever dropout is on, and the attention registered here computes that same math (scores, mask, softmax, dropout,
-values) with the cheaper mask. Anything else (evaluation, a GPU tensor, no dropout, a causal or grouped-query
-attention, a position bias) goes to transformers' ``sdpa`` unchanged, so predictions are bit-identical and nothing
-saved changes: the attention choice is not written to ``config.json``.
+values; in fp32 for bf16 or fp16 inputs, as SDPA does) with the cheaper mask. Anything else (evaluation, a GPU
+tensor, no dropout, a causal or grouped-query attention, a position bias) goes to transformers' ``sdpa`` unchanged,
+so predictions are bit-identical and nothing saved changes: the attention choice is not written to ``config.json``.
 
 Every Trainer run of tlnlp and SetFit's contrastive body training use it on a CPU; ``--cpu_dropout torch`` keeps
 torch's own kernels (the random stream of a stock ``Trainer``).
@@ -88,14 +88,16 @@ def _attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(-2, -1)) * scale
-    if attention_mask is not None and attention_mask.dtype == torch.bool:
-        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-    elif attention_mask is not None:
-        scores = scores + attention_mask
-    probs = torch.softmax(scores, dim=-1)
-    probs = probs * dropout_scale(probs.shape, dropout, probs.dtype)
-    return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+    with torch.autocast("cpu", enabled=False):  # as SDPA's math: bf16/fp16 inputs are computed in fp32
+        scores = torch.matmul(query.float(), key.float().transpose(-2, -1)) * scale
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        elif attention_mask is not None:
+            scores = scores + attention_mask.float()
+        probs = torch.softmax(scores, dim=-1)
+        probs = probs * dropout_scale(probs.shape, dropout, probs.dtype)
+        output = torch.matmul(probs, value.float()).to(query.dtype)
+    return output.transpose(1, 2).contiguous(), None
 
 
 def _register_attention() -> None:

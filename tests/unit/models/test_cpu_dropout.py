@@ -177,3 +177,18 @@ def test_setfit_body_training_follows_the_flag(tmp_path, tokenizer, choice):
     assert body["body_steps"] >= 1
     swapped = any(type(module) is CpuDropout for module in encoder.modules())
     assert swapped == (choice == "fast")
+
+
+def test_reduced_precision_attention_is_computed_in_float32_as_sdpas_math(tiny_classifier):
+    attention = _tiny_bert(tiny_classifier).bert.encoder.layer[0].attention.self
+    attention.train()
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(2, 2, 30, 16).bfloat16() for _ in range(3))
+    exact = torch.nn.functional.scaled_dot_product_attention(query.float(), key.float(), value.float())
+    ours, _ = _attention(attention, query, key, value, None, dropout=1e-9)
+    assert ours.dtype == torch.bfloat16
+    # only the output's rounding to bf16 (a softmax in bf16 would be off by about twice as much)
+    torch.testing.assert_close(ours.float(), exact.transpose(1, 2), atol=5e-3, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast, _ = _attention(attention, query, key, value, None, dropout=1e-9)
+    assert torch.equal(under_autocast, ours)
