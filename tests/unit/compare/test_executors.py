@@ -57,6 +57,14 @@ def test_the_code_hash_covers_the_strategy_module_and_what_it_imports(tmp_path):
     assert code_digest(edited) != before  # any edit of the strategy's code changes it
 
 
+def test_the_code_hash_follows_the_trained_methods_own_imports():
+    from tlnlp.compare.strategies import get_strategy
+
+    # SetFit's method file imports the CPU dropout kernels: an edit there must reach its cells' key
+    names = {f"{path.parent.name}/{path.name}" for path in code_files(get_strategy("setfit"))}
+    assert {"setfit/method.py", "models/cpu_dropout.py"} <= names
+
+
 def test_a_cell_computed_by_other_code_runs_again(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
     from tlnlp.compare import runner
 
