@@ -66,6 +66,15 @@ def _imported_modules(path: Path) -> set[str]:
     return {name for name in found if name == _ROOT_PACKAGE or name.startswith(f"{_ROOT_PACKAGE}.")}
 
 
+def _with_imports(paths: Iterable[Path]) -> set[Path]:
+    """The files, plus the source files of every tlnlp module they import directly."""
+    found = set(paths)
+    for own in list(found):
+        for name in _imported_modules(own):
+            found.update(_module_files(name))
+    return found
+
+
 def _method_files(method: str) -> list[Path]:
     """The files of a method: its folder (``tlnlp/methods/<name>/``, a plugin's package) or its module file."""
     path = Path(inspect.getfile(type(METHODS.get(method))))
@@ -91,18 +100,11 @@ def code_files(strategy: Any, seen: frozenset[str] = frozenset()) -> set[Path]:
     """The source files behind a :class:`~tlnlp.compare.strategies.Strategy` (see the module's docstring)."""
     from tlnlp.compare.strategies import get_strategy  # deferred: strategies imports the ladder's modules
 
-    files: set[Path] = set()
-    for function in (strategy.run, strategy.settings):
-        for own in _module_files(function.__module__):
-            files.add(own)
-            for name in _imported_modules(own):
-                files.update(_module_files(name))
+    files = _with_imports(path for function in (strategy.run, strategy.settings)
+                          for path in _module_files(function.__module__))
     for value in {v for f in (strategy.run, strategy.settings) for v in _closure_values(f) if isinstance(v, str)}:
         if value in METHODS:
-            for own in _method_files(value):  # the method's files and the tlnlp modules they import
-                files.add(own)
-                for name in _imported_modules(own):
-                    files.update(_module_files(name))
+            files.update(_with_imports(_method_files(value)))
         if value != strategy.name and value not in seen:
             try:
                 member = get_strategy(value)
@@ -151,8 +153,4 @@ def strategy_code(name: str) -> str:
 @functools.cache
 def module_code(name: str) -> str:
     """Hash of one module's code (with its direct tlnlp imports), e.g. for pieces cached outside the cells."""
-    files = set(_module_files(name))
-    for own in list(files):
-        for imported in _imported_modules(own):
-            files.update(_module_files(imported))
-    return _digest(files)
+    return _digest(_with_imports(_module_files(name)))

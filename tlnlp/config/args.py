@@ -12,7 +12,10 @@ from transformers import TrainingArguments
 from tlnlp.config.hub_token import require_token
 from tlnlp.config.precision import choose_bf16
 
-__all__ = ["DataArgs", "EvaluationArgs", "ModelArgs", "TrainingArgs"]
+__all__ = ["CPU_DROPOUT_CHOICES", "DataArgs", "EvaluationArgs", "ModelArgs", "TrainingArgs"]
+
+#: Values of ``--cpu_dropout`` (:mod:`tlnlp.models.cpu_dropout`).
+CPU_DROPOUT_CHOICES = ("fast", "torch")
 
 
 def _check_choice(field_name: str, value: object, choices: list[str]) -> None:
@@ -198,7 +201,7 @@ class TrainingArgs(TrainingArguments):
                           "mlflow, or tensorboard,mlflow; all for every installed one, none for no tracker."})
 
     def __post_init__(self) -> None:
-        _check_choice("cpu_dropout", self.cpu_dropout, ["fast", "torch"])
+        _check_choice("cpu_dropout", self.cpu_dropout, list(CPU_DROPOUT_CHOICES))
         self._resolve_bf16()
         self.report_to = _tracker_list(self.report_to)
         super().__post_init__()

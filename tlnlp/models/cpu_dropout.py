@@ -26,16 +26,15 @@ import math
 
 import torch
 from torch import nn
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-__all__ = ["ATTENTION_NAME", "CPU_DROPOUT_CHOICES", "CpuDropout", "dropout_scale", "fast_cpu_dropout_wanted",
+__all__ = ["ATTENTION_NAME", "CpuDropout", "dropout_scale", "fast_cpu_dropout_wanted",
            "use_fast_cpu_dropout"]
 
 logger = logging.getLogger(__name__)
 
 #: The attention implementation name registered with transformers for the fast path.
 ATTENTION_NAME = "tlnlp_cpu_sdpa"
-#: Values of ``--cpu_dropout``.
-CPU_DROPOUT_CHOICES = ("fast", "torch")
 _LEVELS = 1 << 16
 
 
@@ -78,9 +77,6 @@ def _attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value:
                attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                is_causal: bool | None = None, **kwargs) -> tuple[torch.Tensor, None]:
     """The ``sdpa`` attention of transformers, with the plain-math path and the cheap mask when CPU dropout is on."""
-    # deferred: transformers' attention code loads only when a model attends
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     plain = (getattr(module, "num_key_value_groups", 1) > 1 or kwargs.get("position_bias") is not None
              or kwargs.get("softcap") is not None or (attention_mask is None and causal and query.shape[2] > 1))
