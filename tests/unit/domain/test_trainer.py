@@ -57,3 +57,25 @@ def test_trainer_trains_the_domain_classifier_at_its_own_rate_and_clears_its_gra
     logs = [e for e in trainer.state.log_history if "loss" in e]
     assert len(logs) == 3 and all(set(LOG_KEYS) <= set(e) for e in logs)
     assert logs[0]["dann_lambda"] == 0.0 and logs[-1]["dann_lambda"] > logs[1]["dann_lambda"] > 0
+
+
+def test_trainer_trains_under_bf16_autocast(tmp_path, tiny_classifier, tokenizer):
+    """Autocast ends with the model's forward: the fp32 domain classifier still reads the bf16 features."""
+    model = tiny_classifier("bert")
+    prepared = apply_method(model, MethodArgs(method="full"))
+    head = DomainClassifier(32, 8, 0.0)
+    adversary = Adversary(head=head, representation=HeadInput(prepared.model))
+    source = tokenize_texts([f"good thing {i}" for i in range(4)], tokenizer, 16, labels=[i % 2 for i in range(4)])
+    target = tokenize_texts([f"a film scene {i}" for i in range(4)], tokenizer, 16)
+    args = TrainingArgs(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=1e-3,
+                        logging_steps=1, report_to="none", save_strategy="no", eval_strategy="no", bf16="true",
+                        use_cpu=True)
+    assert args.bf16 is True
+    before = head.net[0].weight.detach().clone()
+    trainer = build_trainer(prepared, tokenizer, datasets.DatasetDict({"train": pair_with_target(source, target, 0)}),
+                            args, data_collator=DomainMixCollator(tokenizer),
+                            trainer_class=functools.partial(DomainAdversarialTrainer, adversary=adversary))
+    trainer.train()
+    logs = [e for e in trainer.state.log_history if "loss" in e]
+    assert len(logs) == 2 and all(torch.isfinite(torch.tensor(e["domain_loss"])) for e in logs)
+    assert head.net[0].weight.dtype == torch.float32 and not torch.equal(before, head.net[0].weight)
