@@ -33,21 +33,28 @@ class _Watch(TrainerCallback):
         self.weights.append(self.head.net[0].weight.detach().clone())
 
 
-def test_trainer_trains_the_domain_classifier_at_its_own_rate_and_clears_its_gradients(tmp_path, tiny_classifier,
-                                                                                       tokenizer):
-    model = tiny_classifier("bert")
+def _dann_trainer(tmp_path, model, tokenizer, source_rows, target_rows, callbacks=None, **settings):
+    """A domain-adversarial Trainer on ``source_rows`` labelled and ``target_rows`` unlabelled texts; its head."""
     prepared = apply_method(model, MethodArgs(method="full"))
     head = DomainClassifier(32, 8, 0.0)
     adversary = Adversary(head=head, representation=HeadInput(prepared.model))
-    source = tokenize_texts([f"good thing {i}" for i in range(8)], tokenizer, 16, labels=[i % 2 for i in range(8)])
-    target = tokenize_texts([f"a film scene {i}" for i in range(5)], tokenizer, 16)
-    args = TrainingArgs(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3,
-                        logging_steps=1, report_to="none", save_strategy="no", eval_strategy="no",
-                        train_sampling_strategy="sequential")
-    watch = _Watch(head)
+    source = tokenize_texts([f"good thing {i}" for i in range(source_rows)], tokenizer, 16,
+                            labels=[i % 2 for i in range(source_rows)])
+    target = tokenize_texts([f"a film scene {i}" for i in range(target_rows)], tokenizer, 16)
+    args = TrainingArgs(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1,
+                        report_to="none", save_strategy="no", eval_strategy="no", **settings)
     trainer = build_trainer(prepared, tokenizer, datasets.DatasetDict({"train": pair_with_target(source, target, 0)}),
-                            args, data_collator=DomainMixCollator(tokenizer), callbacks=[watch],
+                            args, data_collator=DomainMixCollator(tokenizer), callbacks=callbacks,
                             trainer_class=functools.partial(DomainAdversarialTrainer, adversary=adversary))
+    return trainer, head
+
+
+def test_trainer_trains_the_domain_classifier_at_its_own_rate_and_clears_its_gradients(tmp_path, tiny_classifier,
+                                                                                       tokenizer):
+    watch = _Watch(None)
+    trainer, head = _dann_trainer(tmp_path, tiny_classifier("bert"), tokenizer, 8, 5, callbacks=[watch], max_steps=3,
+                                  train_sampling_strategy="sequential")
+    watch.head = head
     assert isinstance(trainer, DomainAdversarialTrainer)
     trainer.train()
     group = next(g for g in trainer.optimizer.param_groups if g.get("name") == "domain_classifier")
@@ -61,20 +68,10 @@ def test_trainer_trains_the_domain_classifier_at_its_own_rate_and_clears_its_gra
 
 def test_trainer_trains_under_bf16_autocast(tmp_path, tiny_classifier, tokenizer):
     """Autocast ends with the model's forward: the fp32 domain classifier still reads the bf16 features."""
-    model = tiny_classifier("bert")
-    prepared = apply_method(model, MethodArgs(method="full"))
-    head = DomainClassifier(32, 8, 0.0)
-    adversary = Adversary(head=head, representation=HeadInput(prepared.model))
-    source = tokenize_texts([f"good thing {i}" for i in range(4)], tokenizer, 16, labels=[i % 2 for i in range(4)])
-    target = tokenize_texts([f"a film scene {i}" for i in range(4)], tokenizer, 16)
-    args = TrainingArgs(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=1e-3,
-                        logging_steps=1, report_to="none", save_strategy="no", eval_strategy="no", bf16="true",
-                        use_cpu=True)
-    assert args.bf16 is True
+    trainer, head = _dann_trainer(tmp_path, tiny_classifier("bert"), tokenizer, 4, 4, max_steps=2, bf16="true",
+                                  use_cpu=True)
+    assert trainer.args.bf16 is True
     before = head.net[0].weight.detach().clone()
-    trainer = build_trainer(prepared, tokenizer, datasets.DatasetDict({"train": pair_with_target(source, target, 0)}),
-                            args, data_collator=DomainMixCollator(tokenizer),
-                            trainer_class=functools.partial(DomainAdversarialTrainer, adversary=adversary))
     trainer.train()
     logs = [e for e in trainer.state.log_history if "loss" in e]
     assert len(logs) == 2 and all(torch.isfinite(torch.tensor(e["domain_loss"])) for e in logs)
