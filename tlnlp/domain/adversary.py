@@ -84,8 +84,12 @@ class DomainClassifier(nn.Module):
                                  nn.Linear(hidden_size, 2))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Domain logits, ``rows x 2``."""
-        return self.net(features)
+        """Domain logits, ``rows x 2``, from features of any dtype (read in the classifier's own).
+
+        The model's bf16/fp16 autocast ends with its forward, so the captured features may be bf16 while this
+        classifier keeps fp32 weights; the gradient flows back through the cast.
+        """
+        return self.net(features.to(self.net[0].weight.dtype))
 
 
 def dann_lambda(progress: float, max_lambda: float = 1.0, gamma: float = 10.0) -> float:

@@ -115,9 +115,6 @@ class DomainAdversarialTrainer(TlnlpTrainer):
         progress = self.state.global_step / max(self.state.max_steps or 1, 1)
         self._lambda = self.adversary.coefficient(progress)
         head = self.adversary.head.train(model.training)
-        # The model may have run under bf16/fp16 autocast, which ends with its forward: the domain classifier
-        # (fp32 weights) reads the features in its own dtype.
-        features = features.to(next(head.parameters()).dtype)
         loss, parts = dann_loss(outputs.logits, labels, head(grad_reverse(features, self._lambda)), domains)
         values = torch.stack([parts[k] for k in LOG_KEYS[:3]] + [torch.ones((), device=loss.device)])
         self._sums = values if self._sums is None else self._sums + values
