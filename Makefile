@@ -12,6 +12,9 @@ DEMO_DIR ?= runs/demo
 # that is the CPU build; elsewhere ask for it, e.g.
 #   make test TORCH="torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
+# `make test` runs the suite in this many pytest-xdist worker processes, one thread each (2 halves the suite's time on
+# 2 cores); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test clean
 
@@ -35,7 +38,7 @@ demo: install
 # The layer contract in pyproject.toml (import-linter) first, then the whole suite.
 test: install
 	$(VENV)/bin/lint-imports
-	OMP_NUM_THREADS=1 $(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) runs
