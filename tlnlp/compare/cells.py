@@ -14,12 +14,17 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CELL_SCHEMA", "Cell", "CellCache", "cell_key"]
+from filelock import FileLock
+
+__all__ = ["CELL_SCHEMA", "Cell", "CellCache", "cached_model", "cell_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,3 +119,28 @@ class CellCache:
     def keys(self) -> list[str]:
         """Keys of every finished cell in the folder."""
         return sorted(p.stem for p in self.folder.glob("*.json")) if self.folder.is_dir() else []
+
+
+def cached_model(root: Path, kind: str, settings: dict[str, Any], train: Callable[[Path, Path], dict[str, Any]],
+                 done: str = "done.json") -> Path:
+    """A model that cells share (a source model, a DANN model), trained once and kept at ``<root>/<kind>/<key>``.
+
+    ``train(folder, scratch)`` saves the model into ``folder`` (not yet there) and returns its record, written
+    into it as ``done``; ``scratch`` is a temporary folder for the run's other files. The model is trained in a
+    temporary folder beside the kept ones and renamed into place, so an interrupted training leaves nothing that
+    reads as finished, and a lock per key makes parallel cells (``--workers``, Ray) train it once.
+    """
+    cache = Path(root) / kind
+    folder = cache / cell_key(settings)
+    locks = Path(root) / "locks"  # beside the models: a model folder holds finished models only
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"{kind}-{folder.name}.lock")):
+        if not (folder / done).is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f"{kind}-", dir=cache) as tmp:
+                staging = Path(tmp) / "model"
+                record = train(staging, Path(tmp))
+                (staging / done).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+                shutil.rmtree(folder, ignore_errors=True)
+                staging.rename(folder)
+    return folder

@@ -10,19 +10,23 @@ target rows are exactly the other strategies' rows.
 ``dann:<source>`` trains on the source's labelled rows (``--transfer_source_samples``, ``--transfer_source_epochs``
 at ``--transfer_source_learning_rate``: the settings of ``source_only:<source>``, its baseline) with
 domain-adversarial training against the target's training texts, labels unused (:mod:`tlnlp.domain`, its default
-adversary), and scores the ladder's test split: a 0-label strategy, like zero-shot.
+adversary), and scores the ladder's test split: a 0-label strategy, like zero-shot. The model of a seed is trained
+once and kept under the cell cache (``dann/<key>``), so scoring it on every budget's labelled rows (the in-budget
+scores of ``--selection``) reads it instead of training it again.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tlnlp.compare.cells import Cell
+from tlnlp.compare.cells import Cell, cached_model
+from tlnlp.compare.code_keys import module_code
 from tlnlp.compare.strategies import CellContext, Strategy, cell_training_args, predict_test, test_metrics
 from tlnlp.compare.transfer_strategies import source_dataset
 from tlnlp.config import DataArgs
@@ -112,26 +116,47 @@ def _a_distance_rows(texts: int) -> int:
     return 500 if texts // 10 >= MIN_A_DISTANCE_ROWS else 0
 
 
-def _dann_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tlnlp-cell-") as tmp:
-        folder = Path(tmp)
-        texts = ctx.data.splits["train"].shuffle(seed=cell.seed)["text"][: ctx.args.transfer_source_samples]
-        (folder / "target.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
-        data_args = DataArgs(dataset_name=source_dataset(source), max_train_samples=ctx.args.transfer_source_samples,
-                             max_seq_length=ctx.data_args.max_seq_length, split_seed=cell.seed, max_predict_samples=500)
-        train_args = cell_training_args(ctx, cell, 1, str(folder / "run"), ctx.args.transfer_source_learning_rate)
-        train_args.num_train_epochs = ctx.args.transfer_source_epochs
-        start = time.perf_counter()
-        result = run_domain_adaptation(ctx.model_args, data_args, method_args_class()(method="full"),
-                                       DomainArgs(target_text_file=str(folder / "target.txt"),
-                                                  a_distance_samples=_a_distance_rows(len(texts))), train_args)
-        seconds = time.perf_counter() - start
-        metrics, infer = _score(ctx, cell, folder / "run")
+def _dann_settings(ctx: CellContext, source: str) -> dict[str, Any]:
+    return {"family": "dann", "source": source_dataset(source), "source_samples": ctx.args.transfer_source_samples,
+            "epochs": ctx.args.transfer_source_epochs, "learning_rate": ctx.args.transfer_source_learning_rate,
+            "batch_size": ctx.args.batch_size, "max_seq_length": ctx.data_args.max_seq_length}
+
+
+def _train_dann(ctx: CellContext, source: str, seed: int, folder: Path, scratch: Path) -> dict[str, Any]:
+    """DANN from ``source`` to the target's unlabelled training texts (seeded), saved into ``folder``."""
+    texts = ctx.data.splits["train"].shuffle(seed=seed)["text"][: ctx.args.transfer_source_samples]
+    (scratch / "target.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+    data_args = DataArgs(dataset_name=source_dataset(source), max_train_samples=ctx.args.transfer_source_samples,
+                         max_seq_length=ctx.data_args.max_seq_length, split_seed=seed, max_predict_samples=500)
+    train_args = cell_training_args(ctx, Cell(f"dann:{source}", 0, seed, {}), 1, str(folder),
+                                    ctx.args.transfer_source_learning_rate)
+    train_args.num_train_epochs = ctx.args.transfer_source_epochs
+    start = time.perf_counter()
+    result = run_domain_adaptation(ctx.model_args, data_args, method_args_class()(method="full"),
+                                   DomainArgs(target_text_file=str(scratch / "target.txt"),
+                                              a_distance_samples=_a_distance_rows(len(texts))), train_args)
     found = result.metrics
-    return {"metrics": metrics, "n_train": 0, "n_test": len(ctx.test), "train_time_s": seconds,
-            "inference_s_per_example": infer / max(1, len(ctx.test)), "source": source_dataset(source),
+    return {"train_time_s": time.perf_counter() - start, "source": source_dataset(source),
             "source_test_accuracy": found.get("test_accuracy"), "a_distance_before": found.get("a_distance_before"),
             "a_distance_after": found.get("a_distance_after")}
+
+
+def _dann_cell(ctx: CellContext, cell: Cell, source: str) -> dict[str, Any]:
+    """The DANN model of the cell's seed scored on the cell's test rows.
+
+    The model is trained once and kept in the cell cache, like a source model, so the in-budget scores read it.
+    """
+    settings = {**_dann_settings(ctx, source), "model": ctx.model_args.model_name_or_path, "seed": cell.seed,
+                "data": ctx.data.fingerprint, "code": module_code(__name__)}
+    root = Path(ctx.args.cell_cache_dir or Path(ctx.args.output_dir) / "cells")
+    folder = cached_model(root, "dann", settings,
+                          lambda model, scratch: _train_dann(ctx, source, cell.seed, model, scratch))
+    done = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+    metrics, infer = _score(ctx, cell, folder)
+    return {"metrics": metrics, "n_train": 0, "n_test": len(ctx.test),
+            "inference_s_per_example": infer / max(1, len(ctx.test)),
+            **{key: done.get(key) for key in ("train_time_s", "source", "source_test_accuracy", "a_distance_before",
+                                              "a_distance_after")}}
 
 
 def dann_strategy(name: str) -> Strategy | None:
@@ -140,11 +165,7 @@ def dann_strategy(name: str) -> Strategy | None:
     if family != "dann" or not source:
         return None
 
-    def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
-        return {"family": family, "source": source_dataset(source), "source_samples": ctx.args.transfer_source_samples,
-                "epochs": ctx.args.transfer_source_epochs, "learning_rate": ctx.args.transfer_source_learning_rate,
-                "batch_size": ctx.args.batch_size, "max_seq_length": ctx.data_args.max_seq_length}
-
-    return Strategy(name=name, kind="zero_shot", settings=settings, uses_labels=False,
+    return Strategy(name=name, kind="zero_shot", uses_labels=False,
+                    settings=lambda ctx, budget: _dann_settings(ctx, source),
                     description=f"DANN: trained on {source_dataset(source)}, adapted to the unlabelled target texts",
                     run=lambda ctx, cell: _dann_cell(ctx, cell, source))

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
-from filelock import FileLock
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
-from tlnlp.compare.cells import Cell, cell_key
+from tlnlp.compare.cells import Cell, cached_model
 from tlnlp.compare.code_keys import module_code
 from tlnlp.compare.selection import selection_settings
 from tlnlp.compare.strategies import (
@@ -133,49 +130,39 @@ def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
     """
     settings = {**_source_settings(ctx, source), "model": ctx.model_args.model_name_or_path, "seed": seed,
                 "code": module_code(__name__)}
-    cache = Path(ctx.args.cell_cache_dir or Path(ctx.args.output_dir) / "cells") / "sources"
-    folder = cache / cell_key(settings)
-    locks = cache.parent / "locks"  # beside the models: a source folder holds finished models only
-    locks.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(locks / f"source-{folder.name}.lock")):  # parallel cells (--workers, Ray): trained once
-        if not (folder / _DONE).is_file():
-            _train_source(ctx, source, settings, folder)
-    return folder
+    root = Path(ctx.args.cell_cache_dir or Path(ctx.args.output_dir) / "cells")
+    return cached_model(root, "sources", settings, lambda folder, scratch: _train_source(
+        ctx, source, settings, folder, scratch), done=_DONE)
 
 
-def _train_source(ctx: CellContext, source: str, settings: dict[str, Any], folder: Path) -> None:
+def _train_source(ctx: CellContext, source: str, settings: dict[str, Any], folder: Path,
+                  scratch: Path) -> dict[str, Any]:
     seed = settings["seed"]
-    cache = folder.parent
-    cache.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
     data = _load_source(ctx, source, seed)
     model, tokenizer = load_classifier(ctx.model_args, labels=data.labels)
     prepared = apply_method(model, method_args_class()(method="full"))
     tokenized = tokenize_classification(data, tokenizer, ctx.data_args.max_seq_length)
     patience = ctx.args.transfer_source_early_stopping_patience
-    with tempfile.TemporaryDirectory(prefix="source-", dir=cache) as tmp:
-        train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
-                                        str(Path(tmp) / "run"), ctx.args.transfer_source_learning_rate,
-                                        overrides=_EARLY_STOPPING if patience else None)
-        train_args.num_train_epochs = ctx.args.transfer_source_epochs
-        trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
-                                compute_metrics=make_compute_metrics(data.num_labels) if patience else None,
-                                callbacks=[EarlyStoppingCallback(patience)] if patience else None)
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
-        done = {**settings, "labels": list(data.labels), "rows": len(data.splits["train"])}
-        if patience:
-            done["source_validation"] = _validation_record(trainer)
-        if "test" in tokenized:
-            output = trainer.predict(tokenized["test"])
-            done["source_test_accuracy"] = test_metrics(data.splits["test"]["label"], output.predictions,
-                                                        data.num_labels)["accuracy"]
-        staging = Path(tmp) / "model"
-        trainer.save_model(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        (staging / _DONE).write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
+    train_args = cell_training_args(ctx, Cell("source", 0, seed, settings), len(data.splits["train"]),
+                                    str(scratch / "run"), ctx.args.transfer_source_learning_rate,
+                                    overrides=_EARLY_STOPPING if patience else None)
+    train_args.num_train_epochs = ctx.args.transfer_source_epochs
+    trainer = build_trainer(prepared, tokenizer, tokenized, train_args,
+                            compute_metrics=make_compute_metrics(data.num_labels) if patience else None,
+                            callbacks=[EarlyStoppingCallback(patience)] if patience else None)
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    done = {**settings, "labels": list(data.labels), "rows": len(data.splits["train"])}
+    if patience:
+        done["source_validation"] = _validation_record(trainer)
+    if "test" in tokenized:
+        output = trainer.predict(tokenized["test"])
+        done["source_test_accuracy"] = test_metrics(data.splits["test"]["label"], output.predictions,
+                                                    data.num_labels)["accuracy"]
+    trainer.save_model(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return done
 
 
 def _validation_record(trainer: Any) -> dict[str, Any]:

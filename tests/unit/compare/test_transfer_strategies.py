@@ -114,15 +114,34 @@ def test_multitask_cells_train_the_target_rows_with_each_source(tiny_bert_folder
     assert 0 <= record["source1_test_accuracy_after"] <= 1 and 0 <= record["source2_test_accuracy_after"] <= 1
 
 
-def test_dann_cells_use_no_target_label_and_score_the_ladders_test_rows(tiny_bert_folder, sentiment_csv, tmp_path):
+def test_dann_cells_use_no_target_label_and_score_the_ladders_test_rows(tiny_bert_folder, sentiment_csv, tmp_path,
+                                                                       monkeypatch):
+    from tlnlp.compare import joint_strategies
+
+    trained = []
+    real = joint_strategies.run_domain_adaptation
+
+    def recording(*args, **kwargs):
+        trained.append(args[1].dataset_name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(joint_strategies, "run_domain_adaptation", recording)
     name = "dann:amazon_sentiment"
     assert get_strategy(name).uses_labels is False
     result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
-                                      budgets=["2"], transfer_source_samples=24))
+                                      budgets=["2", "4"], transfer_source_samples=24, selection="cv",
+                                      selection_folds=2))
     (record,) = result.records
     assert record["n_train"] == 0 and record["n_test"] == 24 and 0 <= record["metrics"]["accuracy"] <= 1
     assert record["source"] == "bundled:amazon_sentiment" and 0 <= record["source_test_accuracy"] <= 1
     assert record["a_distance_before"] is None  # 48 target texts: too few to hold out for the A-distance
+    assert record["train_time_s"] > 0
+    # trained once: the in-budget scores on both budgets' rows read the kept model
+    assert trained == ["bundled:amazon_sentiment"]
+    (kept,) = (tmp_path / "ladder" / "cells" / "dann").iterdir()
+    assert (kept / "done.json").is_file() and (kept / "model.safetensors").is_file()
+    scored = [json.loads(path.read_text()) for path in (tmp_path / "ladder" / "cells" / "in_budget").glob("*.json")]
+    assert sorted(r["n_test"] for r in scored) == [4, 8]  # each budget's labelled rows, never the test split
 
 
 def test_staged_cells_choose_the_target_stages_rate_in_budget(tiny_bert_folder, sentiment_csv, tmp_path):
