@@ -12,6 +12,9 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
   (``SetFitModel.from_pretrained`` + ``Trainer.train``): tlnlp must not be worse than the library it wraps;
 - ``sentence_fine_tuning`` and ``sentence_fine_tuning_zero_shot_head``: the encoder and a linear head on its
   sentence embeddings trained together (Trainer, the ladder's settings), the second anchored at the prototypes;
+- ``*_self_training``: the same heads, then one round of self-training on up to 3,000 of the training split's
+  other texts (labels unread), as many pseudo-labelled texts per class as cross-validation on the k-shot rows
+  chooses;
 - ``full``, ``ulmfit``, ``lora``: the Trainer methods at the ladder's settings.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/few_label.py [--datasets movie trec6] [--budgets 8 32 128]
@@ -43,9 +46,10 @@ from pathlib import Path
 from typing import Any
 
 DATASETS = {"movie": ("bundled:movie_sentiment", 500), "trec6": ("bundled:trec6", None)}
-STRATEGIES = ["zero_shot_embeddings", "feature_extraction", "feature_extraction_zero_shot_head", "setfit",
-              "setfit_zero_shot_head", "setfit_library", "sentence_fine_tuning", "sentence_fine_tuning_zero_shot_head",
-              "full", "ulmfit", "lora"]
+STRATEGIES = ["zero_shot_embeddings", "feature_extraction", "feature_extraction_zero_shot_head",
+              "feature_extraction_self_training", "feature_extraction_zero_shot_head_self_training", "setfit",
+              "setfit_zero_shot_head", "setfit_self_training", "setfit_zero_shot_head_self_training", "setfit_library",
+              "sentence_fine_tuning", "sentence_fine_tuning_zero_shot_head", "full", "ulmfit", "lora"]
 
 
 def _register_library_baseline(max_steps: int) -> None:

@@ -211,3 +211,49 @@ def test_setfit_chooses_its_body_epochs_on_the_labelled_rows(tmp_path, tiny_bert
 
     assert choose_body_epochs(None, again, MethodArgs(method="setfit", setfit_epochs_choices=[1, 2]),
                               no_training)[0] == search["chosen"]
+
+
+def test_feature_extraction_self_trains_on_the_training_texts_left_out(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.methods.heads import method as head_method
+
+    seen = {}
+    real = head_method.fit_head
+
+    def recording(x, y, *args, pool=None, **kwargs):
+        seen.update(rows=len(x), pool=None if pool is None else len(pool))
+        return real(x, y, *args, pool=pool, **kwargs)
+
+    monkeypatch.setattr(head_method, "fit_head", recording)
+    out = tmp_path / "st"
+    metrics = _run(tiny_bert_dir, out, "--method", "feature_extraction", "--self_training_texts", "rest",
+                   "--self_training_samples", "50", "--self_training_per_class", "8")
+    assert seen == {"rows": 96, "pool": 50}  # 50 of the training texts that --max_train_samples 96 left out
+    found = json.loads((out / "head_fit.json").read_text())["head"]["self_training"]
+    assert found["pool_rows"] == 50 and found["per_class"] == 8 and 0 < found["pseudo_rows"] <= 16
+    assert json.loads((out / "all_results.json").read_text())["self_training_per_class"] == 8
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert "Self-training: the head labelled 50 unlabelled texts" in (out / "README.md").read_text()
+
+
+def test_self_training_texts_come_from_a_file_or_the_rest_and_never_from_labelled_rows(tmp_path, tiny_bert_dir):
+    from types import SimpleNamespace
+
+    from tlnlp.runs.embedding import _unlabeled_texts
+    from tlnlp.tasks import TASKS
+
+    task = TASKS.get("classification")
+    data_args = parse_args(DataArgs, args=["--dataset_name", "bundled:movie_sentiment",
+                                           "--train_samples_per_class", "4"])[0]
+    data = task.load_data(data_args)
+    run = SimpleNamespace(data_args=data_args, train_args=SimpleNamespace(seed=0),
+                          method_args=SimpleNamespace(self_training_texts="rest", self_training_samples=30))
+    rest = _unlabeled_texts(run, task, data)
+    assert len(rest) == 30 and not set(rest) & set(data.splits["train"]["text"])
+    assert rest == _unlabeled_texts(run, task, data)  # seeded
+    (tmp_path / "pool.txt").write_text("one review\n\nanother review\n", encoding="utf-8")
+    run.method_args.self_training_texts = str(tmp_path / "pool.txt")
+    assert _unlabeled_texts(run, task, data) == ["one review", "another review"]
+    run.method_args.self_training_texts = "rest"
+    run.data_args = parse_args(DataArgs, args=["--dataset_name", "bundled:movie_sentiment"])[0]
+    with pytest.raises(ValueError, match="self_training_texts='rest' needs training texts left out"):
+        _unlabeled_texts(run, task, data)

@@ -30,7 +30,7 @@ from tlnlp.compare.selection import cv_splits, select, selection_settings
 from tlnlp.compare.strategies import STRATEGIES, CellContext, Strategy, cell_training_args, test_metrics
 from tlnlp.config.precision import choose_bf16
 from tlnlp.methods import METHODS, method_args_class
-from tlnlp.methods.heads import FitInputs, FitOutcome, HeadOptions, fit_head
+from tlnlp.methods.heads import PER_CLASS_GRID, FitInputs, FitOutcome, HeadOptions, fit_head
 from tlnlp.models.sentence import load_sentence_encoder
 from tlnlp.models.sentence_classifier import SentenceTransformerForSequenceClassification
 from tlnlp.runs import check_embedding_data
@@ -45,6 +45,8 @@ __all__ = ["embedding_strategy"]
 _VERSION = 3
 #: The selection families (:data:`tlnlp.compare.selection.SEARCH_SPACES`) of the methods with a head of their own:
 #: (random head, head anchored at the zero-shot prototypes).
+#: Unlabelled training texts a ``*_self_training`` strategy's head labels (seeded, outside the k-shot rows).
+_POOL = 3000
 _HEAD_FAMILIES = {"feature_extraction": ("head", "anchored_head"), "setfit": ("setfit_head", "setfit_anchored_head")}
 
 
@@ -77,12 +79,13 @@ def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInp
     if chosen is not None:
         features, prior = _embedded(ctx, cell, method, encoder, inputs)
         options, start = _head_options(chosen, prior)
-        head = fit_head(features, inputs.labels, len(inputs.label_names), options, start, inputs.seed)
+        pool = inputs.embed(encoder, inputs.unlabeled) if inputs.unlabeled else None
+        head = fit_head(features, inputs.labels, len(inputs.label_names), options, start, inputs.seed, pool=pool)
         classifier = SentenceTransformerForSequenceClassification(
             encoder, head.weight, head.bias, inputs.label_names, head="logistic", max_length=inputs.max_length,
             bf16=inputs.bf16)
         info = {"head": "logistic", "head_init": "zero_shot" if "head_prior_strength" in chosen else "random",
-                **chosen}
+                **chosen, **{k: v for k, v in head.info.items() if k.startswith("self_training")}}
         return FitOutcome(classifier, {"train_samples": len(inputs.texts)}, {"head": info})
     return found.fit_head_on(encoder, inputs, args)
 
@@ -191,6 +194,14 @@ def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: Fit
     return {"family": setting["family"], **select(grid, y, splits, predict, setting["metric"], len(inputs.label_names))}
 
 
+def _unlabeled(ctx: CellContext, cell: Cell) -> list[str]:
+    """The self-training pool: up to ``_POOL`` seeded training texts outside the cell's k-shot rows, labels unread."""
+    kept = set(ctx.budget_rows(cell.budget, cell.seed))
+    order = np.random.default_rng(cell.seed).permutation(len(ctx.data.splits["train"]))
+    rows = [int(i) for i in order if int(i) not in kept][:_POOL]
+    return list(ctx.data.splits["train"].select(rows)["text"])
+
+
 def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict[str, Any]:
     set_seed(cell.seed)
     args = _method_args(ctx, method, head_init)
@@ -201,7 +212,8 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
         inputs = FitInputs(texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64),
                            label_names=list(ctx.data.labels), prior=prior, seed=cell.seed, output_dir=tmp,
                            max_length=ctx.data_args.max_seq_length, show_progress=False,
-                           bf16=bool(cell.config.get("encode_bf16", False)))
+                           bf16=bool(cell.config.get("encode_bf16", False)),
+                           unlabeled=_unlabeled(ctx, cell) if cell.config.get("self_training") else None)
         start = time.perf_counter()
         selection = _choose(ctx, cell, method, encoder, inputs, args) if cell.config.get("selection") else None
         selection_seconds = time.perf_counter() - start
@@ -224,6 +236,9 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
     head_info = outcome.info.get("head", {})
     if "head_prior_strength" in head_info:
         record["head_prior_strength"] = head_info["head_prior_strength"]
+    if "self_training" in head_info:
+        record.update(self_training_per_class=head_info["self_training"]["per_class"],
+                      pseudo_rows=head_info["self_training"]["pseudo_rows"])
     if body is not None:
         record.update(body_steps=body["body_steps"], body_time_s=body["seconds"],
                       body_epochs=body_args.setfit_num_epochs)
@@ -255,10 +270,13 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
     return found
 
 
-def _settings(name: str, method: str, head_init: str) -> Callable[[CellContext, int | str], dict[str, Any]]:
+def _settings(name: str, method: str, head_init: str,
+              self_training: bool) -> Callable[[CellContext, int | str], dict[str, Any]]:
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"method": method, "head_init": head_init, "max_seq_length": ctx.data_args.max_seq_length,
                  "encode_bf16": choose_bf16(use_cpu=ctx.device == "cpu").bf16, "version": _VERSION}
+        if self_training:
+            found.update(self_training=True, self_training_pool=_POOL, self_training_grid=list(PER_CLASS_GRID))
         if method == "setfit":
             found["setfit_max_steps"] = int(getattr(ctx.args, "setfit_max_steps", -1))
         if head_init == "zero_shot":
@@ -274,7 +292,7 @@ def _settings(name: str, method: str, head_init: str) -> Callable[[CellContext, 
 
 
 def embedding_strategy(method: str, description: str, *, name: str | None = None,
-                       head_init: str = "random") -> Strategy:
+                       head_init: str = "random", self_training: bool = False) -> Strategy:
     """A strategy that fits ``--method method`` (an embedding method) on each cell's k-shot rows.
 
     Args:
@@ -282,6 +300,8 @@ def embedding_strategy(method: str, description: str, *, name: str | None = None
         description: The table legend's line.
         name: The strategy's name (default: the method's).
         head_init: ``random``, or ``zero_shot`` for the head anchored at the zero-shot prototypes.
+        self_training: The head self-trains on the training split's other texts (labels unread), as many per
+            class as cross-validation on the k-shot rows chooses.
     """
 
     def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
@@ -290,7 +310,7 @@ def embedding_strategy(method: str, description: str, *, name: str | None = None
 
     kind = "trained" if METHODS.get(method).needs_training_args else "fitted"
     return Strategy(name=name or method, kind=kind, description=description, run=run,
-                    settings=_settings(name or method, method, head_init))
+                    settings=_settings(name or method, method, head_init, self_training))
 
 
 for _strategy in (
@@ -301,6 +321,12 @@ for _strategy in (
     embedding_strategy("setfit", "SetFit (setfit library): contrastive body training on pairs, logistic head"),
     embedding_strategy("setfit", "SetFit body, head anchored at the zero-shot prototypes (strength by "
                        "cross-validation on the k-shot rows)", name="setfit_zero_shot_head", head_init="zero_shot"),
+    *(embedding_strategy(method, f"{name}, then self-training on up to {_POOL} unlabelled training texts (texts "
+                         "per class by cross-validation on the k-shot rows)", name=f"{name}_self_training",
+                         head_init=init, self_training=True)
+      for method, name, init in (("feature_extraction", "feature_extraction", "random"),
+                                 ("feature_extraction", "feature_extraction_zero_shot_head", "zero_shot"),
+                                 ("setfit", "setfit", "random"), ("setfit", "setfit_zero_shot_head", "zero_shot"))),
     embedding_strategy("sentence_fine_tuning", "fine-tune the sentence encoder and a linear head on its embeddings "
                        "(Trainer)"),
     embedding_strategy("sentence_fine_tuning", "fine-tuning over sentence embeddings, head started at and pulled "

@@ -7,6 +7,7 @@ and push as a Trainer run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,39 @@ def check_embedding_data(data: Any, method: str) -> None:
                          "(or frozen_backbone, lora...) for pair classification.")
 
 
+def _unlabeled_texts(run: EmbeddingRun, task: Any, data: Any) -> list[str] | None:
+    """The texts of ``--self_training_texts`` (at most ``--self_training_samples``, seeded), or None.
+
+    ``rest`` is the training split's texts that ``--train_samples_per_class`` / ``--max_train_samples`` left out,
+    read without their labels; any other value is a text file, one text per line.
+
+    Raises:
+        ValueError: ``rest`` with no text left out, or no text in the file; the message names the flag and the fix.
+    """
+    source = getattr(run.method_args, "self_training_texts", None)
+    if source is None:
+        return None
+    if source == "rest":
+        args = run.data_args
+        if args.train_samples_per_class is None and args.max_train_samples is None:
+            raise ValueError("self_training_texts='rest' needs training texts left out of the labelled rows; every "
+                             "training row is used. Fix: add --train_samples_per_class (or --max_train_samples), or "
+                             "give a text file of unlabelled texts.")
+        kept = set(data.splits["train"]["text"])
+        full = task.load_data(dataclasses.replace(args, train_samples_per_class=None, max_train_samples=None))
+        texts = [text for text in full.splits["train"]["text"] if text not in kept]
+    else:
+        texts = [line.strip() for line in Path(source).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise ValueError(f"self_training_texts={source!r} holds no text. Fix: give a file with one unlabelled text "
+                         "per line.")
+    keep = run.method_args.self_training_samples
+    if len(texts) > keep:
+        order = np.random.default_rng(int(run.train_args.seed)).permutation(len(texts))[:keep]
+        texts = [texts[i] for i in sorted(order)]
+    return texts
+
+
 def _device(train_args: Any) -> str:
     return "cuda" if torch.cuda.is_available() and not getattr(train_args, "use_cpu", False) else "cpu"
 
@@ -92,7 +126,8 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
         texts=list(train["text"]), labels=np.asarray(train["label"], dtype=np.int64), label_names=list(data.labels),
         prior=run.prior, seed=int(run.train_args.seed), output_dir=run.train_args.output_dir,
         max_length=run.data_args.max_seq_length, resume_from=run.resume_from,
-        show_progress=not run.train_args.disable_tqdm, training=run.train_args, bf16=bool(run.train_args.bf16))
+        show_progress=not run.train_args.disable_tqdm, training=run.train_args, bf16=bool(run.train_args.bf16),
+        unlabeled=_unlabeled_texts(run, task, data))
     logger.info("%s: %d training texts, encoder %s (%s), encoding in %s", method.name, len(inputs.texts),
                 run.model_args.model_name_or_path, loaded.pooling, "bf16 autocast" if inputs.bf16 else "fp32")
     ensure_claimed(run.train_args.output_dir)  # locked and marked unfinished before the fit's checkpoints land
@@ -105,6 +140,10 @@ def run_embedding_method(run: EmbeddingRun, task: Any, data: Any) -> dict[str, f
     strength = outcome.info.get("head", {}).get("head_prior_strength")
     if strength is not None:
         results["head_prior_strength"] = float(strength)
+    found = outcome.info.get("head", {}).get("self_training")
+    if found is not None:
+        results.update(self_training_per_class=float(found["per_class"]),
+                       self_training_rows=float(found["pseudo_rows"]))
     return finish(RunContext(
         output_dir=run.train_args.output_dir, recipe=run.recipe, task=task, data=data,
         base_model=run.model_args.model_name_or_path,

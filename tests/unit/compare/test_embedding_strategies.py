@@ -89,3 +89,28 @@ def test_embedding_cells_encode_at_the_precision_bf16_auto_picks_and_key_on_it(t
     # rows, prototypes and test split all at the run's precision; the fp32 run did not reuse the bf16 cells, and
     # the bf16 cells were kept beside the fp32 ones (the third run encodes nothing)
     assert runs == [{True}, {False}, set()]
+
+
+def test_self_training_cells_label_the_training_texts_outside_their_rows(tiny_bert_folder, sentiment_csv, tmp_path,
+                                                                        monkeypatch):
+    from tlnlp.compare import embedding_strategies
+
+    pools = []
+    real = embedding_strategies._unlabeled
+
+    def recording(ctx, cell):
+        texts = real(ctx, cell)
+        labelled = set(ctx.data.splits["train"].select(ctx.budget_rows(cell.budget, cell.seed))["text"])
+        pools.append((cell.budget, len(ctx.data.splits["train"]) - len(texts), bool(set(texts) & labelled)))
+        return texts
+
+    monkeypatch.setattr(embedding_strategies, "_unlabeled", recording)
+    names = ["feature_extraction_self_training", "feature_extraction_zero_shot_head_self_training"]
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names))
+    # every training text but the k-shot rows (fewer than the 3,000 kept at most), none of them labelled rows
+    assert sorted(pools) == [(2, 4, False), (2, 4, False), (4, 8, False), (4, 8, False)]
+    assert len(result.records) == 4
+    for record in result.records:
+        assert record["self_training_per_class"] in (0, 8, 32, 128) and record["pseudo_rows"] >= 0
+        assert 0 <= record["metrics"]["accuracy"] <= 1
+    assert get_strategy(names[0]).settings is not get_strategy("feature_extraction").settings

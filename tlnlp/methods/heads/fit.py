@@ -4,7 +4,8 @@ Without a prior the ``logistic`` head is scikit-learn's ``LogisticRegression`` w
 With a prior (the zero-shot prototypes, :class:`~tlnlp.methods.heads.options.LabelPrior`) the head starts at the
 prototypes and minimises the summed cross-entropy plus ``(strength/2) * ||W - W_prior||^2``: a large strength keeps
 the zero-shot classifier, a small one lets the labelled rows decide. ``auto`` picks the strength by stratified
-k-fold cross-validation on the labelled rows alone (:func:`choose_prior_strength`).
+k-fold cross-validation on the labelled rows alone (:func:`choose_prior_strength`). Given embeddings of unlabelled
+texts, the head can then self-train on them (:mod:`tlnlp.methods.heads.self_training`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from tlnlp.methods.heads.options import STRENGTH_GRID, HeadOptions, prior_strength
+from tlnlp.methods.heads.options import STRENGTH_GRID, HeadOptions, prior_strength, pseudo_per_class
+from tlnlp.methods.heads.self_training import choose_pseudo_per_class, self_train
 
 __all__ = ["FittedHead", "choose_prior_strength", "fit_head", "logit_scores"]
 
@@ -156,16 +158,18 @@ def choose_prior_strength(x: np.ndarray, y: np.ndarray, prior: np.ndarray, seed:
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, num_labels: int, options: HeadOptions,
-             prior: np.ndarray | None = None, seed: int = 0) -> FittedHead:
+             prior: np.ndarray | None = None, seed: int = 0, pool: np.ndarray | None = None) -> FittedHead:
     """Fit the head that ``options`` describe on embeddings ``x`` and label ids ``y``.
 
     Args:
         x: ``rows x dim`` sentence embeddings (unit length).
         y: Label ids.
         num_labels: Number of labels (rows of the head).
-        options: ``head`` (logistic or linear), ``head_prior_strength`` and the linear head's rate and epochs.
+        options: ``head`` (logistic or linear), ``head_prior_strength``, the linear head's rate and epochs, and
+            ``self_training_per_class``.
         prior: ``labels x dim`` weights of the zero-shot head (``--head_init zero_shot``), or None.
         seed: Seed of the cross-validation folds and of the linear head's batches.
+        pool: Embeddings of unlabelled texts for self-training (:mod:`tlnlp.methods.heads.self_training`), or None.
 
     Returns:
         The head and how it was fitted.
@@ -176,19 +180,26 @@ def fit_head(x: np.ndarray, y: np.ndarray, num_labels: int, options: HeadOptions
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
     _check_rows(y, num_labels)
     info: dict[str, Any] = {"head": options.head, "head_init": "zero_shot" if prior is not None else "random"}
-    if prior is None:
+    if prior is not None:
+        strength = prior_strength(options.head_prior_strength)
+        if strength is None:
+            strength, info["prior_strength_search"] = choose_prior_strength(x, y, prior, seed)
+        info["head_prior_strength"] = strength
+
+    def fit(rows: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if prior is None and options.head == "logistic":
+            return _logistic(rows, gold, num_labels, seed)
+        if prior is None:
+            return _linear(rows, gold, np.zeros((num_labels, rows.shape[1])), options, None, seed)
         if options.head == "logistic":
-            weight, bias = _logistic(x, y, num_labels, seed)
-        else:
-            weight, bias = _linear(x, y, np.zeros((num_labels, x.shape[1])), options, None, seed)
-        return FittedHead(weight, bias, info)
-    strength = prior_strength(options.head_prior_strength)
-    if strength is None:
-        strength, info["prior_strength_search"] = choose_prior_strength(x, y, prior, seed)
-    info["head_prior_strength"] = strength
-    if options.head == "logistic":
-        weight, bias = _anchored(x, y, prior, strength)
-    else:
-        anchor = (prior, strength) if strength > 0 else None
-        weight, bias = _linear(x, y, prior, options, anchor, seed)
+            return _anchored(rows, gold, prior, strength)
+        return _linear(rows, gold, prior, options, (prior, strength) if strength > 0 else None, seed)
+
+    weight, bias = fit(x, y)
+    per_class = pseudo_per_class(options.self_training_per_class)
+    if pool is not None and len(pool) and per_class != 0:
+        pool = np.asarray(pool, dtype=np.float64)
+        if per_class is None:
+            per_class, info["self_training_search"] = choose_pseudo_per_class(x, y, pool, fit, seed)
+        weight, bias, info["self_training"] = self_train(x, y, pool, fit, per_class, first=(weight, bias))
     return FittedHead(weight, bias, info)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 
 from tlnlp.methods.base import CardParts, Method
 from tlnlp.methods.heads.fit import fit_head
-from tlnlp.methods.heads.options import HeadOptions, LabelPrior
+from tlnlp.methods.heads.options import HeadOptions, LabelPrior, pseudo_per_class
 from tlnlp.models.sentence_classifier import (
     SentenceTransformerForSequenceClassification,
     encode_normalized,
@@ -28,6 +29,8 @@ from tlnlp.models.sentence_classifier import (
 )
 
 __all__ = ["EmbeddingMethod", "FitInputs", "FitOutcome", "head_section"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class FitInputs:
         training: The run's ``TrainingArguments``, for a method that trains with the Trainer (rate, epochs,
             batch size, checkpoints); None for the others.
         bf16: Encode under bf16 autocast (the run's ``--bf16``, once resolved).
+        unlabeled: Unlabelled texts the head self-trains on (``--self_training_texts``), or None.
     """
 
     texts: list[str]
@@ -60,6 +64,7 @@ class FitInputs:
     show_progress: bool = True
     training: Any = None
     bf16: bool = False
+    unlabeled: list[str] | None = None
 
     def embed(self, encoder: Any, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 embeddings of ``texts`` under ``encoder``, at this fit's length and precision."""
@@ -101,7 +106,21 @@ def head_section(info: dict[str, Any]) -> str:
         lines.append(f"- Pull towards the prototypes: {pull}, {how}.")
     if info.get("prior_source"):
         lines.append(f"- Prototypes: {info['prior_source']}.")
+    if head.get("self_training"):
+        lines.append(self_training_line(head["self_training"], head.get("self_training_search")))
     return "\n".join(lines)
+
+
+def self_training_line(found: dict[str, Any], search: dict[str, Any] | None) -> str:
+    """The card's line on self-training: how many unlabelled texts, how many joined, and how that was chosen."""
+    how = (f"chosen by {search['folds']}-fold cross-validation (3 repeats) on the labelled training rows only"
+           if search and search.get("folds") else "set by --self_training_per_class")
+    if not found.get("pseudo_rows"):
+        return (f"- Self-training: none ({found['per_class']} pseudo-labelled texts per class of "
+                f"{found['pool_rows']} unlabelled, {how}).")
+    return (f"- Self-training: the head labelled {found['pool_rows']} unlabelled texts; the {found['pseudo_rows']} "
+            f"it was surest of (up to {found['per_class']} per class, {how}) joined the labelled rows and the "
+            "head was fitted again.")
 
 
 class EmbeddingMethod(Method):
@@ -125,8 +144,12 @@ class EmbeddingMethod(Method):
         prior = None
         if inputs.prior is not None:
             prior = inputs.prior.weights(lambda texts: inputs.embed(encoder, texts))
+        pool = None
+        if inputs.unlabeled and pseudo_per_class(args.self_training_per_class) != 0:
+            logger.info("Self-training: embedding %d unlabelled texts", len(inputs.unlabeled))
+            pool = inputs.embed(encoder, inputs.unlabeled, show_progress=inputs.show_progress)
         with torch.enable_grad():
-            head = fit_head(features, inputs.labels, len(inputs.label_names), args, prior, inputs.seed)
+            head = fit_head(features, inputs.labels, len(inputs.label_names), args, prior, inputs.seed, pool=pool)
         classifier = SentenceTransformerForSequenceClassification(
             encoder, head.weight, head.bias, inputs.label_names, head=args.head, max_length=inputs.max_length,
             bf16=inputs.bf16)
