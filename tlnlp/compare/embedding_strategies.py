@@ -3,7 +3,11 @@
 Each cell loads the sentence encoder afresh (SetFit changes it), fits the method on the cell's k-shot rows
 (:meth:`tlnlp.methods.heads.EmbeddingMethod.fit`) and scores the test split. The ``*_zero_shot_head`` variants
 start the head at the zero-shot label prototypes and choose the pull towards them by cross-validation on the
-cell's rows (``--head_init zero_shot --head_prior_strength auto``).
+cell's rows (``--head_init zero_shot --head_prior_strength auto``). The ``*_self_training`` variants then
+self-train their head (:mod:`tlnlp.methods.heads.self_training`) on up to 3,000 of the training split's other
+texts, their labels unread, as many per class as cross-validation on the cell's rows chooses: for feature
+extraction the ladder's in-budget selection chooses the count with the head (each fold labels the texts with the
+head fitted on its own rows), for SetFit the head chooses it inside (``--self_training_per_class auto``).
 
 With in-budget selection (:mod:`tlnlp.compare.selection`) the ladder makes the head's choices itself, by k-fold
 cross-validation on the cell's rows: the inverse L2 strength C of the logistic head, or the pull towards the
@@ -50,8 +54,10 @@ _POOL = 3000
 _HEAD_FAMILIES = {"feature_extraction": ("head", "anchored_head"), "setfit": ("setfit_head", "setfit_anchored_head")}
 
 
-def _family(method: str, head_init: str) -> str | None:
+def _family(method: str, head_init: str, self_training: bool = False) -> str | None:
     """The selection family of a strategy: its head's, the Trainer's (rate, epochs), or None (no choice)."""
+    if method == "feature_extraction" and self_training:  # the head and its count of pseudo-labelled texts
+        return ("self_trained_head", "self_trained_anchored_head")[head_init == "zero_shot"]
     if method in _HEAD_FAMILIES:
         return _HEAD_FAMILIES[method][head_init == "zero_shot"]
     return "trained" if METHODS.get(method).needs_training_args else None
@@ -79,7 +85,7 @@ def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInp
     if chosen is not None:
         features, prior = _embedded(ctx, cell, method, encoder, inputs)
         options, start = _head_options(chosen, prior)
-        pool = inputs.embed(encoder, inputs.unlabeled) if inputs.unlabeled else None
+        pool = _pool(ctx, cell, method, encoder, inputs)
         head = fit_head(features, inputs.labels, len(inputs.label_names), options, start, inputs.seed, pool=pool)
         classifier = SentenceTransformerForSequenceClassification(
             encoder, head.weight, head.bias, inputs.label_names, head="logistic", max_length=inputs.max_length,
@@ -108,18 +114,38 @@ def _embedded(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: F
     return features, inputs.prior.weights(embed)
 
 
+def _pool(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs) -> np.ndarray | None:
+    """The unlabelled texts' embeddings (None without them); a frozen encoder's are computed once per cell."""
+    if not inputs.unlabeled:
+        return None
+    if method != "feature_extraction":
+        return inputs.embed(encoder, inputs.unlabeled)
+    key = ("frozen_pool", cell.budget, cell.seed, inputs.max_length, inputs.bf16, len(inputs.unlabeled))
+    if key not in ctx.loaded:
+        ctx.loaded[key] = np.asarray(inputs.embed(encoder, inputs.unlabeled), dtype=np.float64)
+    return ctx.loaded[key]
+
+
 def _head_options(params: dict[str, Any], prior: np.ndarray) -> tuple[HeadOptions, np.ndarray]:
-    """The head of a grid point: C as an L2 pull of strength 1/C towards zero, or a pull towards the prototypes."""
+    """The head of a grid point: C as an L2 pull of strength 1/C towards zero, or a pull towards the prototypes.
+
+    A point of a self-training family also sets the count of pseudo-labelled texts per class (else ``auto``: the
+    head chooses it inside, where it has unlabelled texts at all).
+    """
+    count = str(params.get("self_training_per_class", "auto"))
     if "C" in params:
-        return HeadOptions(head_prior_strength=repr(1.0 / params["C"])), np.zeros_like(prior)
-    return HeadOptions(head_prior_strength=repr(float(params["head_prior_strength"]))), prior
+        return (HeadOptions(head_prior_strength=repr(1.0 / params["C"]), self_training_per_class=count),
+                np.zeros_like(prior))
+    return HeadOptions(head_prior_strength=repr(float(params["head_prior_strength"])),
+                       self_training_per_class=count), prior
 
 
-def _head_logits(fold: tuple[Any, Any, Any], y_train: np.ndarray, params: dict[str, Any], seed: int) -> np.ndarray:
-    """Fit a head on ``fold``'s training embeddings and return its logits on the held-out ones."""
+def _head_logits(fold: tuple[Any, Any, Any], y_train: np.ndarray, params: dict[str, Any], seed: int,
+                 pool: np.ndarray | None = None) -> np.ndarray:
+    """Fit a head on ``fold``'s training embeddings (self-trained on ``pool`` where given); its held-out logits."""
     x_train, x_held, prior = fold
     options, start = _head_options(params, prior)
-    head = fit_head(x_train, y_train, prior.shape[0], options, start, seed)
+    head = fit_head(x_train, y_train, prior.shape[0], options, start, seed, pool=pool)
     return x_held @ head.weight.T + head.bias
 
 
@@ -188,9 +214,10 @@ def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: Fit
             return _head_logits(body, y[train], params, cell.seed)
     else:
         features, prior = _embedded(ctx, cell, method, encoder, inputs)
+        pool = _pool(ctx, cell, method, encoder, inputs)
 
         def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            return _head_logits((features[train], features[held], prior), y[train], params, cell.seed)
+            return _head_logits((features[train], features[held], prior), y[train], params, cell.seed, pool)
     return {"family": setting["family"], **select(grid, y, splits, predict, setting["metric"], len(inputs.label_names))}
 
 
@@ -286,7 +313,7 @@ def _settings(name: str, method: str, head_init: str,
             found.update(learning_rate=ctx.args.learning_rate(name), epochs=ctx.args.epochs_for(n_train),
                          batch_size=ctx.args.batch_size, warmup_ratio=ctx.args.warmup_ratio,
                          weight_decay=ctx.args.weight_decay)
-        return found | selection_settings(ctx.args, _family(method, head_init))
+        return found | selection_settings(ctx.args, _family(method, head_init, self_training))
 
     return settings
 

@@ -14,7 +14,8 @@ the score of every grid point and the folds, and goes into the cell's record, th
 
 - ``none``: no selection (each method's own settings; ``--head_prior_strength auto`` still chooses inside);
 - ``heads`` (the default): the choices that train no encoder: the head of feature extraction over frozen
-  embeddings (encoded once per budget and seed) and its pull towards the zero-shot prototypes; zero-shot
+  embeddings (encoded once per budget and seed), its pull towards the zero-shot prototypes and, for the
+  self-training strategies, how many pseudo-labelled texts per class join the rows; zero-shot
   strategies are scored on the budget's rows (they train on none of them, so this is an honest in-budget score);
 - ``cv``: every strategy family below, including the Trainer's learning rate and epochs, and SetFit's body
   epochs and head on bodies trained per fold; each trained cell then costs about ``folds x 3.5`` extra trainings
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
+from tlnlp.methods.heads import PER_CLASS_GRID
 from tlnlp.tasks import classification_metrics
 
 __all__ = ["SEARCH_SPACES", "SELECTION_MODES", "cv_splits", "select", "selection_settings"]
@@ -49,6 +51,11 @@ def _with_body_epochs(heads: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any]
     return tuple({"setfit_num_epochs": epochs, **head} for epochs in _BODY_EPOCHS for head in heads)
 
 
+def _with_self_training(heads: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """Every head point with every count of pseudo-labelled texts per class: no self-training (0) first."""
+    return tuple({**head, "self_training_per_class": count} for count in PER_CLASS_GRID for head in heads)
+
+
 #: Per strategy family: the grid (its first point is the default), the ``--selection`` modes that turn it on and
 #: the repeats of the k-fold split (repeats are cheap only where no encoder trains per fold).
 SEARCH_SPACES: dict[str, dict[str, Any]] = {
@@ -61,6 +68,11 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
     "head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _C_GRID},
     # feature_extraction_zero_shot_head: the pull towards the prototypes (0: none; 1 the default)
     "anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _STRENGTHS},
+    # feature_extraction(_zero_shot_head)_self_training: the same heads, each also self-trained on the cell's
+    # unlabelled texts with 0, 8, 32 or 128 pseudo-labelled texts per class (each fold labels the texts with the
+    # head fitted on its own training rows)
+    "self_trained_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_C_GRID)},
+    "self_trained_anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_STRENGTHS)},
     # setfit / setfit_zero_shot_head: the same head grids on bodies trained on each fold's rows for 1, 2 or 4
     # epochs over the pairs (the heads of one body cost nothing more: every body length is tried with each)
     "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_C_GRID)},

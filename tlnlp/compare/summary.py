@@ -42,7 +42,8 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 #: Short names of chosen parameters in the table.
-_PARAM_NAMES = {"learning_rate": "lr", "epochs": "epochs", "C": "C", "head_prior_strength": "prior"}
+_PARAM_NAMES = {"learning_rate": "lr", "epochs": "epochs", "C": "C", "head_prior_strength": "prior",
+                "self_training_per_class": "self-trained/class"}
 
 
 def _params_text(params: dict[str, Any]) -> str:

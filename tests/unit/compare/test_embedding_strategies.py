@@ -113,4 +113,8 @@ def test_self_training_cells_label_the_training_texts_outside_their_rows(tiny_be
     for record in result.records:
         assert record["self_training_per_class"] in (0, 8, 32, 128) and record["pseudo_rows"] >= 0
         assert 0 <= record["metrics"]["accuracy"] <= 1
+        # the count is a choice of the ladder's in-budget selection, made with the head's, on the same folds
+        chosen = record["selection"]["chosen"]
+        assert chosen["self_training_per_class"] == record["self_training_per_class"]
+        assert {p["params"]["self_training_per_class"] for p in record["selection"]["grid"]} == {0, 8, 32, 128}
     assert get_strategy(names[0]).settings is not get_strategy("feature_extraction").settings

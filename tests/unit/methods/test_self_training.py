@@ -65,7 +65,9 @@ def test_fit_head_self_trains_only_with_a_pool_and_a_count():
     x, y = _rows(4, seed=2)
     pool, _ = _rows(100, seed=52)
     assert "self_training" not in fit_head(x, y, 3, HeadOptions()).info  # no pool
-    assert "self_training" not in fit_head(x, y, 3, HeadOptions(self_training_per_class="0"), pool=pool).info
+    off = fit_head(x, y, 3, HeadOptions(self_training_per_class="0"), pool=pool)
+    assert off.info["self_training"] == {"per_class": 0, "pool_rows": 300, "pseudo_rows": 0}
+    assert np.allclose(off.weight, fit_head(x, y, 3, HeadOptions()).weight)  # the first fit, unchanged
     fixed = fit_head(x, y, 3, HeadOptions(self_training_per_class="8"), pool=pool).info
     assert fixed["self_training"]["pseudo_rows"] == 24 and "self_training_search" not in fixed
     auto = fit_head(x, y, 3, HeadOptions(), pool=pool).info

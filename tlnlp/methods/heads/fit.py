@@ -197,7 +197,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, num_labels: int, options: HeadOptions
 
     weight, bias = fit(x, y)
     per_class = pseudo_per_class(options.self_training_per_class)
-    if pool is not None and len(pool) and per_class != 0:
+    if pool is not None and len(pool):  # a count of 0 records that the texts were there and left out
         pool = np.asarray(pool, dtype=np.float64)
         if per_class is None:
             per_class, info["self_training_search"] = choose_pseudo_per_class(x, y, pool, fit, seed)
