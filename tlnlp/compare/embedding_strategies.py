@@ -47,10 +47,10 @@ __all__ = ["embedding_strategy"]
 
 #: Bumped when a change alters the results of these cells, so cached cells are recomputed.
 _VERSION = 3
-#: The selection families (:data:`tlnlp.compare.selection.SEARCH_SPACES`) of the methods with a head of their own:
-#: (random head, head anchored at the zero-shot prototypes).
 #: Unlabelled training texts a ``*_self_training`` strategy's head labels (seeded, outside the k-shot rows).
 _POOL = 3000
+#: The selection families (:data:`tlnlp.compare.selection.SEARCH_SPACES`) of the methods with a head of their own:
+#: (random head, head anchored at the zero-shot prototypes).
 _HEAD_FAMILIES = {"feature_extraction": ("head", "anchored_head"), "setfit": ("setfit_head", "setfit_anchored_head")}
 
 

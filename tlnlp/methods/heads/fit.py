@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import RepeatedStratifiedKFold
 
+from tlnlp.methods.heads.cv import head_folds, logit_scores, mean_scores
 from tlnlp.methods.heads.options import STRENGTH_GRID, HeadOptions, prior_strength, pseudo_per_class
 from tlnlp.methods.heads.self_training import choose_pseudo_per_class, self_train
 
@@ -112,13 +112,6 @@ def _linear(x: np.ndarray, y: np.ndarray, start: np.ndarray, options: HeadOption
     return layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
 
 
-def logit_scores(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean log-loss of ``rows x labels`` logits against label ids ``y``."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float((logits.argmax(axis=1) == y).mean()), float(-log_probs[np.arange(len(y)), y].mean())
-
-
 def _scores(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[float, float]:
     """Accuracy and mean log-loss of a head on rows."""
     return logit_scores(x.astype(np.float64) @ weight.T + bias, y)
@@ -137,19 +130,17 @@ def choose_prior_strength(x: np.ndarray, y: np.ndarray, prior: np.ndarray, seed:
     Returns:
         The strength, and a record of the search (``folds``, per-strength ``cv_accuracy`` and ``cv_log_loss``).
     """
-    counts = np.bincount(y)
-    folds = int(min(5, counts[counts > 0].min()))
-    if folds < 2:
+    folds, splits = head_folds(x, y, seed)
+    if not splits:
         logger.warning("head_prior_strength auto: a class has one labelled row, too few to cross-validate; using 1.")
         return 1.0, {"folds": 0, "reason": "a class has a single labelled row"}
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=3, random_state=seed)
     table: dict[float, tuple[float, float]] = {}
     for strength in grid:
         found = []
-        for train, held in splitter.split(x, y):
+        for train, held in splits:
             weight, bias = _anchored(x[train], y[train], prior, strength)
             found.append(_scores(x[held], y[held], weight, bias))
-        table[strength] = (float(np.mean([a for a, _ in found])), float(np.mean([b for _, b in found])))
+        table[strength] = mean_scores(found)
     best = min(grid, key=lambda s: (table[s][1], -table[s][0]))
     logger.info("head_prior_strength auto: %s (%d-fold log-loss %s)", best, folds,
                 ", ".join(f"{s:g}: {table[s][1]:.3f}" for s in grid))

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import RepeatedStratifiedKFold
 
+from tlnlp.methods.heads.cv import head_folds, logit_scores, mean_scores
 from tlnlp.methods.heads.options import PER_CLASS_GRID
 
 __all__ = ["choose_pseudo_per_class", "pseudo_label", "self_train"]
@@ -73,12 +73,6 @@ def self_train(x: np.ndarray, y: np.ndarray, pool: np.ndarray, fit: Fit, per_cla
     return weight, bias, record
 
 
-def _scores(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[float, float]:
-    probs = _probabilities(x, weight, bias)
-    return float((probs.argmax(axis=1) == y).mean()), float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12,
-                                                                            None)).mean())
-
-
 def choose_pseudo_per_class(x: np.ndarray, y: np.ndarray, pool: np.ndarray, fit: Fit, seed: int = 0,
                             grid: tuple[int, ...] = PER_CLASS_GRID) -> tuple[int, dict[str, Any]]:
     """``per_class`` with the best held-out accuracy in stratified k-fold cross-validation (3 repeats).
@@ -90,21 +84,18 @@ def choose_pseudo_per_class(x: np.ndarray, y: np.ndarray, pool: np.ndarray, fit:
     Returns:
         The count, and a record of the search (``folds``, per-count ``cv_accuracy`` and ``cv_log_loss``).
     """
-    counts = np.bincount(y)
-    folds = int(min(5, counts[counts > 0].min()))
-    if folds < 2:
+    folds, splits = head_folds(x, y, seed)
+    if not splits:
         logger.warning("self_training_per_class auto: a class has one labelled row, too few to cross-validate; "
                        "no self-training.")
         return 0, {"folds": 0, "reason": "a class has a single labelled row"}
     table: dict[int, list[tuple[float, float]]] = {count: [] for count in grid}
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=3, random_state=seed)
-    for train, held in splitter.split(x, y):
+    for train, held in splits:
         first = fit(x[train], y[train])
         for count in grid:
             weight, bias, _ = self_train(x[train], y[train], pool, fit, count, first=first)
-            table[count].append(_scores(x[held], y[held], weight, bias))
-    means = {count: (float(np.mean([a for a, _ in found])), float(np.mean([b for _, b in found])))
-             for count, found in table.items()}
+            table[count].append(logit_scores(x[held] @ weight.T + bias, y[held]))
+    means = {count: mean_scores(found) for count, found in table.items()}
     best = min(grid, key=lambda count: (-means[count][0], means[count][1], count))
     logger.info("self_training_per_class auto: %d (%d-fold accuracy %s)", best, folds,
                 ", ".join(f"{count}: {means[count][0]:.3f}" for count in grid))
