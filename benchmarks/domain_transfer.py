@@ -13,8 +13,11 @@ the same target rows:
 - ``dann:<source>`` and ``multitask:<source>`` when those strategies are registered (domain-adversarial training
   with 0 target labels; one encoder, one head per task).
 
+A source may pool several corpora with ``+`` (``--sources amazon_sentiment+tweet_sentiment+nyt_sentiment``): one
+source stage on rows drawn evenly from each, as many rows as one source gets.
+
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/domain_transfer.py [--sources amazon_sentiment ...]
-        [--control trec6] [--budgets 8 32] [--seeds 0 1 2] [--families staged staged_rehearsal source_only]
+        [--control trec6|none] [--budgets 8 32] [--seeds 0 1 2] [--families staged staged_rehearsal source_only]
         [--source_samples 2000] [--source_epochs 1] [--source_patience 0] [--output_dir runs/domain_transfer]
 
 Every finished cell (and every source model) is cached under the output folder: a killed run resumes. The last
@@ -42,8 +45,9 @@ def _strategies(opts: argparse.Namespace) -> list[str]:
     from tlnlp.compare import get_strategy
 
     names = ["full"]
+    control = [] if opts.control == "none" else [opts.control]
     for family in opts.families:
-        for source in [*opts.sources, opts.control]:
+        for source in [*opts.sources, *control]:
             if source == opts.control and family in SAME_LABELS_ONLY:
                 continue
             name = f"{family}:{source}"
@@ -86,7 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--output_dir", default="runs/domain_transfer")
     parser.add_argument("--sources", nargs="+", default=SOURCES)
-    parser.add_argument("--control", default="trec6")
+    parser.add_argument("--control", default="trec6",
+                        help="The unrelated source (other labels), run as the negative-transfer control; none: skip.")
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--budgets", nargs="+", default=["8", "32"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

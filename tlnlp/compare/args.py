@@ -74,7 +74,8 @@ class CompareArgs:
                           "installed plugins); a method without a default rate needs --learning_rates NAME=RATE. "
                           "Transfer from other data: staged:<source>, staged_rehearsal:<source>, source_only:<source>, "
                           "multitask:<source>[+<source>...], dann:<source> (a bundled corpus name, or any "
-                          "--dataset_name)."})
+                          "--dataset_name); staged, staged_rehearsal and source_only pool sources joined by + "
+                          "into one source stage."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
         metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "

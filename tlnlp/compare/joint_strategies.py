@@ -164,6 +164,9 @@ def dann_strategy(name: str) -> Strategy | None:
     family, _, source = name.partition(":")
     if family != "dann" or not source:
         return None
+    if "+" in source:
+        raise ValueError(f"strategies: {name!r}: DANN adapts from one source; name a single source (e.g. "
+                         f"dann:{source.split('+')[0]}), or pool sources with staged:{source} or source_only:{source}.")
 
     return Strategy(name=name, kind="zero_shot", uses_labels=False,
                     settings=lambda ctx, budget: _dann_settings(ctx, source),

@@ -14,7 +14,10 @@ is trained once and kept under the cell cache (``sources/<key>``), so every budg
 rows (early stopping, best epoch kept; ``source_best_epoch`` in the record): a choice from source labels alone.
 
 A source name without ``:`` or ``/`` is a bundled corpus (``staged:amazon_sentiment`` is
-``bundled:amazon_sentiment``); anything else is read as ``--dataset_name`` reads it.
+``bundled:amazon_sentiment``); anything else is read as ``--dataset_name`` reads it. Sources joined by ``+``
+(``staged:amazon_sentiment+nyt_sentiment``) are pooled into one source stage: every part must have the same label
+names, and the ``--transfer_source_samples`` rows are drawn evenly from the parts (so a pooled source trains as long
+as a single one; ``multitask:a+b`` instead gives each source its own head and its own rows).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from tlnlp.tasks.classification.metrics import make_compute_metrics
 from tlnlp.tasks.classification.tokenize import tokenize_classification
 from tlnlp.training import build_trainer
 
-__all__ = ["FAMILIES", "source_dataset", "train_source_model", "transfer_strategy"]
+__all__ = ["FAMILIES", "source_dataset", "source_parts", "train_source_model", "transfer_strategy"]
 
 #: Strategy families with a source: ``<family>:<source>``.
 FAMILIES = ("staged", "staged_rehearsal", "source_only")
@@ -64,8 +67,22 @@ _EARLY_STOPPING = {"eval_strategy": "epoch", "save_strategy": "epoch", "load_bes
 
 
 def source_dataset(text: str) -> str:
-    """``amazon_sentiment`` -> ``bundled:amazon_sentiment``; a name with ``:`` or ``/`` (Hub, path) as it is."""
+    """``amazon_sentiment`` -> ``bundled:amazon_sentiment``; a name with ``:`` or ``/`` (Hub, path) as it is.
+
+    A pooled source (``a+b``) maps each part: ``bundled:a+bundled:b``.
+    """
+    if "+" in text:
+        return "+".join(source_dataset(part) for part in source_parts(text))
     return text if (":" in text or "/" in text) else f"bundled:{text}"
+
+
+def source_parts(text: str) -> list[str]:
+    """The sources a ``+``-joined name pools (one for a plain name); empty parts are refused."""
+    parts = text.split("+")
+    if not all(part.strip() for part in parts):
+        raise ValueError(f"source {text!r}: an empty name between '+' signs; pool sources as "
+                         "amazon_sentiment+nyt_sentiment.")
+    return [part.strip() for part in parts]
 
 
 def _source_settings(ctx: CellContext, source: str) -> dict[str, Any]:
@@ -85,28 +102,60 @@ def _load_source(ctx: CellContext, source: str, seed: int) -> Any:
 
 
 def _read_source(ctx: CellContext, source: str, seed: int) -> Any:
+    """One source's rows, or a pooled source's: an even share of the rows (and of the held-out rows) per part."""
+    parts = source_parts(source)
+    share = -(-ctx.args.transfer_source_samples // len(parts))
+    found = [_read_one(ctx, part, seed, share, len(parts)) for part in parts]
+    if len(found) == 1:
+        return found[0]
+    names = list(found[0].labels)
+    for part, data in zip(parts, found, strict=True):
+        if sorted(data.labels) != sorted(names):
+            raise ValueError(f"{source}: the pooled sources must share their label names; {parts[0]} has "
+                             f"{names} and {part} has {list(data.labels)}. Pool sources of one task, or use "
+                             f"multitask:{source}.")
+    pooled = {split: datasets.concatenate_datasets([_with_labels(data, names).splits[split] for data in found])
+              for split in found[0].splits if all(split in data.splits for data in found)}
+    pooled["train"] = pooled["train"].shuffle(seed=seed).select(
+        range(min(len(pooled["train"]), ctx.args.transfer_source_samples)))
+    return dataclasses.replace(found[0], labels=names, splits=datasets.DatasetDict(pooled),
+                               name=source_dataset(source), hub_dataset_id=None)
+
+
+def _read_one(ctx: CellContext, source: str, seed: int, rows: int, pooled: int) -> Any:
+    """``rows`` seeded training rows of ``source``; its held-out rows are cut to a ``1/pooled`` share."""
     data = load_task_data(DataArgs(dataset_name=source_dataset(source), max_seq_length=ctx.data_args.max_seq_length,
                                    split_seed=seed), task="classification")
     if data.multi_label or "text_pair" in data.splits["train"].column_names:
         raise ValueError(f"staged:{source}: the source must be single-label classification of single texts; "
                          f"{data.name} is not. Choose another source dataset.")
     train = data.splits["train"].shuffle(seed=seed)
-    splits = {"train": train.select(range(min(len(train), ctx.args.transfer_source_samples)))}
+    splits = {"train": train.select(range(min(len(train), rows)))}
     if ctx.args.transfer_source_early_stopping_patience:
-        splits["train"], splits["validation"] = _source_validation(data, splits["train"], seed)
+        splits["train"], splits["validation"] = _source_validation(data, splits["train"], seed,
+                                                                   -(-_VALIDATION_ROWS // pooled))
     if "test" in data.splits:
         test = data.splits["test"].shuffle(seed=0)
-        splits["test"] = test.select(range(min(len(test), _RETENTION_ROWS)))
+        splits["test"] = test.select(range(min(len(test), -(-_RETENTION_ROWS // pooled))))
     return dataclasses.replace(data, splits=datasets.DatasetDict(splits))
 
 
-def _source_validation(data: Any, train: Any, seed: int) -> tuple[Any, Any]:
-    """The source's rows for early stopping: up to 500 of its validation split, else 10% of ``train`` held out."""
+def _source_validation(data: Any, train: Any, seed: int, rows: int) -> tuple[Any, Any]:
+    """The source's rows for early stopping: up to ``rows`` of its validation split, else 10% of ``train`` held out."""
     if "validation" in data.splits:
         validation = data.splits["validation"].shuffle(seed=0)
-        return train, validation.select(range(min(len(validation), _VALIDATION_ROWS)))
+        return train, validation.select(range(min(len(validation), rows)))
     parts = train.train_test_split(test_size=0.1, seed=seed)
     return parts["train"], parts["test"]
+
+
+def _with_labels(data: Any, names: list[str]) -> Any:
+    """``data``'s text and label columns, its label ids renumbered to ``names`` (its own names in another order)."""
+    index = {name: i for i, name in enumerate(names)}
+    mapping = [index[name] for name in data.labels]
+    splits = {name: split.select_columns(["text", "label"]).map(lambda row: {"label": mapping[row["label"]]})
+              .cast_column("label", datasets.ClassLabel(names=list(names))) for name, split in data.splits.items()}
+    return dataclasses.replace(data, labels=list(names), splits=datasets.DatasetDict(splits))
 
 
 def _as_target_labels(ctx: CellContext, data: Any, source: str) -> Any:
@@ -115,11 +164,7 @@ def _as_target_labels(ctx: CellContext, data: Any, source: str) -> Any:
         raise ValueError(f"{source}: the source's labels {list(data.labels)} are not the target's "
                          f"{list(ctx.data.labels)}; rehearsal and source-only scoring need the same labels. Use "
                          f"staged:{source}.")
-    index = {name: i for i, name in enumerate(ctx.data.labels)}
-    mapping = [index[name] for name in data.labels]
-    splits = {name: split.map(lambda row: {"label": mapping[row["label"]]}).cast_column(
-        "label", datasets.ClassLabel(names=list(ctx.data.labels))) for name, split in data.splits.items()}
-    return dataclasses.replace(data, labels=list(ctx.data.labels), splits=datasets.DatasetDict(splits))
+    return _with_labels(data, list(ctx.data.labels))
 
 
 def train_source_model(ctx: CellContext, source: str, seed: int) -> Path:
@@ -237,6 +282,7 @@ def transfer_strategy(name: str) -> Strategy | None:
     family, _, source = name.partition(":")
     if family not in FAMILIES or not source:
         return None
+    source_parts(source)  # a malformed pool is refused when the name is read
 
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"family": family, **_source_settings(ctx, source)}

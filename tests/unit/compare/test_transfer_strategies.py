@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,3 +155,38 @@ def test_staged_cells_choose_the_target_stages_rate_in_budget(tiny_bert_folder, 
     assert chosen["family"] == "trained" and chosen["folds"] == 2 and len(chosen["grid"]) == 4
     assert record["learning_rate"] == chosen["chosen"]["learning_rate"]  # the final cell trains with the choice
     assert len(list((tmp_path / "ladder" / "cells" / "sources").iterdir())) == 1  # folds start from the same source
+
+
+def test_a_pooled_source_draws_its_rows_evenly_from_sources_with_the_same_labels(tiny_bert_folder, sentiment_csv,
+                                                                                  tmp_path):
+    from tlnlp.compare import transfer_strategies
+
+    name = "source_only:amazon_sentiment+nyt_sentiment"
+    assert transfer_strategies.source_dataset("amazon_sentiment+nyt_sentiment") == (
+        "bundled:amazon_sentiment+bundled:nyt_sentiment")
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=[name],
+                                      transfer_source_samples=24))
+    (record,) = result.records
+    assert record["source"] == "bundled:amazon_sentiment+bundled:nyt_sentiment" and record["source_rows"] == 24
+    assert 0 <= record["metrics"]["accuracy"] <= 1 and 0 <= record["source_test_accuracy"] <= 1
+    # the pooled rows: half from each source, renumbered to the first source's label order
+    ctx = SimpleNamespace(args=CompareArgs(output_dir=str(tmp_path), strategies=[name], transfer_source_samples=24),
+                          data_args=SimpleNamespace(max_seq_length=32))
+    pooled = transfer_strategies._read_source(ctx, "amazon_sentiment+nyt_sentiment", 0)
+    alone = [transfer_strategies._read_one(ctx, part, 0, 12, 2) for part in ("amazon_sentiment", "nyt_sentiment")]
+    assert sorted(pooled.splits["train"]["text"]) == sorted([*alone[0].splits["train"]["text"],
+                                                             *alone[1].splits["train"]["text"]])
+    assert len(pooled.splits["test"]) == len(alone[0].splits["test"]) + len(alone[1].splits["test"]) == 500
+    gold = dict(zip(alone[1].splits["train"]["text"], alone[1].splits["train"]["label"], strict=True))
+    mixed = dict(zip(pooled.splits["train"]["text"], pooled.splits["train"]["label"], strict=True))
+    assert all(pooled.labels[mixed[text]] == alone[1].labels[label] for text, label in gold.items())
+
+
+def test_malformed_pools_are_refused_with_the_fix(tiny_bert_folder, sentiment_csv, tmp_path):
+    with pytest.raises(ValueError, match="empty name between"):
+        CompareArgs(output_dir=str(tmp_path), strategies=["staged:amazon_sentiment++nyt_sentiment"])
+    with pytest.raises(ValueError, match="DANN adapts from one source"):
+        CompareArgs(output_dir=str(tmp_path), strategies=["dann:amazon_sentiment+nyt_sentiment"])
+    with pytest.raises(ValueError, match="must share their label names"):
+        run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv,
+                                 strategies=["source_only:amazon_sentiment+trec6"], transfer_source_samples=12))
