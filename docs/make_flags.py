@@ -88,7 +88,7 @@ def _aliases(field: dataclasses.Field) -> list[str]:
 
 
 def _own_fields(dtype: type) -> list[dataclasses.Field]:
-    """tlnlp's fields of ``dtype``: none that TrainingArguments defines unless tlnlp redefines it; no plugin's."""
+    """The fields tlnlp declares on ``dtype``: none from TrainingArguments unless tlnlp redefines it; no plugin's."""
     from transformers import TrainingArguments
 
     fields = [f for f in dataclasses.fields(dtype) if f.init]
@@ -189,6 +189,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Write docs/flags.md, or with ``--check`` exit 1 when it is out of date."""
     text = render()
     if "--check" in argv:
         if FLAGS_MD.read_text(encoding="utf-8") != text:
