@@ -56,8 +56,9 @@ _HEAD_FAMILIES = {"feature_extraction": ("head", "anchored_head"), "setfit": ("s
 
 def _family(method: str, head_init: str, self_training: bool = False) -> str | None:
     """The selection family of a strategy: its head's, the Trainer's (rate, epochs), or None (no choice)."""
-    if method == "feature_extraction" and self_training:  # the head and its count of pseudo-labelled texts
-        return ("self_trained_head", "self_trained_anchored_head")[head_init == "zero_shot"]
+    if method in _HEAD_FAMILIES and self_training:  # the head and its count of pseudo-labelled texts
+        family = ("self_trained_head", "self_trained_anchored_head")[head_init == "zero_shot"]
+        return family if method == "feature_extraction" else f"{method}_{family}"
     if method in _HEAD_FAMILIES:
         return _HEAD_FAMILIES[method][head_init == "zero_shot"]
     return "trained" if METHODS.get(method).needs_training_args else None
@@ -150,15 +151,18 @@ def _head_logits(fold: tuple[Any, Any, Any], y_train: np.ndarray, params: dict[s
 
 
 def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
-                 positions: tuple[np.ndarray, np.ndarray]) -> tuple[Any, Any, Any]:
-    """A SetFit body trained on one fold's training rows: its embeddings of both parts and of the prototypes.
+                 positions: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[Any, Any, Any], np.ndarray | None]:
+    """A SetFit body trained on one fold's training rows: its embeddings of rows, prototypes and unlabelled texts.
 
-    Kept on the context, so the strategies of a budget and seed (either head) train each fold's body once.
+    Returns ``(train rows, held-out rows, prototypes)`` and the unlabelled texts' embeddings where the cell
+    self-trains (else None). Kept on the context, so the strategies of a budget and seed (either head) train each
+    fold's body once; a self-training strategy after one without unlabelled texts trains the (seeded, identical)
+    body again to embed them.
     """
     train, held = positions
     key = ("setfit_fold", cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, inputs.max_length,
            tuple(held.tolist()))
-    if key not in ctx.loaded:
+    if key not in ctx.loaded or (inputs.unlabeled and ctx.loaded[key][3] is None):
         set_seed(cell.seed)
         encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
         with tempfile.TemporaryDirectory(prefix="tlnlp-fold-") as tmp:
@@ -167,9 +171,11 @@ def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
                 output_dir=tmp), args)
         embed = lambda texts: inputs.embed(encoder, texts)  # noqa: E731
         prior = label_prior(ctx.args.zero_shot_spec, ctx.data.name, ctx.data.labels).weights(embed)
-        ctx.loaded[key] = (embed([inputs.texts[i] for i in train]), embed([inputs.texts[i] for i in held]), prior)
-    x_train, x_held, prior = ctx.loaded[key]
-    return x_train, x_held, (prior if inputs.prior is not None else np.zeros_like(prior))
+        ctx.loaded[key] = (embed([inputs.texts[i] for i in train]), embed([inputs.texts[i] for i in held]), prior,
+                           embed(inputs.unlabeled) if inputs.unlabeled else None)
+    x_train, x_held, prior, pool = ctx.loaded[key]
+    return (x_train, x_held, prior if inputs.prior is not None else np.zeros_like(prior)), (
+        pool if inputs.unlabeled else None)
 
 
 def _trained_fold(ctx: CellContext, cell: Cell, method: str, inputs: FitInputs, args: Any,
@@ -210,8 +216,8 @@ def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: Fit
             return _trained_fold(ctx, cell, method, inputs, args, params, (train, held))
     elif method == "setfit":
         def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            body = _setfit_fold(ctx, cell, inputs, _body_args(args, params), (train, held))
-            return _head_logits(body, y[train], params, cell.seed)
+            body, pool = _setfit_fold(ctx, cell, inputs, _body_args(args, params), (train, held))
+            return _head_logits(body, y[train], params, cell.seed, pool)
     else:
         features, prior = _embedded(ctx, cell, method, encoder, inputs)
         pool = _pool(ctx, cell, method, encoder, inputs)

@@ -77,6 +77,12 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
     # epochs over the pairs (the heads of one body cost nothing more: every body length is tried with each)
     "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_C_GRID)},
     "setfit_anchored_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_STRENGTHS)},
+    # setfit(_zero_shot_head)_self_training: those grids with every count of pseudo-labelled texts, each fold's
+    # body labelling the unlabelled texts with the head fitted on its own training rows
+    "setfit_self_trained_head": {"modes": ("cv",), "repeats": 1,
+                                 "grid": _with_body_epochs(_with_self_training(_C_GRID))},
+    "setfit_self_trained_anchored_head": {"modes": ("cv",), "repeats": 1,
+                                          "grid": _with_body_epochs(_with_self_training(_STRENGTHS))},
 }
 
 

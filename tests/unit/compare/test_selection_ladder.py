@@ -118,3 +118,32 @@ def test_cv_mode_selects_setfit_heads_on_fold_bodies_and_sentence_fine_tuning_ra
     assert tuned["learning_rate"] == tuned["selection"]["chosen"]["learning_rate"]
     assert tuned["selection"]["chosen"]["learning_rate"] in {5e-4, 1e-3, 2e-3}
     assert all(r["selection"]["folds"] == 2 and len(r["selection"]["grid"]) >= 4 for r in records.values())
+
+
+def test_cv_mode_chooses_setfits_self_training_count_on_fold_bodies(tiny_bert_folder, sentiment_csv, tmp_path,
+                                                                    monkeypatch):
+    from tlnlp.compare import embedding_strategies
+
+    heads, pools = [], []
+    real, unlabeled = embedding_strategies._head_logits, embedding_strategies._unlabeled
+
+    def recording(fold, y_train, params, seed, pool=None):
+        heads.append((params.get("self_training_per_class"), None if pool is None else len(pool)))
+        return real(fold, y_train, params, seed, pool)
+
+    monkeypatch.setattr(embedding_strategies, "_head_logits", recording)
+    monkeypatch.setattr(embedding_strategies, "_unlabeled", lambda *a: pools.append(unlabeled(*a)) or pools[-1])
+    names = ["setfit_self_training", "setfit_zero_shot_head_self_training"]
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names,
+                                      budgets=["2"], selection="cv", setfit_max_steps=2))
+    # every grid point's fold head self-trains on the fold body's embeddings of the cell's unlabelled texts
+    assert {size for _, size in heads} == {len(texts) for texts in pools} and len(pools[0]) > 0
+    assert {count for count, _ in heads} == {0, 8, 32, 128}
+    for record in result.records:
+        selection = record["selection"]
+        assert selection["family"] == ("setfit_self_trained_anchored_head" if "zero_shot" in record["strategy"]
+                                       else "setfit_self_trained_head")
+        assert {p["params"]["self_training_per_class"] for p in selection["grid"]} == {0, 8, 32, 128}
+        assert {p["params"]["setfit_num_epochs"] for p in selection["grid"]} == {1, 2, 4}
+        assert record["self_training_per_class"] == selection["chosen"]["self_training_per_class"]
+        assert record["body_epochs"] == selection["chosen"]["setfit_num_epochs"]
