@@ -235,6 +235,39 @@ def test_feature_extraction_self_trains_on_the_training_texts_left_out(tmp_path,
     assert "Self-training: the head labelled 50 unlabelled texts" in (out / "README.md").read_text()
 
 
+
+def test_setfit_chooses_its_self_training_count_with_its_epochs_on_fold_bodies(tmp_path, tiny_bert_dir):
+    out = tmp_path / "setfit_st"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_epochs_choices", "1", "--setfit_batch_size", "8",
+         "--train_samples_per_class", "6", "--self_training_texts", "rest", "--self_training_samples", "40")
+    fit = json.loads((out / "head_fit.json").read_text())
+    search = fit["body"]["epochs_search"]
+    # every count scored on the 3 fold bodies; the run's head self-trains with the count chosen there
+    assert search["self_training_per_class"] in (0, 8, 32, 128) and search["key"]["unlabeled"] == 40
+    assert set(search["self_training_search"]["cv_accuracy"]) == {"0", "8", "32", "128"}
+    assert fit["head"]["self_training"]["per_class"] == search["self_training_per_class"]
+    assert fit["head"]["self_training_search"]["fold_bodies"] is True
+    card = (out / "README.md").read_text()
+    assert "chosen with the body's epochs by 3-fold cross-validation" in card
+
+
+def test_setfit_records_a_self_training_count_of_0_chosen_on_fold_bodies(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.methods.setfit import method as setfit_method
+
+    search = {"chosen": 1, "choices": [1], "folds": 3, "cv_accuracy": {"1": 1.0}, "cv_log_loss": {"1": 0.1},
+              "self_training_per_class": 0,
+              "self_training_search": {"folds": 3, "fold_bodies": True, "cv_accuracy": {"0": 1.0, "8": 0.5},
+                                       "cv_log_loss": {"0": 0.1, "8": 0.9}}}
+    monkeypatch.setattr(setfit_method, "choose_body_epochs", lambda *_: (1, dict(search)))
+    out = tmp_path / "setfit_st0"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_epochs_choices", "1", "--setfit_batch_size", "8",
+         "--train_samples_per_class", "6", "--self_training_texts", "rest", "--self_training_samples", "40")
+    head = json.loads((out / "head_fit.json").read_text())["head"]
+    assert head["self_training"] == {"per_class": 0, "pool_rows": 40, "pseudo_rows": 0}
+    assert "Self-training: none (0 pseudo-labelled texts per class of 40 unlabelled, chosen with the body's " \
+           "epochs" in (out / "README.md").read_text()
+
+
 def test_self_training_texts_come_from_a_file_or_the_rest_and_never_from_labelled_rows(tmp_path, tiny_bert_dir):
     from types import SimpleNamespace
 

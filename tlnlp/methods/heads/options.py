@@ -89,7 +89,8 @@ class HeadOptions:
         metadata={"help": "--self_training_texts: how many pseudo-labelled texts join each class. auto: chosen "
                           f"from {', '.join(str(c) for c in PER_CLASS_GRID)} by stratified k-fold "
                           "cross-validation on the labelled training rows (0: none, when the head labels the pool "
-                          "badly); the choice is in the results and card."})
+                          "badly); the choice is in the results and card. SetFit with --setfit_epochs_choices "
+                          "chooses it with the epochs, on the bodies trained per fold."})
 
 
 def prior_strength(value: str) -> float | None:

@@ -4,9 +4,12 @@ The library trains its body for one pass over its pairs, which at 8 labels per c
 steps on TREC-6's 48 rows, 9 on 16 sentiment rows). Given candidate epoch counts, each is scored by stratified
 k-fold cross-validation on the run's own labelled rows (k is 3, or the smallest class's row count when smaller):
 a body trained from the starting encoder on each fold's rows, the default logistic head fitted on its embeddings,
-out-of-fold predictions pooled. The best accuracy wins, then the lower log-loss, then the fewer epochs. No
-validation or test label is read. The choice is written into the run's folder, so a resumed run trains the body
-it chose before instead of choosing again.
+out-of-fold predictions pooled. The best accuracy wins, then the lower log-loss, then the fewer epochs. With
+unlabelled texts (``--self_training_texts``) and ``--self_training_per_class auto``, each fold's body also embeds
+them and every count of pseudo-labelled texts per class is scored with every length (the fold's head labels the
+texts, then fits again), so the count is chosen on bodies that never saw the held-out rows; ties go to the
+smaller count. No validation or test label is read. The choice is written into the run's folder, so a resumed
+run trains the body it chose before instead of choosing again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from tlnlp.methods.heads.fit import fit_head, logit_scores
-from tlnlp.methods.heads.options import HeadOptions
+from tlnlp.methods.heads.options import PER_CLASS_GRID, HeadOptions, pseudo_per_class
+from tlnlp.methods.heads.self_training import self_train
 
 __all__ = ["CHOICE_FILE", "choose_body_epochs"]
 
@@ -36,11 +40,23 @@ CHOICE_FILE = "setfit_epochs_search.json"
 FOLDS = 3
 
 
+def _counts(inputs: Any, args: Any) -> tuple[int, ...]:
+    """The counts of pseudo-labelled texts per class to score on the fold bodies: ``(0,)`` unless chosen here."""
+    if inputs.unlabeled and pseudo_per_class(args.self_training_per_class) is None:
+        return PER_CLASS_GRID
+    return (0,)
+
+
 def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list[tuple[np.ndarray, np.ndarray]],
-                 train_body: Callable[[Any, Any, Any], Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold logits of bodies of ``epochs`` epochs (rows in fold order) and the matching label ids."""
+                 train_body: Callable[[Any, Any, Any], Any]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Out-of-fold logits of bodies of ``epochs`` epochs and their label ids, per count of pseudo-labelled texts.
+
+    The counts are :func:`_counts`'; rows come in fold order.
+    """
     y = np.asarray(inputs.labels, dtype=np.int64)
-    logits, gold = [], []
+    counts = _counts(inputs, args)
+    logits: dict[int, list[np.ndarray]] = {count: [] for count in counts}
+    gold = []
     for train, held in splits:
         body = copy.deepcopy(encoder)
         with tempfile.TemporaryDirectory(prefix="tlnlp-setfit-fold-") as tmp:
@@ -49,10 +65,18 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
             train_body(body, fold, dataclasses.replace(args, setfit_num_epochs=epochs))
         x_train, x_held = (np.asarray(inputs.embed(body, [inputs.texts[i] for i in rows]), dtype=np.float64)
                            for rows in (train, held))
-        head = fit_head(x_train, y[train], len(inputs.label_names), HeadOptions(), None, inputs.seed)
-        logits.append(x_held @ head.weight.T + head.bias)
+        pool = np.asarray(inputs.embed(body, inputs.unlabeled), dtype=np.float64) if len(counts) > 1 else None
+
+        def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            head = fit_head(x, labels, len(inputs.label_names), HeadOptions(), None, inputs.seed)
+            return head.weight, head.bias
+
+        first = fit(x_train, y[train])
+        for count in counts:
+            weight, bias, _ = self_train(x_train, y[train], pool, fit, count, first=first) if count else (*first, 0)
+            logits[count].append(x_held @ weight.T + bias)
         gold.append(y[held])
-    return np.concatenate(logits), np.concatenate(gold)
+    return {count: (np.concatenate(found), np.concatenate(gold)) for count, found in logits.items()}
 
 
 def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
@@ -67,12 +91,16 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
 
     Returns:
         The epochs, and ``{"choices", "folds", "cv_accuracy", "cv_log_loss", "chosen"}`` (``folds`` 0 and a
-        ``reason`` when a class has a single row: then ``--setfit_num_epochs`` stands).
+        ``reason`` when a class has a single row: then ``--setfit_num_epochs`` stands). Where the count of
+        pseudo-labelled texts was chosen too: ``self_training_per_class`` and ``self_training_search`` (per count,
+        at the chosen length), and ``cv_accuracy``/``cv_log_loss`` are each length's at the chosen count.
     """
     choices = sorted({int(c) for c in args.setfit_epochs_choices})
     y = np.asarray(inputs.labels, dtype=np.int64)
     saved = Path(inputs.output_dir) / CHOICE_FILE if inputs.output_dir is not None else None
     key = {"choices": choices, "rows": len(y), "seed": inputs.seed, "labels": np.bincount(y).tolist()}
+    if len(_counts(inputs, args)) > 1:
+        key["unlabeled"] = len(inputs.unlabeled)
     if saved is not None and saved.is_file():
         found = json.loads(saved.read_text(encoding="utf-8"))
         if found.get("key") == key:
@@ -86,14 +114,21 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
         return int(args.setfit_num_epochs), {"key": key, "chosen": int(args.setfit_num_epochs), "folds": 0,
                                              "reason": "a class has a single labelled row"}
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=inputs.seed).split(np.zeros(len(y)), y))
-    table = {epochs: logit_scores(*_fold_scores(encoder, inputs, args, epochs, splits, train_body))
-             for epochs in choices}
-    chosen = max(choices, key=lambda e: (table[e][0], -table[e][1], -e))
+    table = {(epochs, count): logit_scores(*scored) for epochs in choices
+             for count, scored in _fold_scores(encoder, inputs, args, epochs, splits, train_body).items()}
+    chosen, count = max(table, key=lambda point: (table[point][0], -table[point][1], -point[0], -point[1]))
     logger.info("SetFit: body epochs %s by %d-fold cross-validation on the labelled rows (accuracy %s)", chosen,
-                folds, ", ".join(f"{e}: {table[e][0]:.3f}" for e in choices))
+                folds, ", ".join(f"{e}: {table[e, count][0]:.3f}" for e in choices))
     found = {"key": key, "chosen": chosen, "choices": choices, "folds": folds,
-             "cv_accuracy": {str(e): table[e][0] for e in choices},
-             "cv_log_loss": {str(e): table[e][1] for e in choices}}
+             "cv_accuracy": {str(e): table[e, count][0] for e in choices},
+             "cv_log_loss": {str(e): table[e, count][1] for e in choices}}
+    if len(_counts(inputs, args)) > 1:
+        found["self_training_per_class"] = count
+        found["self_training_search"] = {
+            "folds": folds, "fold_bodies": True,
+            "cv_accuracy": {str(c): table[chosen, c][0] for c in _counts(inputs, args)},
+            "cv_log_loss": {str(c): table[chosen, c][1] for c in _counts(inputs, args)}}
+        logger.info("SetFit: %d pseudo-labelled texts per class, chosen with the body's epochs", count)
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")

@@ -131,6 +131,8 @@ class SetFit(EmbeddingMethod):
         if args.setfit_epochs_choices:
             chosen, search = choose_body_epochs(encoder, inputs, args, self.train_body)
             args = dataclasses.replace(args, setfit_num_epochs=chosen)
+            if "self_training_per_class" in search:  # chosen on the fold bodies, with the epochs
+                args = dataclasses.replace(args, self_training_per_class=str(search["self_training_per_class"]))
         body = self.train_body(encoder, inputs, args)
         body_seconds = time.perf_counter() - start
         outcome = self.fit_head_on(encoder, inputs, args)
@@ -141,6 +143,11 @@ class SetFit(EmbeddingMethod):
         outcome.info["body"] = {**body, "epochs": args.setfit_num_epochs}
         if search is not None:
             outcome.info["body"]["epochs_search"] = search
+            if "self_training_search" in search:  # a count of 0 left the texts unembedded: record it here
+                head = outcome.info["head"]
+                head.setdefault("self_training", {"per_class": 0, "pool_rows": len(inputs.unlabeled or []),
+                                                  "pseudo_rows": 0})
+                head["self_training_search"] = search["self_training_search"]
         return outcome
 
     def card_parts(self, args: Any, out: Path, task: Any, params: dict[str, Any]) -> Any:
