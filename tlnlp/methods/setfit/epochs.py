@@ -57,6 +57,11 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
     counts = _counts(inputs, args)
     logits: dict[int, list[np.ndarray]] = {count: [] for count in counts}
     gold = []
+
+    def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        head = fit_head(x, labels, len(inputs.label_names), HeadOptions(), None, inputs.seed)
+        return head.weight, head.bias
+
     for train, held in splits:
         body = copy.deepcopy(encoder)
         with tempfile.TemporaryDirectory(prefix="tlnlp-setfit-fold-") as tmp:
@@ -65,15 +70,11 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
             train_body(body, fold, dataclasses.replace(args, setfit_num_epochs=epochs))
         x_train, x_held = (np.asarray(inputs.embed(body, [inputs.texts[i] for i in rows]), dtype=np.float64)
                            for rows in (train, held))
-        pool = np.asarray(inputs.embed(body, inputs.unlabeled), dtype=np.float64) if len(counts) > 1 else None
-
-        def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            head = fit_head(x, labels, len(inputs.label_names), HeadOptions(), None, inputs.seed)
-            return head.weight, head.bias
-
+        pool = (np.asarray(inputs.embed(body, inputs.unlabeled), dtype=np.float64) if len(counts) > 1
+                else np.zeros((0, x_train.shape[1])))
         first = fit(x_train, y[train])
-        for count in counts:
-            weight, bias, _ = self_train(x_train, y[train], pool, fit, count, first=first) if count else (*first, 0)
+        for count in counts:  # a count of 0 keeps the first fit
+            weight, bias, _ = self_train(x_train, y[train], pool, fit, count, first=first)
             logits[count].append(x_held @ weight.T + bias)
         gold.append(y[held])
     return {count: (np.concatenate(found), np.concatenate(gold)) for count, found in logits.items()}
@@ -99,7 +100,8 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
     y = np.asarray(inputs.labels, dtype=np.int64)
     saved = Path(inputs.output_dir) / CHOICE_FILE if inputs.output_dir is not None else None
     key = {"choices": choices, "rows": len(y), "seed": inputs.seed, "labels": np.bincount(y).tolist()}
-    if len(_counts(inputs, args)) > 1:
+    pseudo_counts = _counts(inputs, args)
+    if len(pseudo_counts) > 1:
         key["unlabeled"] = len(inputs.unlabeled)
     if saved is not None and saved.is_file():
         found = json.loads(saved.read_text(encoding="utf-8"))
@@ -122,12 +124,11 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
     found = {"key": key, "chosen": chosen, "choices": choices, "folds": folds,
              "cv_accuracy": {str(e): table[e, count][0] for e in choices},
              "cv_log_loss": {str(e): table[e, count][1] for e in choices}}
-    if len(_counts(inputs, args)) > 1:
+    if len(pseudo_counts) > 1:
         found["self_training_per_class"] = count
-        found["self_training_search"] = {
-            "folds": folds, "fold_bodies": True,
-            "cv_accuracy": {str(c): table[chosen, c][0] for c in _counts(inputs, args)},
-            "cv_log_loss": {str(c): table[chosen, c][1] for c in _counts(inputs, args)}}
+        found["self_training_search"] = {"folds": folds, "fold_bodies": True,
+                                         "cv_accuracy": {str(c): table[chosen, c][0] for c in pseudo_counts},
+                                         "cv_log_loss": {str(c): table[chosen, c][1] for c in pseudo_counts}}
         logger.info("SetFit: %d pseudo-labelled texts per class, chosen with the body's epochs", count)
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
