@@ -268,6 +268,24 @@ def test_setfit_records_a_self_training_count_of_0_chosen_on_fold_bodies(tmp_pat
            "epochs" in (out / "README.md").read_text()
 
 
+def test_setfit_fold_bodies_score_the_runs_own_anchored_head(tmp_path, tiny_bert_dir, monkeypatch):
+    from tlnlp.methods.setfit import epochs
+
+    seen = []
+    real = epochs.fit_head
+
+    def recording(x, y, num_labels, options, prior=None, *args, **kwargs):
+        seen.append((options.head, options.head_prior_strength, None if prior is None else prior.shape))
+        return real(x, y, num_labels, options, prior, *args, **kwargs)
+
+    monkeypatch.setattr(epochs, "fit_head", recording)
+    out = tmp_path / "setfit_anchored_folds"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_epochs_choices", "1", "--setfit_batch_size", "8",
+         "--train_samples_per_class", "6", "--head_init", "zero_shot", "--head_prior_strength", "10")
+    # one fit per fold (3), each the run's head anchored at the prototypes of that fold's body (2 labels x dim)
+    assert len(seen) == 3 and all(s[:2] == ("logistic", "10") and s[2] is not None and s[2][0] == 2 for s in seen)
+
+
 def test_self_training_texts_come_from_a_file_or_the_rest_and_never_from_labelled_rows(tmp_path, tiny_bert_dir):
     from types import SimpleNamespace
 

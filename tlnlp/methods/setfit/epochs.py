@@ -3,13 +3,14 @@
 The library trains its body for one pass over its pairs, which at 8 labels per class is a short training (120
 steps on TREC-6's 48 rows, 9 on 16 sentiment rows). Given candidate epoch counts, each is scored by stratified
 k-fold cross-validation on the run's own labelled rows (k is 3, or the smallest class's row count when smaller):
-a body trained from the starting encoder on each fold's rows, the default logistic head fitted on its embeddings,
-out-of-fold predictions pooled. The best accuracy wins, then the lower log-loss, then the fewer epochs. With
-unlabelled texts (``--self_training_texts``) and ``--self_training_per_class auto``, each fold's body also embeds
-them and every count of pseudo-labelled texts per class is scored with every length (the fold's head labels the
-texts, then fits again), so the count is chosen on bodies that never saw the held-out rows; ties go to the
-smaller count. No validation or test label is read. The choice is written into the run's folder, so a resumed
-run trains the body it chose before instead of choosing again.
+a body trained from the starting encoder on each fold's rows, the run's own head fitted on its embeddings (an
+anchored head at the prototypes as that body embeds them), out-of-fold predictions pooled. The best accuracy wins,
+then the lower log-loss, then the fewer epochs. With unlabelled texts (``--self_training_texts``) and
+``--self_training_per_class auto``, each fold's body also embeds them and every count of pseudo-labelled texts per
+class is scored with every length (the fold's head labels the texts, then fits again), so the count is chosen on
+bodies that never saw the held-out rows; ties go to the smaller count. No validation or test label is read. The
+choice is written into the run's folder, so a resumed run trains the body it chose before instead of choosing
+again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.model_selection import StratifiedKFold
 
 from tlnlp.methods.heads.fit import fit_head, logit_scores
@@ -47,6 +49,23 @@ def _counts(inputs: Any, args: Any) -> tuple[int, ...]:
     return (0,)
 
 
+def _run_head(inputs: Any, args: Any, body: Any) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The run's own head (``--head``, and its zero-shot prior embedded by ``body``) as a fit of rows -> weights.
+
+    A fold scores the head the run will fit, not a stand-in: an anchored run's folds are anchored too, at the
+    prototypes as the fold's body embeds them (``--head_prior_strength auto`` chooses inside each fold's rows).
+    """
+    prior = inputs.prior.weights(lambda texts: inputs.embed(body, texts)) if inputs.prior is not None else None
+    options = HeadOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(HeadOptions)})
+
+    def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.enable_grad():  # the linear head trains with torch
+            head = fit_head(x, labels, len(inputs.label_names), options, prior, inputs.seed)
+        return head.weight, head.bias
+
+    return fit
+
+
 def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list[tuple[np.ndarray, np.ndarray]],
                  train_body: Callable[[Any, Any, Any], Any]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Out-of-fold logits of bodies of ``epochs`` epochs and their label ids, per count of pseudo-labelled texts.
@@ -58,10 +77,6 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
     logits: dict[int, list[np.ndarray]] = {count: [] for count in counts}
     gold = []
 
-    def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        head = fit_head(x, labels, len(inputs.label_names), HeadOptions(), None, inputs.seed)
-        return head.weight, head.bias
-
     for train, held in splits:
         body = copy.deepcopy(encoder)
         with tempfile.TemporaryDirectory(prefix="tlnlp-setfit-fold-") as tmp:
@@ -70,6 +85,7 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
             train_body(body, fold, dataclasses.replace(args, setfit_num_epochs=epochs))
         x_train, x_held = (np.asarray(inputs.embed(body, [inputs.texts[i] for i in rows]), dtype=np.float64)
                            for rows in (train, held))
+        fit = _run_head(inputs, args, body)
         pool = (np.asarray(inputs.embed(body, inputs.unlabeled), dtype=np.float64) if len(counts) > 1
                 else np.zeros((0, x_train.shape[1])))
         first = fit(x_train, y[train])
