@@ -11,7 +11,7 @@ import numpy as np
 from huggingface_hub import hf_hub_download, snapshot_download
 from transformers import AutoConfig
 
-from tlnlp.config.run_folder import check_finished
+from tlnlp.config.run_folder import ENSEMBLE_MANIFEST, check_finished
 from tlnlp.errors import UserError
 from tlnlp.methods import reload_run
 from tlnlp.models import is_adapter_dir
@@ -30,9 +30,6 @@ _SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.yaml"]
 MULTITASK_MANIFEST = "multitask.json"
 #: The folder of a multi-task run that holds one ordinary classifier folder per task.
 TASKS_FOLDER = "tasks"
-#: An ensemble run's manifest (``{"members": [folder, ...], "weights": [...], "labels": [...]}``, folders relative
-#: to the run's folder), written by :mod:`tlnlp.ensemble`.
-ENSEMBLE_MANIFEST = "ensemble.json"
 
 
 class RunTaskError(UserError, ValueError):
@@ -73,20 +70,33 @@ def run_task_folder(output_dir: str | Path, task: str | None) -> str | Path:
 _METHOD_MARKERS = ("adapter_config.json", HEAD_CONFIG)
 
 
+def _hub_snapshot(repo_id: str, markers: tuple[str, ...]) -> Path | None:
+    """The local copy of Hub repo ``repo_id`` (its loadable files) if it holds one of ``markers``, else None."""
+    if repo_id.count("/") != 1:
+        return None
+    for marker in markers:
+        try:
+            hf_hub_download(repo_id, marker)
+        except Exception:  # noqa: BLE001 - not such a repo (or unreachable): the ordinary path reports it
+            continue
+        return Path(snapshot_download(repo_id, allow_patterns=_SNAPSHOT_FILES))
+    return None
+
+
 def _method_folder(output_dir: str | Path) -> Path | None:
     """The local folder of a run saved in a method's own format (downloading such a Hub repo), else None."""
     folder = Path(output_dir)
     if folder.exists():
         return folder if is_adapter_dir(folder) or is_sentence_classifier(folder) else None
-    if str(output_dir).count("/") != 1:
-        return None
-    for marker in _METHOD_MARKERS:
-        try:
-            hf_hub_download(str(output_dir), marker)
-        except Exception:  # noqa: BLE001 - not such a repo (or unreachable): the ordinary path reports it
-            continue
-        return Path(snapshot_download(str(output_dir), allow_patterns=_SNAPSHOT_FILES))
-    return None
+    return _hub_snapshot(str(output_dir), _METHOD_MARKERS)
+
+
+def _ensemble_folder(output_dir: str | Path) -> Path | None:
+    """The local folder of an ensemble run (``ensemble.json``; a pushed one is downloaded, members and all)."""
+    folder = Path(output_dir)
+    if folder.exists():
+        return folder if (folder / ENSEMBLE_MANIFEST).is_file() else None
+    return _hub_snapshot(str(output_dir), (ENSEMBLE_MANIFEST,))
 
 
 def _reloaded(folder: Path) -> SavedModel | None:
@@ -206,9 +216,10 @@ def load_task_pipeline(output_dir: str | Path, device: int | str | None = None,
     Returns:
         ``(task, pipeline)``: the :class:`tlnlp.tasks.Task` that owns the model's head, and its pipeline.
     """
-    if (Path(output_dir) / ENSEMBLE_MANIFEST).is_file():
-        check_finished(output_dir, "loading it")
-        return _ensemble_pipeline(Path(output_dir), device, kwargs)
+    ensemble = _ensemble_folder(output_dir)
+    if ensemble is not None:
+        check_finished(ensemble, "loading it")
+        return _ensemble_pipeline(ensemble, device, kwargs)
     saved = saved_model(output_dir)
     task = task_for_architectures(saved.architectures)
     logger.debug("%s holds a %s model (%s).", output_dir, task.name, ", ".join(saved.architectures))
@@ -222,8 +233,8 @@ def load_pipeline(output_dir: str | Path, device: int | str | None = None, task:
     The task that owns the model's head builds it (:meth:`tlnlp.tasks.Task.pipeline`). An adapter run's folder
     (``adapter_config.json``, no full weights) is loaded by its method (:func:`tlnlp.methods.reload_run`: base
     model, adapter and the saved head with the run's label names); so is a Hub repo holding such an adapter. An
-    ensemble run's folder (``ensemble.json``, ``--ensemble_seeds``) loads every member and answers with a
-    :class:`SoftVotingPipeline`: the mean of the members' label scores.
+    ensemble run's folder (``ensemble.json``, ``--ensemble_seeds``), or a Hub repo it was pushed to, loads every
+    member and answers with a :class:`SoftVotingPipeline`: the mean of the members' label scores.
 
     Args:
         output_dir: Output folder of a tlnlp run (or any folder ``from_pretrained`` reads), or a Hub repo id.

@@ -6,6 +6,8 @@ A token is planted (in ``HF_TOKEN`` or on the command line as ``--hub_token``) a
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from huggingface_hub import ModelCard
 
@@ -66,6 +68,29 @@ def test_push_to_hub_flag_pushes_the_final_folder(local_hub, tiny_bert_dir, tmp_
     from_disk = tlnlp.load_pipeline(out, device="cpu")(TEXTS, top_k=None)
     assert from_hub == from_disk
     _assert_token_nowhere(local_hub, out, capfd)
+
+
+def test_ensemble_is_pushed_with_its_members_and_loads_back_by_repo_id(local_hub, tiny_bert_dir, tmp_path, capfd):
+    import tlnlp
+
+    recipe = load_recipe("classification")
+    out = tmp_path / "movie-x2"
+    args = recipe_args(tiny_bert_dir, out, "--push_to_hub", "--ensemble_seeds", "2", "--max_steps", "4",
+                       "--save_strategy", "epoch", "--report_to", "none")
+    recipe.main(*parse_args(*recipe.ARGUMENTS, args=args))
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    assert all(any(p.name.startswith("checkpoint-") for p in (out / m).iterdir()) for m in members)
+    files = local_hub.files("tlnlp-tester/movie-x2")
+    assert {"ensemble.json", "README.md", "all_results.json"} <= set(files)
+    for member in members:  # each member's model, and none of its checkpoints
+        assert {f"{member}/model.safetensors", f"{member}/config.json", f"{member}/README.md"} <= set(files)
+    assert not any("checkpoint-" in p or p.endswith(".bin") for p in files), sorted(files)
+    card = ModelCard(files["README.md"].decode())
+    assert 'tlnlp.load_pipeline("tlnlp-tester/movie-x2")' in card.text and "ensemble's members" in card.text
+    assert "AutoModel" not in card.text and 'pipeline("text-classification", model=' not in card.text
+    from_hub = tlnlp.load_pipeline("tlnlp-tester/movie-x2", device="cpu")(TEXTS, top_k=None)
+    assert from_hub == tlnlp.load_pipeline(out, device="cpu")(TEXTS, top_k=None)
+    _assert_token_nowhere(local_hub, out, capfd, tensorboard=False)
 
 
 def test_hub_token_flag_is_never_written(local_hub, tiny_bert_dir, tmp_path, monkeypatch, capfd):

@@ -32,9 +32,9 @@ from tlnlp.errors import UserError
 #: ``fcntl`` where the platform has it (not on Windows: there the marker still marks an unfinished folder).
 fcntl: Any = importlib.import_module("fcntl") if os.name == "posix" else None
 
-__all__ = ["LOCK_FILE", "MARKER", "OutputDirError", "UnfinishedRunError", "check_finished", "claim_output_dir",
-           "close_output_dir", "ensure_claimed", "has_content", "is_main_process", "mark_finished", "refuse_busy",
-           "release_output_dir", "unfinished_info", "write_text_atomic"]
+__all__ = ["ENSEMBLE_MANIFEST", "LOCK_FILE", "MARKER", "OutputDirError", "UnfinishedRunError", "check_finished",
+           "claim_output_dir", "close_output_dir", "ensure_claimed", "has_content", "is_main_process", "mark_finished",
+           "refuse_busy", "release_output_dir", "unfinished_info", "write_text_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ MARKER = ".tlnlp-unfinished"
 #: Locked (``flock``) by the run writing into the folder; removed when the run ends.
 LOCK_FILE = ".tlnlp.lock"
 _OWN_FILES = (MARKER, LOCK_FILE)
+#: An ensemble run's manifest (``{"members": [folder, ...], "weights": [...], "labels": [...]}``, folders relative
+#: to the run's folder), written by :mod:`tlnlp.ensemble`; loading and pushing read it.
+ENSEMBLE_MANIFEST = "ensemble.json"
 
 
 class OutputDirError(UserError, FileExistsError):

@@ -21,7 +21,8 @@ class EnsembleArgs:
         default=1, metadata={"help": "Train N runs with seeds seed, seed+1, ... (each an ordinary run in "
                                      "<output_dir>/members/seed-<s>/) and predict with the mean of their label "
                                      "probabilities (soft voting); the folder loads with load_pipeline and tlnlp "
-                                     "predict. A rerun after an interruption reuses the finished members. 1: off."})
+                                     "predict, and --push_to_hub pushes it with its members. A rerun after an "
+                                     "interruption reuses the finished members. 1: off."})
     average_checkpoints: int = field(
         default=0, metadata={"help": "Trainer methods: after training, replace the weights by the mean of the last "
                                      "K checkpoint-* folders' weights (an adapter run averages its adapter) before "

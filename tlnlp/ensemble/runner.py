@@ -19,6 +19,7 @@ from tlnlp.ensemble.members import (
     plan_members,
 )
 from tlnlp.ensemble.outputs import EnsembleResult, score_splits, voting_pipeline, write_ensemble
+from tlnlp.hub import push_run_from_args
 from tlnlp.tasks import TASKS
 from tlnlp.training import OutputDirError, only_requested_splits, requested_stages
 
@@ -59,14 +60,11 @@ def check_ensemble(train_args: Any) -> None:
     """Refuse, before any work, flags an ensemble run cannot honour.
 
     Raises:
-        EnsembleError: No training stage, ``--push_to_hub`` or ``--resume_from_checkpoint``.
+        EnsembleError: No training stage, or ``--resume_from_checkpoint``.
     """
     if not requested_stages(train_args).train:
         raise EnsembleError("ensemble_seeds trains its members, but --do_train is off. Give --do_train (or none of "
                             "--do_train/--do_eval/--do_predict); load a finished ensemble with load_pipeline.")
-    if train_args.push_to_hub:
-        raise EnsembleError("push_to_hub: an ensemble's folder holds no weights of its own, only its members' runs. "
-                            "Drop --push_to_hub, and push a member (members/seed-<s>) with `tlnlp push` if needed.")
     if train_args.resume_from_checkpoint is not None:
         raise EnsembleError(f"resume_from_checkpoint={train_args.resume_from_checkpoint!r}: an ensemble resumes by "
                             "itself. Run the same command again without it: finished members are reused and an "
@@ -143,4 +141,5 @@ def run_ensemble(run: EnsembleRun) -> dict[str, Any]:
     metrics = write_ensemble(result)
     close_output_dir(out)  # every file is written: the folder reads as a finished run
     logger.info("Ensemble of %d members (%d trained now) written to %s", len(members), trained, out)
+    push_run_from_args(train_args, out)  # --push_to_hub: the ensemble's folder with its members
     return {**metrics, "ensemble_members_trained": trained}

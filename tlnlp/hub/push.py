@@ -9,6 +9,10 @@ What is uploaded: the folder's files except checkpoints (``checkpoint-*``), pick
 ``lm_adaptation/``), which can be pushed as repos of their own. A folder that holds an unfinished run (its marker,
 :data:`tlnlp.config.run_folder.MARKER`) is refused.
 
+An ensemble's folder (``ensemble.json``, ``--ensemble_seeds``) holds no weights of its own: it is pushed with its
+members (each member's folder filtered as a run's folder is), so ``tlnlp.load_pipeline(repo_id)`` downloads the
+members and soft-votes as it does on the local folder.
+
 An adapter folder (``adapter_config.json``) is pushed as an adapter repo: its ``adapter_config.json`` and card
 name the base model by its Hub id (a ``bundled:`` base is mapped to the Hub id of the same weights), so
 ``PeftModel.from_pretrained`` and the Hub's "adapter of" link work for anyone. The local files are left as
@@ -33,7 +37,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from tlnlp._version import __version__
 from tlnlp.config.hub_token import HubTokenError, require_token
-from tlnlp.config.run_folder import MARKER, check_finished
+from tlnlp.config.run_folder import ENSEMBLE_MANIFEST, MARKER, check_finished
 from tlnlp.hub.card import hub_base_model
 from tlnlp.tasks import DEFAULT_TASK, TASKS, task_for_pipeline_tag
 
@@ -107,13 +111,60 @@ def _nested_models(folder: Path) -> list[str]:
                   and any((sub / name).is_file() for name in ("config.json", "adapter_config.json")))
 
 
-def _files_to_push(folder: Path) -> list[str]:
+def _files_to_push(folder: Path, skip: Iterable[str] = ()) -> list[str]:
+    """The folder's files to upload (relative paths), less :data:`IGNORE_PATTERNS`, nested models and ``skip``."""
     found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     nested = _nested_models(folder)
     for name in nested:
         logger.info("Not pushing %s/%s (a model of its own); push it separately with `python -m tlnlp push "
                     "%s/%s REPO_ID`.", folder, name, folder, name)
-    return list(filter_repo_objects(found, ignore_patterns=[*IGNORE_PATTERNS, *(f"{n}/*" for n in nested)]))
+    ignore = [*IGNORE_PATTERNS, *(f"{n}/*" for n in nested), *(f"{s}/*" for s in skip)]
+    return list(filter_repo_objects(found, ignore_patterns=ignore))
+
+
+def _model_folders(folder: Path) -> list[str]:
+    """The folders (relative, ``""`` for the run's own) that hold the models to push: the run, or its members.
+
+    Raises:
+        FileNotFoundError: A folder (the run, or a member an ensemble lists) holds no saved model.
+        UnfinishedRunError: A member holds an unfinished run.
+    """
+    manifest = folder / ENSEMBLE_MANIFEST
+    members = json.loads(manifest.read_text(encoding="utf-8"))["members"] if manifest.is_file() else [""]
+    for member in members:
+        path = folder / member
+        if member:
+            if not path.is_dir():
+                raise FileNotFoundError(f"{folder} is an ensemble whose member {member} is missing; push the "
+                                        "ensemble's folder as its run left it, members/ included.")
+            check_finished(path, "pushing it")
+        if not (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} holds no saved model (no config.json or adapter_config.json): give "
+                                    "the output_dir of a finished training run (zero- and few-shot runs save no "
+                                    "model).")
+    return members
+
+
+def _plan(folder: Path, members: list[str], base_model: str | None) -> tuple[list[str], dict[str, str], str | None]:
+    """What to upload: the files, the files whose uploaded text differs (adapter configs) and an adapter's base.
+
+    An adapter's ``adapter_config.json`` names its base model by Hub id in the uploaded copy; in an ensemble each
+    adapter member's does. ``members`` are :func:`_model_folders`'.
+    """
+    files = _files_to_push(folder, skip=[m for m in members if m])
+    replaced: dict[str, str] = {}
+    hub_base = None
+    for member in members:
+        prefix = f"{member}/" if member else ""
+        if member:
+            files += [prefix + name for name in _files_to_push(folder / member)]
+        adapter_path = folder / member / "adapter_config.json"
+        if adapter_path.is_file():
+            adapter_config = json.loads(adapter_path.read_text(encoding="utf-8"))
+            hub_base = _adapter_base(folder / member, adapter_config, base_model)
+            replaced[f"{prefix}adapter_config.json"] = json.dumps(
+                {**adapter_config, "base_model_name_or_path": hub_base}, indent=2, sort_keys=True) + "\n"
+    return files, replaced, hub_base
 
 
 def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
@@ -125,7 +176,8 @@ def _check_no_secret(folder: Path, files: Iterable[str], secret: str) -> None:
                                 "token from that file (and revoke it if it was shared), then push again.")
 
 
-def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline_tag: str | None) -> str:
+def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline_tag: str | None,
+                   ensemble: bool = False) -> str:
     """How to load the pushed repo: through the task that owns the card's pipeline tag, else plain transformers."""
     tag = pipeline_tag or TASKS.get(DEFAULT_TASK).pipeline_tag
     task = task_for_pipeline_tag(tag)
@@ -133,7 +185,10 @@ def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline
         return "\n".join(["```python", "from transformers import pipeline", "",
                           f'pipe = pipeline("{tag}", model="{repo_id}")', "```"])
     lines = ["```python", "import tlnlp", "", f'pipe = tlnlp.load_pipeline("{repo_id}")', task.usage_example, "```"]
-    if adapter:
+    if ensemble:
+        lines += ["", f"The repo holds the ensemble's members (`{ENSEMBLE_MANIFEST}` lists them), each a complete "
+                  "run; `load_pipeline` loads them all and averages their label probabilities."]
+    elif adapter:
         lines += ["", f"The adapter loads on top of [{base_model}](https://huggingface.co/{base_model}); "
                   "`task_config.json` holds the label names and head size that the base model's config lacks."]
     else:
@@ -143,7 +198,8 @@ def _usage_section(repo_id: str, adapter: bool, base_model: str | None, pipeline
     return "\n".join(lines)
 
 
-def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | None) -> str | None:
+def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | None,
+                   ensemble: bool = False) -> str | None:
     """The README.md to upload: the run's card, with adapter metadata and a usage section for this repo."""
     path = folder / "README.md"
     if not path.is_file():
@@ -156,7 +212,8 @@ def _card_for_push(folder: Path, repo_id: str, adapter: bool, base_model: str | 
         card.data.tags = list(dict.fromkeys([*(card.data.tags or []), _PEFT_TAG]))
     text = card.text.rstrip() + "\n"
     if "## Use this model" not in text:
-        usage = f"## Use this model\n\n{_usage_section(repo_id, adapter, base_model, card.data.pipeline_tag)}\n\n"
+        found = _usage_section(repo_id, adapter, base_model, card.data.pipeline_tag, ensemble)
+        usage = f"## Use this model\n\n{found}\n\n"
         text = text.replace("## Limitations", usage + "## Limitations", 1) if "## Limitations" in text \
             else text + "\n" + usage
     return f"---\n{card.data.to_yaml()}\n---\n\n{text}"
@@ -201,28 +258,19 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         UnfinishedRunError: ``output_dir`` holds an unfinished run (interrupted, or still being written).
     """
     folder = Path(output_dir)
-    adapter_path = folder / "adapter_config.json"
-    adapter = adapter_path.is_file()
     if not folder.is_dir():
         raise FileNotFoundError(f"output_dir={str(folder)!r} does not exist; give the output_dir of a finished run.")
     check_finished(folder, "pushing it")
-    if not adapter and not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} holds no saved model (no config.json or adapter_config.json): give the "
-                                "output_dir of a finished training run (zero- and few-shot runs save no model).")
+    ensemble = (folder / ENSEMBLE_MANIFEST).is_file()
+    adapter = not ensemble and (folder / "adapter_config.json").is_file()
+    members = _model_folders(folder)  # every model is there, finished, before the token is asked for
     secret = require_token(token)
-    replaced: dict[str, str] = {}
-    hub_base = None
-    if adapter:
-        adapter_config = json.loads(adapter_path.read_text(encoding="utf-8"))
-        hub_base = _adapter_base(folder, adapter_config, base_model)
-        replaced["adapter_config.json"] = json.dumps({**adapter_config, "base_model_name_or_path": hub_base},
-                                                     indent=2, sort_keys=True) + "\n"
-    files = _files_to_push(folder)
+    files, replaced, hub_base = _plan(folder, members, base_model)
     _check_no_secret(folder, files, secret)
     api = HfApi(token=secret, library_name="tlnlp", library_version=__version__)
     repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     full_id = repo_url.repo_id
-    card = _card_for_push(folder, full_id, adapter, hub_base)
+    card = _card_for_push(folder, full_id, adapter, None if ensemble else hub_base, ensemble)
     if card is not None:
         replaced["README.md"] = card
     with tempfile.TemporaryDirectory(prefix="tlnlp-push-") as tmp:
@@ -233,7 +281,7 @@ def push_run(output_dir: str | Path, repo_id: str, *, private: bool | None = Non
         )
     logger.info("Pushed %s (%d files) to %s", folder, len(files), repo_url)
     return PushResult(repo_id=full_id, url=str(repo_url), commit_url=str(info.commit_url), adapter=adapter,
-                      base_model=hub_base, files=tuple(files))
+                      base_model=None if ensemble else hub_base, files=tuple(files))
 
 
 def push_run_from_args(train_args: Any, output_dir: str | Path | None = None,

@@ -210,6 +210,40 @@ def test_adapter_base_from_the_run_config(local_hub, tmp_path, tokenizer):
     assert push_run(out, "tiny-lora").base_model == base_id
 
 
+def test_ensemble_of_adapters_names_each_members_hub_base_and_refuses_a_missing_or_unfinished_member(
+        local_hub, tmp_path, tokenizer):
+    import shutil
+
+    from tlnlp.config.run_folder import MARKER, UnfinishedRunError
+
+    base_id = _push_base_model(tmp_path)
+    _, member = _adapter_dir(tmp_path, tokenizer)
+    ensemble = tmp_path / "ensemble"
+    for name in ("seed-0", "seed-1"):
+        shutil.copytree(member, ensemble / "members" / name)
+    (ensemble / "members" / "seed-1" / "checkpoint-2").mkdir()
+    (ensemble / "members" / "seed-1" / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"old")
+    _card().save(ensemble / "README.md")
+    (ensemble / "ensemble.json").write_text(json.dumps({"members": ["members/seed-0", "members/seed-1"],
+                                                        "weights": [1.0, 1.0], "labels": LABELS}))
+    result = push_run(ensemble, "tiny-ensemble", base_model=base_id)
+    assert not result.adapter and result.base_model is None
+    files = local_hub.files(result.repo_id)
+    for name in ("seed-0", "seed-1"):
+        assert json.loads(files[f"members/{name}/adapter_config.json"])["base_model_name_or_path"] == base_id
+        assert f"members/{name}/adapter_model.safetensors" in files
+    assert not any("checkpoint-" in p for p in files)
+    assert ModelCard(files["README.md"].decode()).data.library_name != "peft"
+
+    (ensemble / "members" / "seed-1" / MARKER).write_text("{}")
+    with pytest.raises(UnfinishedRunError, match="seed-1"):
+        push_run(ensemble, "tiny-ensemble-2", base_model=base_id)
+    shutil.rmtree(ensemble / "members" / "seed-1")
+    with pytest.raises(FileNotFoundError, match="member members/seed-1 is missing"):
+        push_run(ensemble, "tiny-ensemble-2", base_model=base_id)
+    assert "tlnlp-tester/tiny-ensemble-2" not in local_hub.repos
+
+
 def test_cli_push(local_hub, run_dir, capsys, monkeypatch):
     from tlnlp.__main__ import main
 
