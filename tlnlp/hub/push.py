@@ -151,7 +151,8 @@ def _plan(folder: Path, members: list[str], base_model: str | None) -> tuple[lis
     An adapter's ``adapter_config.json`` names its base model by Hub id in the uploaded copy; in an ensemble each
     adapter member's does. ``members`` are :func:`_model_folders`'.
     """
-    files = _files_to_push(folder, skip=[m for m in members if m])
+    # the members' top folder (members/) is left out whole: only the members the manifest lists go up
+    files = _files_to_push(folder, skip=sorted({m.split("/")[0] for m in members if m}))
     replaced: dict[str, str] = {}
     hub_base = None
     for member in members:

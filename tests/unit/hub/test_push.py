@@ -221,6 +221,7 @@ def test_ensemble_of_adapters_names_each_members_hub_base_and_refuses_a_missing_
     ensemble = tmp_path / "ensemble"
     for name in ("seed-0", "seed-1"):
         shutil.copytree(member, ensemble / "members" / name)
+    shutil.copytree(member, ensemble / "members" / "seed-7")  # left from a larger ensemble: not listed, not pushed
     (ensemble / "members" / "seed-1" / "checkpoint-2").mkdir()
     (ensemble / "members" / "seed-1" / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"old")
     _card().save(ensemble / "README.md")
@@ -232,7 +233,7 @@ def test_ensemble_of_adapters_names_each_members_hub_base_and_refuses_a_missing_
     for name in ("seed-0", "seed-1"):
         assert json.loads(files[f"members/{name}/adapter_config.json"])["base_model_name_or_path"] == base_id
         assert f"members/{name}/adapter_model.safetensors" in files
-    assert not any("checkpoint-" in p for p in files)
+    assert not any("checkpoint-" in p or "seed-7" in p for p in files)
     assert ModelCard(files["README.md"].decode()).data.library_name != "peft"
 
     (ensemble / "members" / "seed-1" / MARKER).write_text("{}")
