@@ -248,7 +248,7 @@ def test_setfit_chooses_its_self_training_count_with_its_epochs_on_fold_bodies(t
     assert fit["head"]["self_training"]["per_class"] == search["self_training_per_class"]
     assert fit["head"]["self_training_search"]["fold_bodies"] is True
     card = (out / "README.md").read_text()
-    assert "chosen with the body's epochs by 3-fold cross-validation" in card
+    assert "chosen after the body's epochs by 3-fold cross-validation" in card
 
 
 def test_setfit_records_a_self_training_count_of_0_chosen_on_fold_bodies(tmp_path, tiny_bert_dir, monkeypatch):
@@ -264,7 +264,7 @@ def test_setfit_records_a_self_training_count_of_0_chosen_on_fold_bodies(tmp_pat
          "--train_samples_per_class", "6", "--self_training_texts", "rest", "--self_training_samples", "40")
     head = json.loads((out / "head_fit.json").read_text())["head"]
     assert head["self_training"] == {"per_class": 0, "pool_rows": 40, "pseudo_rows": 0}
-    assert "Self-training: none (0 pseudo-labelled texts per class of 40 unlabelled, chosen with the body's " \
+    assert "Self-training: none (0 pseudo-labelled texts per class of 40 unlabelled, chosen after the body's " \
            "epochs" in (out / "README.md").read_text()
 
 

@@ -87,7 +87,8 @@ def _selection_text(selection: dict[str, Any]) -> str:
              "a choice. Search spaces (the first point is the default):", ""]
     for family, space in selection["search_spaces"].items():
         points = "; ".join(", ".join(f"{k} {v:g}" for k, v in p.items()) for p in space["grid"])
-        lines.append(f"- {family} ({space['repeats']} repeat(s)): {points}")
+        then = f"; {space['then']} chosen after the rest, among the chosen point's values" if space.get("then") else ""
+        lines.append(f"- {family} ({space['repeats']} repeat(s)): {points}{then}")
     return "\n".join(lines)
 
 

@@ -224,7 +224,8 @@ def _choose(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: Fit
 
         def predict(params: dict[str, Any], fold: int, train: np.ndarray, held: np.ndarray) -> np.ndarray:
             return _head_logits((features[train], features[held], prior), y[train], params, cell.seed, pool)
-    return {"family": setting["family"], **select(grid, y, splits, predict, setting["metric"], len(inputs.label_names))}
+    return {"family": setting["family"],
+            **select(grid, y, splits, predict, setting["metric"], len(inputs.label_names), setting.get("then"))}
 
 
 def _unlabeled(ctx: CellContext, cell: Cell) -> list[str]:

@@ -7,8 +7,11 @@ cross-validation on the budget's rows alone, from a small grid per strategy fami
 
 Every grid point is scored on the out-of-fold predictions of all the budget's rows pooled (folds of two or three
 rows make a macro-F1 per fold meaningless), by the ladder's metric; ties go to the lower out-of-fold log-loss, then
-to the earlier grid point (the first is the default). The record of a selection holds the choice, its CV score,
-the score of every grid point and the folds, and goes into the cell's record, the table and the card.
+to the earlier grid point (the first is the default). A family may choose one parameter after the others (its
+``then``: the self-training count): first the best point with that parameter at its default, then the best of
+that point's values of it, so that 16 rows choose among a few points at a time rather than among every product.
+The record of a selection holds the choice, its CV score, the score of every grid point scored and the folds, and
+goes into the cell's record, the table and the card.
 
 ``--selection`` sets how far it goes:
 
@@ -44,6 +47,8 @@ _STRENGTHS = tuple({"head_prior_strength": s} for s in (1.0, 0.0, 0.01, 0.1, 10.
 _C_GRID = tuple({"C": c} for c in (1.0, 10.0, 100.0, 0.1))
 #: SetFit's body epochs over its pairs (1: the library's default). Longer bodies cost a body per value and fold.
 _BODY_EPOCHS = (1, 2, 4)
+#: The self-training count, chosen after a family's other parameters (a grid's ``then``).
+_COUNT = "self_training_per_class"
 
 
 def _with_body_epochs(heads: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
@@ -70,19 +75,22 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
     "anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _STRENGTHS},
     # feature_extraction(_zero_shot_head)_self_training: the same heads, each also self-trained on the cell's
     # unlabelled texts with 0, 8, 32 or 128 pseudo-labelled texts per class (each fold labels the texts with the
-    # head fitted on its own training rows)
-    "self_trained_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_C_GRID)},
-    "self_trained_anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_STRENGTHS)},
+    # head fitted on its own training rows; the count is chosen after the head: ``then``)
+    "self_trained_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_C_GRID),
+                          "then": _COUNT},
+    "self_trained_anchored_head": {"modes": ("heads", "cv"), "repeats": 3, "grid": _with_self_training(_STRENGTHS),
+                                   "then": _COUNT},
     # setfit / setfit_zero_shot_head: the same head grids on bodies trained on each fold's rows for 1, 2 or 4
     # epochs over the pairs (the heads of one body cost nothing more: every body length is tried with each)
     "setfit_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_C_GRID)},
     "setfit_anchored_head": {"modes": ("cv",), "repeats": 1, "grid": _with_body_epochs(_STRENGTHS)},
     # setfit(_zero_shot_head)_self_training: those grids with every count of pseudo-labelled texts, each fold's
-    # body labelling the unlabelled texts with the head fitted on its own training rows
+    # body labelling the unlabelled texts with the head fitted on its own training rows; the count is chosen after
+    # the body's length and the head
     "setfit_self_trained_head": {"modes": ("cv",), "repeats": 1,
-                                 "grid": _with_body_epochs(_with_self_training(_C_GRID))},
+                                 "grid": _with_body_epochs(_with_self_training(_C_GRID)), "then": _COUNT},
     "setfit_self_trained_anchored_head": {"modes": ("cv",), "repeats": 1,
-                                          "grid": _with_body_epochs(_with_self_training(_STRENGTHS))},
+                                          "grid": _with_body_epochs(_with_self_training(_STRENGTHS)), "then": _COUNT},
 }
 
 
@@ -97,9 +105,11 @@ def selection_settings(args: Any, family: str | None) -> dict[str, Any]:
     mode = getattr(args, "selection", "none")
     if space is None or mode not in space["modes"]:
         return {}
-    return {"selection": {"family": family, "grid": [dict(point) for point in space["grid"]],
-                          "repeats": space["repeats"], "max_folds": int(args.selection_folds),
-                          "metric": args.metric, "version": SELECTION_VERSION}}
+    found = {"family": family, "grid": [dict(point) for point in space["grid"]], "repeats": space["repeats"],
+             "max_folds": int(args.selection_folds), "metric": args.metric, "version": SELECTION_VERSION}
+    if space.get("then"):
+        found["then"] = space["then"]
+    return {"selection": found}
 
 
 def cv_splits(labels: Sequence[int] | np.ndarray, seed: int, max_folds: int = 5,
@@ -137,11 +147,24 @@ def _log_loss(y: np.ndarray, scores: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y)), y].mean())
 
 
+def _stages(grid: Sequence[dict[str, Any]], then: str | None) -> list[Callable[[dict[str, Any]], list[int]]]:
+    """The grid's positions scored at each stage, given the choice so far (one stage unless ``then`` is set).
+
+    With ``then``, the first stage holds the points at ``then``'s default value (the first point's), and the second
+    the points that differ from the first stage's choice in ``then`` alone.
+    """
+    if then is None:
+        return [lambda chosen: list(range(len(grid)))]
+    rest = [{k: v for k, v in point.items() if k != then} for point in grid]
+    return [lambda chosen: [i for i, p in enumerate(grid) if p.get(then) == grid[0].get(then)],
+            lambda chosen: [i for i, r in enumerate(rest) if r == {k: v for k, v in chosen.items() if k != then}]]
+
+
 def select(grid: Sequence[dict[str, Any]], labels: Sequence[int] | np.ndarray,
            splits: list[tuple[np.ndarray, np.ndarray]],
            predict: Callable[[dict[str, Any], int, np.ndarray, np.ndarray], np.ndarray],
-           metric: str = "accuracy", num_labels: int | None = None) -> dict[str, Any]:
-    """Score every grid point by cross-validation and choose one.
+           metric: str = "accuracy", num_labels: int | None = None, then: str | None = None) -> dict[str, Any]:
+    """Score grid points by cross-validation and choose one.
 
     Args:
         grid: Parameter dicts; the first is the default (kept on ties and when there are no splits).
@@ -151,31 +174,42 @@ def select(grid: Sequence[dict[str, Any]], labels: Sequence[int] | np.ndarray,
             log-probabilities) of a model fitted on the ``train`` positions only.
         metric: ``accuracy`` or ``f1_macro``, of the pooled out-of-fold predictions.
         num_labels: Classes (default: ``max(labels) + 1``).
+        then: A parameter chosen after the others rather than with them: first the best point at its default
+            value, then the best of that point's values of ``then`` alone (fewer points to overfit few rows with).
+            None: every point at once.
 
     Returns:
         ``chosen`` (the parameters), ``cv_score`` and ``cv_log_loss`` of the choice (None without splits),
-        ``grid`` (every point's scores), ``metric``, ``folds`` (k), ``repeats`` and ``rows``.
+        ``grid`` (the scores of every point scored), ``metric``, ``folds`` (k), ``repeats`` and ``rows``; ``then``
+        when set.
     """
     y = np.asarray(labels, dtype=np.int64)
     n_labels = int(num_labels or int(y.max()) + 1)
     repeats = round(sum(len(held) for _, held in splits) / len(y)) if splits else 0  # each row held once a repeat
     found: dict[str, Any] = {"metric": metric, "folds": len(splits) // max(1, repeats), "repeats": repeats,
                              "rows": len(y), "chosen": dict(grid[0]), "cv_score": None, "cv_log_loss": None,
-                             "grid": []}
+                             "grid": [], **({"then": then} if then else {})}
     if not splits:
         found["reason"] = "a class has a single labelled row: no cross-validation, the defaults stand"
         return found
-    best: tuple[float, float] | None = None
-    for params in grid:
-        held_all, scores_all = [], []
-        for fold, (train, held) in enumerate(splits):
-            held_all.append(held)
-            scores_all.append(np.asarray(predict(dict(params), fold, train, held), dtype=np.float64))
-        gold, scores = y[np.concatenate(held_all)], np.concatenate(scores_all)
-        score = classification_metrics(gold, scores.argmax(axis=1), n_labels)[metric]
-        point = {"params": dict(params), "cv_score": float(score), "cv_log_loss": _log_loss(gold, scores)}
-        found["grid"].append(point)
-        if best is None or (point["cv_score"], -point["cv_log_loss"]) > best:
-            best = (point["cv_score"], -point["cv_log_loss"])
-            found.update(chosen=dict(params), cv_score=point["cv_score"], cv_log_loss=point["cv_log_loss"])
+    scored: dict[int, dict[str, Any]] = {}
+
+    def score(index: int) -> dict[str, Any]:
+        if index not in scored:
+            held_all, scores_all = [], []
+            for fold, (train, held) in enumerate(splits):
+                held_all.append(held)
+                scores_all.append(np.asarray(predict(dict(grid[index]), fold, train, held), dtype=np.float64))
+            gold, scores = y[np.concatenate(held_all)], np.concatenate(scores_all)
+            value = classification_metrics(gold, scores.argmax(axis=1), n_labels)[metric]
+            scored[index] = {"params": dict(grid[index]), "cv_score": float(value),
+                             "cv_log_loss": _log_loss(gold, scores)}
+            found["grid"].append(scored[index])
+        return scored[index]
+
+    chosen = dict(grid[0])
+    for stage in _stages(grid, then):  # max keeps the earliest of ties
+        best = max((score(i) for i in stage(chosen)), key=lambda point: (point["cv_score"], -point["cv_log_loss"]))
+        chosen = best["params"]
+        found.update(chosen=dict(chosen), cv_score=best["cv_score"], cv_log_loss=best["cv_log_loss"])
     return found

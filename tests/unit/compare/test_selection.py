@@ -55,6 +55,35 @@ def test_select_scores_pooled_out_of_fold_predictions_and_keeps_the_default_on_t
     assert nothing["chosen"] == grid[0] and nothing["cv_score"] is None and "single labelled row" in nothing["reason"]
 
 
+def test_select_with_then_chooses_the_count_after_the_rest_among_fewer_points():
+    labels = np.array([0, 1] * 4)
+    splits = cv_splits(labels, seed=0)
+    # head "a" is best with no self-training; head "b" with 8 texts is the best point of all (what a joint choice
+    # of every product would pick)
+    right = {("a", 0): 1.0, ("b", 0): 0.5, ("a", 8): 0.75, ("b", 8): 1.0, ("a", 32): 0.5, ("b", 32): 0.0}
+    scored = []
+
+    def predict(params, fold, train, held):
+        key = (params["head"], params["count"])
+        scored.append(key)
+        gold = labels[held]
+        wrong = np.arange(len(held)) >= round(right[key] * len(held))  # the first share of each fold right
+        guess = np.where(wrong, 1 - gold, gold)
+        return np.eye(2)[guess] * (2.0 if key == ("b", 8) else 1.0)  # ("b", 8): surer, wins the tie on log-loss
+
+    grid = [{"head": h, "count": c} for c in (0, 8, 32) for h in ("a", "b")]
+    joint = select(grid, labels, splits, predict)
+    assert joint["chosen"] == {"head": "b", "count": 8} and "then" not in joint
+    scored.clear()
+    found = select(grid, labels, splits, predict, then="count")
+    assert found["then"] == "count"
+    assert found["chosen"] == {"head": "a", "count": 0} and found["cv_score"] == 1.0
+    # stage 1: both heads at count 0; stage 2: head a's other counts; head b's are never scored
+    assert [p["params"] for p in found["grid"]] == [{"head": "a", "count": 0}, {"head": "b", "count": 0},
+                                                    {"head": "a", "count": 8}, {"head": "a", "count": 32}]
+    assert ("b", 8) not in scored and ("b", 32) not in scored
+
+
 def test_selection_settings_follow_the_mode(tmp_path):
     def settings(mode, family):
         args = CompareArgs(output_dir=str(tmp_path), selection=mode, selection_folds=3)
@@ -66,6 +95,9 @@ def test_selection_settings_follow_the_mode(tmp_path):
     assert head["max_folds"] == 3 and head["metric"] == "accuracy" and head["grid"][0] == {"C": 1.0}
     assert all(settings("cv", family) for family in SEARCH_SPACES)
     assert settings("cv", None) == {}
+    assert settings("heads", "self_trained_head")["selection"]["then"] == "self_training_per_class"
+    assert settings("cv", "setfit_self_trained_anchored_head")["selection"]["then"] == "self_training_per_class"
+    assert "then" not in settings("heads", "anchored_head")["selection"]  # the key of other families unchanged
     assert SEARCH_SPACES["trained"]["grid"][0] == {"learning_rate_scale": 1.0, "epochs_scale": 1.0}  # the default
     setfit = SEARCH_SPACES["setfit_head"]["grid"]
     assert setfit[0] == {"setfit_num_epochs": 1, "C": 1.0}  # the library's body, scikit-learn's head

@@ -87,3 +87,25 @@ def test_bad_self_training_flags_name_the_flag(field, value, match):
         check_head_options(HeadOptions(**{field: value}))
     with pytest.raises(ValueError, match=match):
         MethodArgs(method="feature_extraction", **{field: value})
+
+
+def test_setfit_chooses_the_body_length_first_then_the_count_at_that_length(monkeypatch):
+    from tlnlp.methods.heads import FitInputs
+    from tlnlp.methods.setfit import epochs
+
+    gold = np.array([0, 1] * 6)
+
+    def logits(right: int, sure: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        guess = np.where(np.arange(len(gold)) < right, gold, 1 - gold)
+        return np.eye(2)[guess] * sure, gold
+
+    # 1 epoch is best with no self-training; 2 epochs with 32 texts per class is the best point of all
+    table = {1: {0: logits(12), 8: logits(11), 32: logits(10), 128: logits(9)},
+             2: {0: logits(10), 8: logits(11), 32: logits(12, sure=3.0), 128: logits(9)}}
+    monkeypatch.setattr(epochs, "_fold_scores", lambda encoder, inputs, args, n, splits, train: table[n])
+    inputs = FitInputs(texts=["t"] * len(gold), labels=gold, label_names=["a", "b"], unlabeled=["u"] * 20)
+    args = MethodArgs(method="setfit", setfit_epochs_choices=[1, 2], self_training_per_class="auto")
+    chosen, found = epochs.choose_body_epochs(None, inputs, args, None)
+    assert chosen == 1 and found["self_training_per_class"] == 0  # not (2, 32): the length came first
+    assert found["cv_accuracy"] == {"1": 1.0, "2": 10 / 12}  # each length's score with no self-training
+    assert found["self_training_search"]["cv_accuracy"] == {"0": 1.0, "8": 11 / 12, "32": 10 / 12, "128": 9 / 12}

@@ -116,7 +116,7 @@ def self_training_line(found: dict[str, Any], search: dict[str, Any] | None) -> 
     how = (f"chosen by {search['folds']}-fold cross-validation (3 repeats) on the labelled training rows only"
            if search and search.get("folds") else "set by --self_training_per_class")
     if search and search.get("fold_bodies"):
-        how = (f"chosen with the body's epochs by {search['folds']}-fold cross-validation on the labelled training "
+        how = (f"chosen after the body's epochs by {search['folds']}-fold cross-validation on the labelled training "
                "rows only, a body trained per fold")
     if not found.get("pseudo_rows"):
         return (f"- Self-training: none ({found['per_class']} pseudo-labelled texts per class of "

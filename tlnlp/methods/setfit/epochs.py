@@ -7,8 +7,9 @@ a body trained from the starting encoder on each fold's rows, the run's own head
 anchored head at the prototypes as that body embeds them), out-of-fold predictions pooled. The best accuracy wins,
 then the lower log-loss, then the fewer epochs. With unlabelled texts (``--self_training_texts``) and
 ``--self_training_per_class auto``, each fold's body also embeds them and every count of pseudo-labelled texts per
-class is scored with every length (the fold's head labels the texts, then fits again), so the count is chosen on
-bodies that never saw the held-out rows; ties go to the smaller count. No validation or test label is read. The
+class is scored with every length (the fold's head labels the texts, then fits again): the length is chosen first,
+with no self-training, then the count at that length, on bodies that never saw the held-out rows; ties go to the
+smaller count. No validation or test label is read. The
 choice is written into the run's folder, so a resumed run trains the body it chose before instead of choosing
 again.
 """
@@ -109,8 +110,9 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
     Returns:
         The epochs, and ``{"choices", "folds", "cv_accuracy", "cv_log_loss", "chosen"}`` (``folds`` 0 and a
         ``reason`` when a class has a single row: then ``--setfit_num_epochs`` stands). Where the count of
-        pseudo-labelled texts was chosen too: ``self_training_per_class`` and ``self_training_search`` (per count,
-        at the chosen length), and ``cv_accuracy``/``cv_log_loss`` are each length's at the chosen count.
+        pseudo-labelled texts was chosen too (after the length): ``self_training_per_class`` and
+        ``self_training_search`` (per count, at the chosen length); ``cv_accuracy``/``cv_log_loss`` are each
+        length's with no self-training, what the length was chosen by.
     """
     choices = sorted({int(c) for c in args.setfit_epochs_choices})
     y = np.asarray(inputs.labels, dtype=np.int64)
@@ -134,18 +136,20 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=inputs.seed).split(np.zeros(len(y)), y))
     table = {(epochs, count): logit_scores(*scored) for epochs in choices
              for count, scored in _fold_scores(encoder, inputs, args, epochs, splits, train_body).items()}
-    chosen, count = max(table, key=lambda point: (table[point][0], -table[point][1], -point[0], -point[1]))
+    # the length first (with no self-training), then the count at that length: few points per choice on few rows
+    chosen = max(choices, key=lambda e: (table[e, pseudo_counts[0]][0], -table[e, pseudo_counts[0]][1], -e))
+    count = max(pseudo_counts, key=lambda c: (table[chosen, c][0], -table[chosen, c][1], -c))
     logger.info("SetFit: body epochs %s by %d-fold cross-validation on the labelled rows (accuracy %s)", chosen,
-                folds, ", ".join(f"{e}: {table[e, count][0]:.3f}" for e in choices))
+                folds, ", ".join(f"{e}: {table[e, pseudo_counts[0]][0]:.3f}" for e in choices))
     found = {"key": key, "chosen": chosen, "choices": choices, "folds": folds,
-             "cv_accuracy": {str(e): table[e, count][0] for e in choices},
-             "cv_log_loss": {str(e): table[e, count][1] for e in choices}}
+             "cv_accuracy": {str(e): table[e, pseudo_counts[0]][0] for e in choices},
+             "cv_log_loss": {str(e): table[e, pseudo_counts[0]][1] for e in choices}}
     if len(pseudo_counts) > 1:
         found["self_training_per_class"] = count
         found["self_training_search"] = {"folds": folds, "fold_bodies": True,
                                          "cv_accuracy": {str(c): table[chosen, c][0] for c in pseudo_counts},
                                          "cv_log_loss": {str(c): table[chosen, c][1] for c in pseudo_counts}}
-        logger.info("SetFit: %d pseudo-labelled texts per class, chosen with the body's epochs", count)
+        logger.info("SetFit: %d pseudo-labelled texts per class, chosen after the body's epochs", count)
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
