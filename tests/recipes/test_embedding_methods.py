@@ -268,6 +268,25 @@ def test_setfit_records_a_self_training_count_of_0_chosen_on_fold_bodies(tmp_pat
            "epochs" in (out / "README.md").read_text()
 
 
+def test_setfit_body_trains_on_texts_cut_to_max_seq_length(tmp_path, tiny_bert_dir, monkeypatch):
+    from sentence_transformers import SentenceTransformerTrainer
+
+    seen, real = [], SentenceTransformerTrainer.training_step
+
+    def recording(self, model, inputs, *args, **kwargs):
+        seen.append((model.max_seq_length, max(v.shape[-1] for k, v in inputs.items() if k.endswith("input_ids"))))
+        return real(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "training_step", recording)
+    out = tmp_path / "setfit_cut"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_max_steps", "2", "--setfit_batch_size", "4",
+         "--max_seq_length", "6")
+    # the library cuts only the head's texts: the body's pairs are cut to --max_seq_length too
+    assert seen and all(limit == 6 and tokens <= 6 for limit, tokens in seen)
+    saved = json.loads((out / "sentence_bert_config.json").read_text()).get("max_seq_length")
+    assert saved != 6  # the encoder's own limit is left as it was
+
+
 def test_setfit_fold_bodies_score_the_runs_own_anchored_head(tmp_path, tiny_bert_dir, monkeypatch):
     from tlnlp.methods.setfit import epochs
 

@@ -9,8 +9,9 @@ names, head kind); nothing is pickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformer
 
-__all__ = ["HEAD_CONFIG", "HEAD_WEIGHTS", "SentenceTransformerForSequenceClassification", "encode_normalized",
-           "is_sentence_classifier"]
+__all__ = ["HEAD_CONFIG", "HEAD_WEIGHTS", "SentenceTransformerForSequenceClassification", "cut_to",
+           "encode_normalized", "is_sentence_classifier"]
 
 #: The head's weights and its description, beside the sentence-transformers files.
 HEAD_WEIGHTS = "classifier_head.safetensors"
@@ -39,16 +40,26 @@ def encode_normalized(encoder: SentenceTransformer, texts: Sequence[str], *, bat
     ``bf16`` encodes under bf16 autocast (what ``--bf16`` turns on for training): the matmuls run in bf16, the
     weights stay fp32, and the embeddings come back as float32.
     """
+    with cut_to(encoder, max_length), torch.inference_mode(), \
+            torch.autocast(encoder.device.type, dtype=torch.bfloat16, enabled=bf16):
+        vectors = encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=show_progress)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def cut_to(encoder: SentenceTransformer, max_length: int | None) -> Iterator[None]:
+    """Inside, ``encoder`` cuts texts to ``max_length`` tokens (never beyond its own limit); after, its own limit.
+
+    Training and encoding go through it alike, so a body trains on the texts as its embeddings will read them.
+    """
     own = encoder.max_seq_length
     if max_length is not None:
         encoder.max_seq_length = min(max_length, own) if own else max_length
     try:
-        with torch.inference_mode(), torch.autocast(encoder.device.type, dtype=torch.bfloat16, enabled=bf16):
-            vectors = encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=show_progress)
+        yield
     finally:
         encoder.max_seq_length = own
-    return np.asarray(vectors, dtype=np.float32)
 
 
 class SentenceTransformerForSequenceClassification(torch.nn.Module):

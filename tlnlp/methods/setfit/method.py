@@ -24,6 +24,7 @@ from tlnlp.methods.heads.method import EmbeddingMethod, FitInputs, FitOutcome
 from tlnlp.methods.setfit.epochs import choose_body_epochs
 from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
 from tlnlp.models.cpu_dropout import fast_cpu_dropout_wanted, use_fast_cpu_dropout
+from tlnlp.models.sentence_classifier import cut_to
 
 __all__ = ["SetFit"]
 
@@ -88,7 +89,9 @@ def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
     if resume is not None:  # the library's train() takes no checkpoint; its sentence-transformers trainer does
         logger.info("SetFit: resuming the body training from %s", resume)
         trainer.st_trainer.train = functools.partial(trainer.st_trainer.train, resume_from_checkpoint=resume)
-    trainer.train_embeddings(x_train=list(inputs.texts), y_train=[int(y) for y in inputs.labels], args=setfit_args)
+    with cut_to(encoder, inputs.max_length):  # the library cuts only the head's texts; the body's are cut here
+        trainer.train_embeddings(x_train=list(inputs.texts), y_train=[int(y) for y in inputs.labels],
+                                 args=setfit_args)
     state = trainer.st_trainer.state
     return {"body_steps": int(state.global_step), "body_pairs": int(len(trainer.st_trainer.train_dataset)),
             "resumed_from": Path(resume).name if resume else None}
