@@ -9,9 +9,8 @@ then the lower log-loss, then the fewer epochs. With unlabelled texts (``--self_
 ``--self_training_per_class auto``, each fold's body also embeds them and every count of pseudo-labelled texts per
 class is scored with every length (the fold's head labels the texts, then fits again): the length is chosen first,
 with no self-training, then the count at that length, on bodies that never saw the held-out rows; ties go to the
-smaller count. No validation or test label is read. The
-choice is written into the run's folder, so a resumed run trains the body it chose before instead of choosing
-again.
+smaller count. No validation or test label is read. The choice is written into the run's folder, so a resumed
+run trains the body it chose before instead of choosing again.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from tlnlp.methods.heads.fit import fit_head, logit_scores
-from tlnlp.methods.heads.options import PER_CLASS_GRID, HeadOptions, pseudo_per_class
+from tlnlp.methods.heads.options import PER_CLASS_GRID, pseudo_per_class
 from tlnlp.methods.heads.self_training import self_train
 
 __all__ = ["CHOICE_FILE", "choose_body_epochs"]
@@ -57,11 +56,10 @@ def _run_head(inputs: Any, args: Any, body: Any) -> Callable[[np.ndarray, np.nda
     prototypes as the fold's body embeds them (``--head_prior_strength auto`` chooses inside each fold's rows).
     """
     prior = inputs.prior.weights(lambda texts: inputs.embed(body, texts)) if inputs.prior is not None else None
-    options = HeadOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(HeadOptions)})
 
     def fit(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.enable_grad():  # the linear head trains with torch
-            head = fit_head(x, labels, len(inputs.label_names), options, prior, inputs.seed)
+            head = fit_head(x, labels, len(inputs.label_names), args, prior, inputs.seed)  # as fit_head_on does
         return head.weight, head.bias
 
     return fit
@@ -77,7 +75,6 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
     counts = _counts(inputs, args)
     logits: dict[int, list[np.ndarray]] = {count: [] for count in counts}
     gold = []
-
     for train, held in splits:
         body = copy.deepcopy(encoder)
         with tempfile.TemporaryDirectory(prefix="tlnlp-setfit-fold-") as tmp:
