@@ -18,7 +18,8 @@ source stage on rows drawn evenly from each, as many rows as one source gets.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/domain_transfer.py [--sources amazon_sentiment ...]
         [--control trec6|none] [--budgets 8 32] [--seeds 0 1 2] [--families staged staged_rehearsal source_only]
-        [--source_samples 2000] [--source_epochs 1] [--source_patience 0] [--output_dir runs/domain_transfer]
+        [--source_samples 2000] [--source_epochs 1] [--source_patience 0] [--extra_strategies ...]
+        [--output_dir runs/domain_transfer]
 
 Every finished cell (and every source model) is cached under the output folder: a killed run resumes. The last
 line printed is one JSON object: per strategy and budget the target accuracy (mean and std over seeds), the
@@ -95,6 +96,9 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--budgets", nargs="+", default=["8", "32"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--extra_strategies", nargs="+", default=[],
+                        help="More ladder strategies on the same rows, e.g. a vote of routes: "
+                             "vote:source_only:nyt_sentiment,setfit_zero_shot_head_self_training.")
     parser.add_argument("--source_samples", type=int, default=2000)
     parser.add_argument("--source_epochs", type=float, default=1.0,
                         help="Epochs of full fine-tuning on each source (CompareArgs.transfer_source_epochs; "
@@ -116,6 +120,7 @@ def main() -> None:
     datasets.disable_progress_bars()
     start = time.perf_counter()
     strategies = _strategies(opts)
+    strategies += [name for name in opts.extra_strategies if name not in strategies]
     args = CompareArgs(output_dir=opts.output_dir, strategies=strategies, budgets=opts.budgets, seeds=opts.seeds,
                        num_train_epochs=3, min_train_steps=60, batch_size=16, check_forgetting=False,
                        transfer_source_samples=opts.source_samples, transfer_source_epochs=opts.source_epochs,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from tlnlp.compare.budgets import ALL
 from tlnlp.compare.executors import EXECUTORS
 from tlnlp.compare.selection import SELECTION_MODES
-from tlnlp.compare.strategies import TRAINED_KINDS, get_strategy
+from tlnlp.compare.strategies import TRAINED_KINDS, Strategy, get_strategy
 from tlnlp.registry import RegistryError
 
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
@@ -21,6 +21,14 @@ _DEFAULT_LRS = ["full=5e-5", "ulmfit=5e-5", "lora=5e-4", "frozen_backbone=2e-3",
 def _rate_name(strategy: str) -> str:
     """The ``learning_rates`` entry of a strategy: its name, its family's (``staged:<source>``) or its members'."""
     return strategy.removeprefix("ensemble:").split(":", 1)[0]
+
+
+def _trained_parts(name: str, strategy: Strategy) -> list[str]:
+    """The strategies behind ``name`` that train with a learning rate: itself, or a vote's trained members."""
+    if name.startswith("vote:"):
+        return [member for member in name.removeprefix("vote:").split(",")
+                if get_strategy(member).kind in TRAINED_KINDS]
+    return [name] if strategy.kind in TRAINED_KINDS else []
 
 
 def parse_budget(value: str | int) -> int | str:
@@ -75,7 +83,8 @@ class CompareArgs:
                           "Transfer from other data: staged:<source>, staged_rehearsal:<source>, source_only:<source>, "
                           "multitask:<source>[+<source>...], dann:<source> (a bundled corpus name, or any "
                           "--dataset_name); staged, staged_rehearsal and source_only pool sources joined by + "
-                          "into one source stage."})
+                          "into one source stage. ensemble:<strategy>: seeds of one strategy voting; "
+                          "vote:<a>,<b>[,...]: different strategies voting (equal weights)."})
     budgets: list[str] = field(
         default_factory=lambda: ["8", "32", "128", ALL],
         metadata={"help": "Labelled training examples per class (nested: the 8-shot set is inside the 32-shot set), "
@@ -237,10 +246,11 @@ class CompareArgs:
                 strategy = get_strategy(name)
             except RegistryError as err:
                 raise ValueError(f"strategies: {err}") from None
-            if strategy.kind in TRAINED_KINDS and _rate_name(name) not in rates:
-                raise ValueError(f"strategies: {name!r} trains but has no learning rate; set one with "
-                                 f"--learning_rates {_rate_name(name)}=5e-5 (YAML: learning_rates: "
-                                 f"[{_rate_name(name)}=5e-5]).")
+            for part in _trained_parts(name, strategy):
+                if _rate_name(part) not in rates:
+                    raise ValueError(f"strategies: {name!r} trains but has no learning rate; set one with "
+                                     f"--learning_rates {_rate_name(part)}=5e-5 (YAML: learning_rates: "
+                                     f"[{_rate_name(part)}=5e-5]).")
 
     def learning_rate_map(self) -> dict[str, float]:
         """Strategy -> peak learning rate (defaults for the trained strategies, then ``learning_rates``)."""

@@ -1,11 +1,11 @@
 """The code behind a ladder cell, as a hash: a cell computed by other code is not reused.
 
 A cell's result depends on its configuration (hashed into its key, :mod:`tlnlp.compare.cells`) and on the code that
-computes it. :func:`strategy_code` hashes that code: the source files of the module that defines the strategy,
-every tlnlp module that module imports (a package counts as all the ``.py`` files of its folder, one level deep),
-the folder of the method it trains (``tlnlp/methods/<name>/`` or a plugin's package) with the tlnlp modules its
-files import, the code of a composite's member strategy (``ensemble:<strategy>``), and the versions of tlnlp and
-the libraries that compute numbers (torch, transformers, datasets, peft, sentence-transformers, setfit,
+computes it. :func:`strategy_code` hashes that code: the source files of the module that defines the strategy, every
+tlnlp module that module imports (a package counts as all the ``.py`` files of its folder, one level deep), the
+folder of the method it trains (``tlnlp/methods/<name>/`` or a plugin's package) with the tlnlp modules its files
+import, the code of a composite's member strategies (``ensemble:<strategy>``, ``vote:<a>,<b>``), and the versions of
+tlnlp and the libraries that compute numbers (torch, transformers, datasets, peft, sentence-transformers, setfit,
 scikit-learn, numpy). An edit deeper in the import graph (a module only reached through two imports) is not seen:
 when such an edit changes results, use a new ``--cell_cache_dir`` or bump :data:`tlnlp.compare.cells.CELL_SCHEMA`.
 """
@@ -102,7 +102,10 @@ def code_files(strategy: Any, seen: frozenset[str] = frozenset()) -> set[Path]:
 
     files = _with_imports(path for function in (strategy.run, strategy.settings)
                           for path in _module_files(function.__module__))
-    for value in {v for f in (strategy.run, strategy.settings) for v in _closure_values(f) if isinstance(v, str)}:
+    values = [v for f in (strategy.run, strategy.settings) for v in _closure_values(f)]
+    names = {v for v in values if isinstance(v, str)}
+    names.update(v for group in values if isinstance(group, tuple) for v in group if isinstance(v, str))
+    for value in names:
         if value in METHODS:
             files.update(_with_imports(_method_files(value)))
         if value != strategy.name and value not in seen:

@@ -139,8 +139,10 @@ def get_strategy(name: str) -> Strategy:
         from tlnlp.compare.ensemble_strategies import ensemble_strategy  # deferred: it imports this module
         from tlnlp.compare.joint_strategies import dann_strategy, joint_strategy  # deferred: it imports this module
         from tlnlp.compare.transfer_strategies import transfer_strategy  # deferred: it imports this module
+        from tlnlp.compare.vote_strategies import vote_strategy  # deferred: it imports this module
 
-        found = transfer_strategy(name) or joint_strategy(name) or dann_strategy(name) or ensemble_strategy(name)
+        found = (transfer_strategy(name) or joint_strategy(name) or dann_strategy(name) or ensemble_strategy(name)
+                 or vote_strategy(name))
         if found is not None:
             return found
     if name in METHODS and METHODS.get(name).trains_with_trainer:
