@@ -10,6 +10,8 @@ split, 500 questions), 8 / 32 / 128 labels per class, seeds 0-2, every strategy 
   either head (the two share the body trained for a budget and seed);
 - ``setfit_library``: the ``setfit`` library called directly with its own defaults on the same rows
   (``SetFitModel.from_pretrained`` + ``Trainer.train``): tlnlp must not be worse than the library it wraps;
+- ``setfit_label_texts_zero_shot_head``: the anchored SetFit whose body also trains on the zero-shot spec's label
+  texts (``--setfit_label_texts``: one labelled row per filled template);
 - ``sentence_fine_tuning`` and ``sentence_fine_tuning_zero_shot_head``: the encoder and a linear head on its
   sentence embeddings trained together (Trainer, the ladder's settings), the second anchored at the prototypes;
 - ``*_self_training``: the same heads, then one round of self-training on up to 3,000 of the training split's
@@ -55,7 +57,8 @@ DATASETS = {"movie": ("bundled:movie_sentiment", 500), "trec6": ("bundled:trec6"
             "amazon": ("bundled:amazon_sentiment", None), "bbc": ("bundled:bbc_news", None)}
 STRATEGIES = ["zero_shot_embeddings", "feature_extraction", "feature_extraction_zero_shot_head",
               "feature_extraction_self_training", "feature_extraction_zero_shot_head_self_training", "setfit",
-              "setfit_zero_shot_head", "setfit_self_training", "setfit_zero_shot_head_self_training", "setfit_library",
+              "setfit_zero_shot_head", "setfit_self_training", "setfit_zero_shot_head_self_training",
+              "setfit_label_texts_zero_shot_head", "setfit_library",
               "sentence_fine_tuning", "sentence_fine_tuning_zero_shot_head", "full", "ulmfit", "lora"]
 
 

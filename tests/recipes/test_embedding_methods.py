@@ -327,3 +327,33 @@ def test_self_training_texts_come_from_a_file_or_the_rest_and_never_from_labelle
     run.data_args = parse_args(DataArgs, args=["--dataset_name", "bundled:movie_sentiment"])[0]
     with pytest.raises(ValueError, match="self_training_texts='rest' needs training texts left out"):
         _unlabeled_texts(run, task, data)
+
+
+def test_setfit_body_trains_on_the_label_texts_too(tmp_path, tiny_bert_dir, monkeypatch):
+    from setfit import Trainer
+
+    from tlnlp.zeroshot import label_prior
+
+    seen, real = [], Trainer.train_embeddings
+
+    def recording(self, x_train, y_train, *args, **kwargs):
+        seen.append((list(x_train), list(y_train)))
+        return real(self, x_train, y_train, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_embeddings", recording)
+    out = tmp_path / "setfit_label_texts"
+    _run(tiny_bert_dir, out, "--method", "setfit", "--setfit_epochs_choices", "1", "--setfit_batch_size", "8",
+         "--train_samples_per_class", "6", "--head_init", "zero_shot", "--setfit_label_texts")
+    texts = label_prior("auto", "bundled:movie_sentiment", ["negative", "positive"]).texts
+    extra = [(text, label) for label, group in enumerate(texts) for text in group]
+    # 3 fold bodies on 8 labelled rows and the final body on all 12, each with every label text appended
+    assert [len(x) for x, _ in seen] == [8 + len(extra)] * 3 + [12 + len(extra)]
+    for x, y in seen:
+        assert list(zip(x, y, strict=True))[-len(extra):] == extra
+    fit = json.loads((out / "head_fit.json").read_text())
+    assert fit["body"]["label_text_rows"] == len(extra) and fit["head"]["head_init"] == "zero_shot"
+    assert "label texts joined the labelled rows" in (out / "README.md").read_text()
+    from tlnlp.config.parser import ConfigError
+
+    with pytest.raises(ConfigError, match="setfit_label_texts=True needs .* --head_init zero_shot"):
+        _run(tiny_bert_dir, tmp_path / "refused", "--method", "setfit", "--setfit_label_texts")

@@ -3,7 +3,8 @@
 Each cell loads the sentence encoder afresh (SetFit changes it), fits the method on the cell's k-shot rows
 (:meth:`tlnlp.methods.heads.EmbeddingMethod.fit`) and scores the test split. The ``*_zero_shot_head`` variants
 start the head at the zero-shot label prototypes and choose the pull towards them by cross-validation on the
-cell's rows (``--head_init zero_shot --head_prior_strength auto``). The ``*_self_training`` variants then
+cell's rows (``--head_init zero_shot --head_prior_strength auto``); ``setfit_label_texts_zero_shot_head`` also
+trains the body on the zero-shot spec's label texts (``--setfit_label_texts``). The ``*_self_training`` variants then
 self-train their head (:mod:`tlnlp.methods.heads.self_training`) on up to 3,000 of the training split's other
 texts, their labels unread, as many per class as cross-validation on the cell's rows chooses: for feature
 extraction the ladder's in-budget selection chooses the count with the head (each fold labels the texts with the
@@ -64,10 +65,10 @@ def _family(method: str, head_init: str, self_training: bool = False) -> str | N
     return "trained" if METHODS.get(method).needs_training_args else None
 
 
-def _method_args(ctx: CellContext, method: str, head_init: str) -> Any:
-    """``MethodArgs`` at the method's defaults, with the ladder's SetFit cap and the head's start."""
+def _method_args(ctx: CellContext, method: str, head_init: str, options: dict[str, Any] | None = None) -> Any:
+    """``MethodArgs`` at the method's defaults, with the ladder's SetFit cap, the head's start and ``options``."""
     return method_args_class()(method=method, head_init=head_init,
-                               setfit_max_steps=int(getattr(ctx.args, "setfit_max_steps", -1)))
+                               setfit_max_steps=int(getattr(ctx.args, "setfit_max_steps", -1)), **(options or {}))
 
 
 def _fit(ctx: CellContext, cell: Cell, method: str, encoder: Any, inputs: FitInputs, args: Any,
@@ -161,14 +162,13 @@ def _setfit_fold(ctx: CellContext, cell: Cell, inputs: FitInputs, args: Any,
     """
     train, held = positions
     key = ("setfit_fold", cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, inputs.max_length,
-           tuple(held.tolist()))
+           args.setfit_label_texts, tuple(held.tolist()))
     if key not in ctx.loaded or (inputs.unlabeled and ctx.loaded[key][3] is None):
         set_seed(cell.seed)
         encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
         with tempfile.TemporaryDirectory(prefix="tlnlp-fold-") as tmp:
             METHODS.get("setfit").train_body(encoder, dataclasses.replace(
-                inputs, texts=[inputs.texts[i] for i in train], labels=inputs.labels[train], prior=None,
-                output_dir=tmp), args)
+                inputs, texts=[inputs.texts[i] for i in train], labels=inputs.labels[train], output_dir=tmp), args)
         embed = lambda texts: inputs.embed(encoder, texts)  # noqa: E731
         prior = label_prior(ctx.args.zero_shot_spec, ctx.data.name, ctx.data.labels).weights(embed)
         ctx.loaded[key] = (embed([inputs.texts[i] for i in train]), embed([inputs.texts[i] for i in held]), prior,
@@ -236,9 +236,10 @@ def _unlabeled(ctx: CellContext, cell: Cell) -> list[str]:
     return list(ctx.data.splits["train"].select(rows)["text"])
 
 
-def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict[str, Any]:
+def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str,
+              options: dict[str, Any] | None = None) -> dict[str, Any]:
     set_seed(cell.seed)
-    args = _method_args(ctx, method, head_init)
+    args = _method_args(ctx, method, head_init, options)
     train = ctx.data.splits["train"].select(ctx.budget_rows(cell.budget, cell.seed))
     prior = label_prior(ctx.args.zero_shot_spec, ctx.data.name, ctx.data.labels) if head_init == "zero_shot" else None
     encoder = load_sentence_encoder(ctx.model_args, device=ctx.device).encoder
@@ -275,7 +276,7 @@ def _fit_cell(ctx: CellContext, cell: Cell, method: str, head_init: str) -> dict
                       pseudo_rows=head_info["self_training"]["pseudo_rows"])
     if body is not None:
         record.update(body_steps=body["body_steps"], body_time_s=body["seconds"],
-                      body_epochs=body_args.setfit_num_epochs)
+                      body_epochs=body_args.setfit_num_epochs, label_text_rows=body.get("label_text_rows", 0))
     if inputs.training is not None:
         record.update(epochs=inputs.training.num_train_epochs, learning_rate=inputs.training.learning_rate,
                       train_loss=outcome.metrics.get("train_loss"))
@@ -291,7 +292,8 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
     one after another: the last trained body is kept (its weights, steps and seconds), so each body trains once.
     The reusing cell reports the body's training time as its own.
     """
-    key = (cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, ctx.data_args.max_seq_length)
+    key = (cell.budget, cell.seed, args.setfit_max_steps, args.setfit_num_epochs, ctx.data_args.max_seq_length,
+           args.setfit_label_texts)
     kept = ctx.loaded.get("setfit_body")
     if kept is not None and kept["key"] == key:
         encoder.load_state_dict(kept["state"])
@@ -304,11 +306,12 @@ def _setfit_body(ctx: CellContext, cell: Cell, encoder: Any, inputs: FitInputs, 
     return found
 
 
-def _settings(name: str, method: str, head_init: str,
-              self_training: bool) -> Callable[[CellContext, int | str], dict[str, Any]]:
+def _settings(name: str, method: str, head_init: str, self_training: bool,
+              options: dict[str, Any] | None = None) -> Callable[[CellContext, int | str], dict[str, Any]]:
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
         found = {"method": method, "head_init": head_init, "max_seq_length": ctx.data_args.max_seq_length,
-                 "encode_bf16": choose_bf16(use_cpu=ctx.device == "cpu").bf16, "version": _VERSION}
+                 "encode_bf16": choose_bf16(use_cpu=ctx.device == "cpu").bf16, "version": _VERSION,
+                 **dict(options or {})}
         if self_training:
             found.update(self_training=True, self_training_pool=_POOL, self_training_grid=list(PER_CLASS_GRID))
         if method == "setfit":
@@ -325,8 +328,8 @@ def _settings(name: str, method: str, head_init: str,
     return settings
 
 
-def embedding_strategy(method: str, description: str, *, name: str | None = None,
-                       head_init: str = "random", self_training: bool = False) -> Strategy:
+def embedding_strategy(method: str, description: str, *, name: str | None = None, head_init: str = "random",
+                       self_training: bool = False, options: dict[str, Any] | None = None) -> Strategy:
     """A strategy that fits ``--method method`` (an embedding method) on each cell's k-shot rows.
 
     Args:
@@ -336,15 +339,16 @@ def embedding_strategy(method: str, description: str, *, name: str | None = None
         head_init: ``random``, or ``zero_shot`` for the head anchored at the zero-shot prototypes.
         self_training: The head self-trains on the training split's other texts (labels unread), as many per
             class as cross-validation on the k-shot rows chooses.
+        options: More of the method's flags (e.g. ``{"setfit_label_texts": True}``); part of the cells' keys.
     """
 
     def run(ctx: CellContext, cell: Cell) -> dict[str, Any]:
         check_embedding_data(ctx.data, method)
-        return _fit_cell(ctx, cell, method, head_init)
+        return _fit_cell(ctx, cell, method, head_init, options)
 
     kind = "trained" if METHODS.get(method).needs_training_args else "fitted"
     return Strategy(name=name or method, kind=kind, description=description, run=run,
-                    settings=_settings(name or method, method, head_init, self_training))
+                    settings=_settings(name or method, method, head_init, self_training, options))
 
 
 for _strategy in (
@@ -355,6 +359,10 @@ for _strategy in (
     embedding_strategy("setfit", "SetFit (setfit library): contrastive body training on pairs, logistic head"),
     embedding_strategy("setfit", "SetFit body, head anchored at the zero-shot prototypes (strength by "
                        "cross-validation on the k-shot rows)", name="setfit_zero_shot_head", head_init="zero_shot"),
+    embedding_strategy("setfit", "SetFit body trained on the k-shot rows and the zero-shot spec's label texts, head "
+                       "anchored at the zero-shot prototypes (strength by cross-validation on the k-shot rows)",
+                       name="setfit_label_texts_zero_shot_head", head_init="zero_shot",
+                       options={"setfit_label_texts": True}),
     *(embedding_strategy(method, f"{name}, then self-training on up to {_POOL} unlabelled training texts (texts "
                          "per class by cross-validation on the k-shot rows)", name=f"{name}_self_training",
                          head_init=init, self_training=True)

@@ -118,3 +118,25 @@ def test_self_training_cells_label_the_training_texts_outside_their_rows(tiny_be
         assert chosen["self_training_per_class"] == record["self_training_per_class"]
         assert {p["params"]["self_training_per_class"] for p in record["selection"]["grid"]} == {0, 8, 32, 128}
     assert get_strategy(names[0]).settings is not get_strategy("feature_extraction").settings
+
+
+def test_setfit_with_label_texts_trains_its_own_bodies_on_them(tiny_bert_folder, sentiment_csv, tmp_path, monkeypatch):
+    from setfit import Trainer
+
+    seen, real = [], Trainer.train_embeddings
+
+    def recording(self, x_train, y_train, *args, **kwargs):
+        seen.append(len(x_train))
+        return real(self, x_train, y_train, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_embeddings", recording)
+    names = ["setfit_zero_shot_head", "setfit_label_texts_zero_shot_head"]
+    result = run_compare(*ladder_args(tiny_bert_folder, tmp_path / "ladder", sentiment_csv, strategies=names,
+                                      setfit_max_steps=2, budgets=["2"], selection="cv", selection_folds=2))
+    records = {r["strategy"]: r for r in result.records}
+    extra = records[names[1]]["label_text_rows"]
+    assert extra > 0 and records[names[0]]["label_text_rows"] == 0
+    # per strategy 2 fold bodies x 3 lengths on 2 of the 4 rows, then the final body on the 4: the strategies
+    # share no body, and every body of the second has the label texts appended
+    assert seen == [2] * 6 + [4] + [2 + extra] * 6 + [4 + extra]
+    assert records[names[1]]["selection"]["family"] == records[names[0]]["selection"]["family"]

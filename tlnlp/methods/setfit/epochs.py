@@ -78,7 +78,7 @@ def _fold_scores(encoder: Any, inputs: Any, args: Any, epochs: int, splits: list
     for train, held in splits:
         body = copy.deepcopy(encoder)
         with tempfile.TemporaryDirectory(prefix="tlnlp-setfit-fold-") as tmp:
-            fold = dataclasses.replace(inputs, texts=[inputs.texts[i] for i in train], labels=y[train], prior=None,
+            fold = dataclasses.replace(inputs, texts=[inputs.texts[i] for i in train], labels=y[train],
                                        output_dir=Path(tmp), resume_from=None, show_progress=False)
             train_body(body, fold, dataclasses.replace(args, setfit_num_epochs=epochs))
         x_train, x_held = (np.asarray(inputs.embed(body, [inputs.texts[i] for i in rows]), dtype=np.float64)

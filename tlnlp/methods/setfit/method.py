@@ -26,7 +26,7 @@ from tlnlp.methods.setfit.options import SetFitOptions, check_setfit_options
 from tlnlp.models.cpu_dropout import fast_cpu_dropout_wanted, use_fast_cpu_dropout
 from tlnlp.models.sentence_classifier import cut_to
 
-__all__ = ["SetFit"]
+__all__ = ["SetFit", "with_label_texts"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,26 @@ def _training_args(args: Any, inputs: FitInputs, out: str) -> Any:
         save_strategy="steps", save_steps=args.setfit_save_steps, save_total_limit=1, logging_strategy="no")
 
 
+def with_label_texts(inputs: FitInputs, args: Any) -> tuple[FitInputs, int]:
+    """The body's training rows: the labelled rows, plus with ``--setfit_label_texts`` each label text of the prior.
+
+    Returns the rows and how many label texts joined them (0 without the flag or without a prior).
+    """
+    if not getattr(args, "setfit_label_texts", False) or inputs.prior is None:
+        return inputs, 0
+    texts = [text for group in inputs.prior.texts for text in group]
+    labels = [label for label, group in enumerate(inputs.prior.texts) for _ in group]
+    rows = dataclasses.replace(inputs, texts=[*inputs.texts, *texts],
+                               labels=np.concatenate([np.asarray(inputs.labels, dtype=np.int64),
+                                                      np.asarray(labels, dtype=np.int64)]))
+    return rows, len(texts)
+
+
 def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
     """The library's contrastive phase on ``encoder`` (in place); resumes from ``inputs.resume_from``."""
     from setfit import SetFitModel, Trainer  # deferred: as in _training_args
 
+    inputs, added = with_label_texts(inputs, args)
     out = str(inputs.output_dir) if inputs.output_dir is not None else "setfit_checkpoints"
     model = SetFitModel(model_body=encoder, labels=list(inputs.label_names))
     if fast_cpu_dropout_wanted(inputs.training, encoder.device):
@@ -94,13 +110,16 @@ def _train_body(encoder: Any, inputs: FitInputs, args: Any) -> dict[str, Any]:
                                  args=setfit_args)
     state = trainer.st_trainer.state
     return {"body_steps": int(state.global_step), "body_pairs": int(len(trainer.st_trainer.train_dataset)),
-            "resumed_from": Path(resume).name if resume else None}
+            "resumed_from": Path(resume).name if resume else None, "label_text_rows": added}
 
 
 def body_section(body: dict[str, Any]) -> str:
     """The card's lines on the contrastive body training: steps, pairs, epochs and how the epochs were chosen."""
     lines = [f"- Contrastive training: {body.get('body_steps')} steps over {body.get('body_pairs')} sentence pairs, "
              f"{body.get('epochs', 1)} epoch(s)."]
+    if body.get("label_text_rows"):
+        lines.append(f"- The zero-shot spec's {body['label_text_rows']} label texts joined the labelled rows in the "
+                     "contrastive training (`--setfit_label_texts`); the head fitted on the labelled rows alone.")
     search = body.get("epochs_search")
     if search and search.get("folds"):
         scores = ", ".join(f"{e}: {a:.3f}" for e, a in search["cv_accuracy"].items())

@@ -36,6 +36,12 @@ class SetFitOptions:
     setfit_batch_size: int = field(default=16, metadata={"help": "Sentence pairs per step (the library's 16)."})
     setfit_body_learning_rate: float = field(
         default=2e-5, metadata={"help": "Learning rate of the contrastive body training (the library's 2e-5)."})
+    setfit_label_texts: bool = field(
+        default=False,
+        metadata={"help": "With --head_init zero_shot: the zero-shot spec's label texts (each template filled with "
+                          "each label's description: the texts the prototypes embed) join the contrastive body "
+                          "training as one labelled row each, so the body learns the label descriptions too; the "
+                          "head still fits on the labelled rows alone."})
     setfit_save_steps: int = field(
         default=500, metadata={"help": "Write a checkpoint-* of the body training every this many steps; "
                                        "--resume_from_checkpoint last continues from the newest one."})
@@ -63,5 +69,9 @@ def check_setfit_options(options: SetFitOptions) -> None:
         raise ValueError(f"setfit_num_iterations={iterations!r} must be a positive whole number, or unset.")
     if options.setfit_max_steps == 0 or options.setfit_max_steps < -1:
         raise ValueError(f"setfit_max_steps={options.setfit_max_steps!r} must be -1 (no cap) or a positive number.")
+    if options.setfit_label_texts and getattr(options, "head_init", "zero_shot") != "zero_shot":
+        raise ValueError(f"setfit_label_texts=True needs the zero-shot spec's label texts, which come with "
+                         f"--head_init zero_shot (head_init={getattr(options, 'head_init', None)!r}); add "
+                         "--head_init zero_shot, or drop --setfit_label_texts.")
     if not options.setfit_body_learning_rate > 0:
         raise ValueError(f"setfit_body_learning_rate={options.setfit_body_learning_rate!r} must be > 0 (e.g. 2e-5).")
