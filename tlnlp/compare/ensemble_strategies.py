@@ -14,6 +14,7 @@ members. Any strategy that trains on the k-shot rows with a seed can be a member
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ import numpy as np
 from tlnlp.compare.cells import Cell
 from tlnlp.compare.strategies import TEST_SCORES, TRAINED_KINDS, CellContext, Strategy, get_strategy, test_metrics
 
-__all__ = ["FAMILY", "SEED_STRIDE", "ensemble_probabilities", "ensemble_strategy", "member_seeds"]
+__all__ = ["FAMILY", "SEED_STRIDE", "ensemble_probabilities", "ensemble_strategy", "member_seeds",
+           "run_scoring_test_rows", "soft_vote_record"]
 
 #: The strategy family: ``ensemble:<strategy>``.
 FAMILY = "ensemble"
@@ -80,9 +82,12 @@ def _member_cell(cell: Cell, member: str, settings: dict[str, Any], seed: int) -
     return Cell(member, cell.budget, seed, config)
 
 
-def _run_member(ctx: CellContext, strategy: Strategy, member_ctx: CellContext,
-                cell: Cell) -> tuple[dict[str, Any], np.ndarray]:
-    """Run one member's cell; its record and its probabilities on the test rows (the last scores of those rows)."""
+def run_scoring_test_rows(ctx: CellContext, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any],
+                                                                                      np.ndarray | None]:
+    """``run()`` a member's cell; its record and the last scores it handed :func:`test_metrics` for ``ctx``'s test rows.
+
+    The scores are None when the cell scored no such rows (another subset, or not through ``test_metrics``).
+    """
     gold = [int(label) for label in ctx.test["label"]]
     seen: list[np.ndarray] = []
 
@@ -92,18 +97,37 @@ def _run_member(ctx: CellContext, strategy: Strategy, member_ctx: CellContext,
 
     token = TEST_SCORES.set(keep)
     try:
-        record = strategy.run(member_ctx, cell)
+        record = run()
     finally:
         TEST_SCORES.reset(token)
-    if not seen:
+    return record, (seen[-1] if seen else None)
+
+
+def _run_member(ctx: CellContext, strategy: Strategy, member_ctx: CellContext,
+                cell: Cell) -> tuple[dict[str, Any], np.ndarray]:
+    """Run one member's cell; its record and its probabilities on the test rows (the last scores of those rows)."""
+    record, scores = run_scoring_test_rows(ctx, lambda: strategy.run(member_ctx, cell))
+    if scores is None:
         raise ValueError(f"ensemble:{strategy.name}: its cells score the test rows without test_metrics, so their "
                          "probabilities cannot be averaged. Choose another member strategy.")
-    return record, _softmax(seen[-1])
+    return record, _softmax(scores)
 
 
 def _member_summary(seed: int, record: dict[str, Any]) -> dict[str, Any]:
     kept = {key: record[key] for key in ("learning_rate", "epochs", "train_time_s", "selection") if key in record}
     return {"seed": seed, "metrics": record["metrics"], **kept}
+
+
+def soft_vote_record(ctx: CellContext, records: list[dict[str, Any]],
+                     probabilities: list[np.ndarray]) -> dict[str, Any]:
+    """The record of a soft vote: metrics of the mean probabilities; times and parameters summed over the members."""
+    mean = ensemble_probabilities(probabilities)
+    total = {key: sum(r.get(key, 0) or 0 for r in records)
+             for key in ("train_time_s", "inference_s_per_example", "trainable_parameters", "total_parameters")}
+    return {"metrics": test_metrics(ctx.test["label"], np.log(np.clip(mean, 1e-12, None)), ctx.data.num_labels),
+            "n_test": len(ctx.test), **total,
+            "peak_memory_mb": max(float(r.get("peak_memory_mb", 0.0) or 0.0) for r in records),
+            "memory_kind": records[0].get("memory_kind")}
 
 
 def _ensemble_cell(ctx: CellContext, cell: Cell, member: str) -> dict[str, Any]:
@@ -116,14 +140,9 @@ def _ensemble_cell(ctx: CellContext, cell: Cell, member: str) -> dict[str, Any]:
                                     _member_cell(cell, member, settings, seed))
         records.append(record)
         probabilities.append(found)
-    mean = ensemble_probabilities(probabilities)
-    total = {key: sum(r.get(key, 0) or 0 for r in records)
-             for key in ("train_time_s", "inference_s_per_example", "trainable_parameters", "total_parameters")}
     return {
-        "metrics": test_metrics(ctx.test["label"], np.log(np.clip(mean, 1e-12, None)), ctx.data.num_labels),
-        "n_train": records[0].get("n_train", 0), "n_test": len(ctx.test), **total,
-        "peak_memory_mb": max(float(r.get("peak_memory_mb", 0.0) or 0.0) for r in records),
-        "memory_kind": records[0].get("memory_kind"), "ensemble_size": len(records), "member_seeds": seeds,
+        **soft_vote_record(ctx, records, probabilities), "n_train": records[0].get("n_train", 0),
+        "ensemble_size": len(records), "member_seeds": seeds,
         "members": [_member_summary(seed, r) for seed, r in zip(seeds, records, strict=True)],
         **{f"member_{name}_mean": float(np.mean([r["metrics"][name] for r in records]))
            for name in ("accuracy", "f1_macro")},

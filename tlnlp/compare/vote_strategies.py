@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from tlnlp.compare.cells import Cell
-from tlnlp.compare.ensemble_strategies import ensemble_probabilities
-from tlnlp.compare.strategies import TEST_SCORES, TRAINED_KINDS, CellContext, Strategy, get_strategy, test_metrics
+from tlnlp.compare.ensemble_strategies import run_scoring_test_rows, soft_vote_record
+from tlnlp.compare.strategies import TRAINED_KINDS, CellContext, Strategy, get_strategy
 
 __all__ = ["FAMILY", "SEPARATOR", "as_probabilities", "vote_members", "vote_strategy"]
 
@@ -79,22 +79,11 @@ def _member_cell(ctx: CellContext, cell: Cell, member: str) -> Cell:
 
 def _run_member(ctx: CellContext, member: str, cell: Cell) -> tuple[dict[str, Any], np.ndarray]:
     """Run one member's cell; its record and its probabilities of the test rows (the last scores of those rows)."""
-    gold = [int(label) for label in ctx.test["label"]]
-    seen: list[np.ndarray] = []
-
-    def keep(labels: Any, scores: np.ndarray) -> None:
-        if len(scores) == len(gold) and [int(label) for label in np.asarray(labels)] == gold:
-            seen.append(np.asarray(scores))
-
-    token = TEST_SCORES.set(keep)
-    try:
-        record = get_strategy(member).run(ctx, _member_cell(ctx, cell, member))
-    finally:
-        TEST_SCORES.reset(token)
-    if not seen:
+    record, scores = run_scoring_test_rows(ctx, lambda: get_strategy(member).run(ctx, _member_cell(ctx, cell, member)))
+    if scores is None:
         raise ValueError(f"vote: {member!r} scores a subset of the test rows (or none), so its probabilities "
                          "cannot be averaged with the others'. Choose another member.")
-    return record, as_probabilities(seen[-1])
+    return record, as_probabilities(scores)
 
 
 def _vote_cell(ctx: CellContext, cell: Cell, members: list[str]) -> dict[str, Any]:
@@ -104,14 +93,9 @@ def _vote_cell(ctx: CellContext, cell: Cell, members: list[str]) -> dict[str, An
         record, found = _run_member(ctx, member, cell)
         records.append(record)
         probabilities.append(found)
-    mean = ensemble_probabilities(probabilities)
-    total = {key: sum(r.get(key, 0) or 0 for r in records)
-             for key in ("train_time_s", "inference_s_per_example", "trainable_parameters", "total_parameters")}
     return {
-        "metrics": test_metrics(ctx.test["label"], np.log(np.clip(mean, 1e-12, None)), ctx.data.num_labels),
-        "n_train": max(r.get("n_train", 0) or 0 for r in records), "n_test": len(ctx.test), **total,
-        "peak_memory_mb": max(float(r.get("peak_memory_mb", 0.0) or 0.0) for r in records),
-        "memory_kind": records[0].get("memory_kind"), "vote_size": len(records),
+        **soft_vote_record(ctx, records, probabilities), "n_train": max(r.get("n_train", 0) or 0 for r in records),
+        "vote_size": len(records),
         "members": [{"strategy": member, "metrics": r["metrics"],
                      **{k: r[k] for k in ("train_time_s", "selection", "source_test_accuracy") if k in r}}
                     for member, r in zip(members, records, strict=True)],
