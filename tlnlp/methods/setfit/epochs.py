@@ -118,6 +118,8 @@ def choose_body_epochs(encoder: Any, inputs: Any, args: Any,
     pseudo_counts = _counts(inputs, args)
     if len(pseudo_counts) > 1:
         key["unlabeled"] = len(inputs.unlabeled)
+    if getattr(args, "setfit_label_texts", False):  # fold bodies trained on the label texts choose differently
+        key["label_texts"] = True
     if saved is not None and saved.is_file():
         found = json.loads(saved.read_text(encoding="utf-8"))
         if found.get("key") == key:
