@@ -199,6 +199,13 @@ def parse_args(*types: type, args: Sequence[str] | None = None,
         raise
 
 
+def _escape_percent(parser: argparse.ArgumentParser) -> None:
+    """Double every ``%`` of the flags' help that is no ``%(name)s`` field ("10% of the rows"): argparse formats it."""
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = re.sub(r"%(?!\()", "%%", action.help)
+
+
 def _parse(types: Sequence[type], args: Sequence[str] | None,
            defaults: dict[str, Any] | None) -> tuple[Any, ...]:
     """Implements :func:`parse_args`.
@@ -219,6 +226,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     parser = HfArgumentParser(types, allow_abbrev=False)
     parser.error = _flag_error  # type: ignore[method-assign]
     parser.add_argument("--config", default=None, help="YAML file of defaults; flags override it.")
+    _escape_percent(parser)
     _check_file_types(parser, file_values, str(known.config))
     base = {k: v for k, v in {**TLNLP_TRAINING_DEFAULTS, **_environment_defaults(), **(defaults or {})}.items()
             if k in valid}
@@ -232,6 +240,7 @@ def _parse(types: Sequence[type], args: Sequence[str] | None,
     # which flags were given explicitly (for run_config.yaml): parse again with every default suppressed
     explicit_parser = HfArgumentParser(types, allow_abbrev=False, argument_default=argparse.SUPPRESS)
     explicit_parser.error = _flag_error  # type: ignore[method-assign]
+    _escape_percent(explicit_parser)  # --help is answered by this parser, the first to read the flags
     for action in explicit_parser._actions:
         action.required = False
         if action.dest != "help":

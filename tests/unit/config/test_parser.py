@@ -135,3 +135,13 @@ def test_report_to_takes_several_trackers_on_the_command_line(given):
     assert train.report_to == ["tensorboard", "mlflow"]
     (train,) = parse_args(TrainingArgs, args=["--output_dir", "o", "--report_to", "none"])
     assert train.report_to == []
+
+
+def test_help_renders_flags_whose_help_holds_a_percent_sign(capsys):
+    from tlnlp.compare import CompareArgs
+
+    # CompareArgs' transfer_source_early_stopping_patience says "10% of its training rows": argparse formats help
+    with pytest.raises(SystemExit) as done:
+        parse_args(ModelArgs, DataArgs, CompareArgs, args=["--help"])
+    assert done.value.code == 0
+    assert "(10% of its training rows" in " ".join(capsys.readouterr().out.split())
