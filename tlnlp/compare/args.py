@@ -9,6 +9,7 @@ from tlnlp.compare.budgets import ALL
 from tlnlp.compare.executors import EXECUTORS
 from tlnlp.compare.selection import SELECTION_MODES
 from tlnlp.compare.strategies import TRAINED_KINDS, Strategy, get_strategy
+from tlnlp.compare.vote_strategies import vote_members
 from tlnlp.registry import RegistryError
 
 __all__ = ["CompareArgs", "parse_budget", "parse_overrides"]
@@ -25,9 +26,9 @@ def _rate_name(strategy: str) -> str:
 
 def _trained_parts(name: str, strategy: Strategy) -> list[str]:
     """The strategies behind ``name`` that train with a learning rate: itself, or a vote's trained members."""
-    if name.startswith("vote:"):
-        return [member for member in name.removeprefix("vote:").split(",")
-                if get_strategy(member).kind in TRAINED_KINDS]
+    members = vote_members(name)
+    if members is not None:
+        return [member for member in members if get_strategy(member).kind in TRAINED_KINDS]
     return [name] if strategy.kind in TRAINED_KINDS else []
 
 

@@ -24,7 +24,7 @@ from tlnlp.compare.cells import Cell
 from tlnlp.compare.strategies import TEST_SCORES, TRAINED_KINDS, CellContext, Strategy, get_strategy, test_metrics
 
 __all__ = ["FAMILY", "SEED_STRIDE", "ensemble_probabilities", "ensemble_strategy", "member_seeds",
-           "run_scoring_test_rows", "soft_vote_record"]
+           "run_scoring_test_rows", "soft_vote_record", "softmax"]
 
 #: The strategy family: ``ensemble:<strategy>``.
 FAMILY = "ensemble"
@@ -57,7 +57,7 @@ def ensemble_probabilities(probabilities: list[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in probabilities]), axis=0)
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
+def softmax(scores: np.ndarray) -> np.ndarray:
     """Probabilities from a cell's scores (logits, or log-probabilities: their softmax is themselves)."""
     shifted = np.asarray(scores, dtype=np.float64)
     shifted = shifted - shifted.max(axis=-1, keepdims=True)
@@ -110,7 +110,7 @@ def _run_member(ctx: CellContext, strategy: Strategy, member_ctx: CellContext,
     if scores is None:
         raise ValueError(f"ensemble:{strategy.name}: its cells score the test rows without test_metrics, so their "
                          "probabilities cannot be averaged. Choose another member strategy.")
-    return record, _softmax(scores)
+    return record, softmax(scores)
 
 
 def _member_summary(seed: int, record: dict[str, Any]) -> dict[str, Any]:

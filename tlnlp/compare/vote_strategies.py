@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tlnlp.compare.cells import Cell
-from tlnlp.compare.ensemble_strategies import run_scoring_test_rows, soft_vote_record
+from tlnlp.compare.ensemble_strategies import run_scoring_test_rows, soft_vote_record, softmax
 from tlnlp.compare.strategies import TRAINED_KINDS, CellContext, Strategy, get_strategy
 
 __all__ = ["FAMILY", "SEPARATOR", "as_probabilities", "vote_members", "vote_strategy"]
@@ -39,8 +39,7 @@ def as_probabilities(scores: np.ndarray) -> np.ndarray:
     values = np.asarray(scores, dtype=np.float64)
     if values.min() >= 0 and np.allclose(values.sum(axis=-1), 1.0, atol=1e-4):
         return values
-    shifted = values - values.max(axis=-1, keepdims=True)
-    return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    return softmax(values)
 
 
 def vote_members(name: str) -> list[str] | None:
@@ -107,15 +106,16 @@ def vote_strategy(name: str) -> Strategy | None:
     members = vote_members(name)
     if members is None:
         return None
-    kinds = tuple(members)  # a tuple of names in the closures: the cell's code hash covers each member's code
+    names = tuple(members)  # a tuple of names in the closures: the cell's code hash covers each member's code
 
     def settings(ctx: CellContext, budget: int | str) -> dict[str, Any]:
+        found = {member: get_strategy(member) for member in names}
         return {"family": FAMILY, "version": _VERSION,
-                "members": {member: get_strategy(member).settings(ctx, budget if get_strategy(member).uses_labels
-                                                                  else 0) for member in kinds}}
+                "members": {member: strategy.settings(ctx, budget if strategy.uses_labels else 0)
+                            for member, strategy in found.items()}}
 
     trained = any(get_strategy(member).kind in TRAINED_KINDS for member in members)
     return Strategy(name=name, kind="trained" if trained else "fitted", settings=settings,
                     description="soft vote, equal weights, of " + " and ".join(members) + " (each its own cell, "
                                 "same seed; members with labels on the same k-shot rows)",
-                    run=lambda ctx, cell: _vote_cell(ctx, cell, list(kinds)))
+                    run=lambda ctx, cell: _vote_cell(ctx, cell, list(names)))
